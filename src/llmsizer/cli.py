@@ -1,0 +1,247 @@
+"""The `llmsizer` command line. Heavy libraries (numpy, pandas, rich) load inside commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .errors import LlmsizerError
+
+PRECISIONS = ["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _table(title: str, columns: list[str], rows: list[list], justify_right: bool = True):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="right" if justify_right and i else "left")
+    for row in rows:
+        table.add_row(*[str(x) for x in row])
+    return table
+
+
+class _Group(click.Group):
+    """Turn user-fixable errors into one clear line and exit status 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LlmsizerError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="llmsizer")
+def main():
+    """Predict LLM inference latency, throughput and memory on AI platforms."""
+
+
+def _workload_options(f):
+    for option in reversed([
+        click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1), help="Requests in the static batch."),
+        click.option("--input", "input_len", default=1024, show_default=True, type=click.IntRange(min=1), help="Prompt tokens per request."),
+        click.option("--output", "output_len", default=256, show_default=True, type=click.IntRange(min=1), help="Generated tokens per request."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _scenario_options(f):
+    for option in reversed([
+        click.option("--model", "-m", required=True, help="Zoo name, Hugging Face id, or path to a config.json."),
+        click.option("--hardware", "-H", help="Accelerator name or alias (see `llmsizer hardware`), or a YAML file."),
+        click.option("--system", "-s", help="Built-in system (see `llmsizer hardware --systems`) or a YAML file, instead of --hardware."),
+        click.option("--devices", "-n", type=click.IntRange(min=1), help="Devices in use [default: tp x pp]; extra ones run data-parallel replicas."),
+        click.option("--tp", default=1, show_default=True, type=click.IntRange(min=1), help="Tensor-parallel degree."),
+        click.option("--pp", default=1, show_default=True, type=click.IntRange(min=1), help="Pipeline-parallel degree."),
+        click.option("--ep", default=1, show_default=True, type=click.IntRange(min=1), help="Expert-parallel degree (inside the TP group)."),
+        click.option("--weight-precision", default="bf16", show_default=True, type=click.Choice(PRECISIONS), help="Weight precision (fp8/int8 run W8A8; int4/fp4 weight-only)."),
+        click.option("--kv-precision", type=click.Choice(PRECISIONS), help="KV-cache precision [default: the weights' for fp8/16-bit, else bf16]."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _require_target(hardware, system):
+    if (hardware is None) == (system is None):
+        raise click.UsageError("give exactly one of --hardware or --system")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def models(as_json):
+    """List the built-in models."""
+    from .models.params import parameter_count
+    from .models.zoo import list_models
+
+    rows = []
+    for entry in list_models():
+        count = parameter_count(entry.model())
+        rows.append({"name": entry.name, "hf_id": entry.hf_id, "aliases": list(entry.aliases),
+                     "parameters": count.total, "active_parameters": count.active, "source": entry.source})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _console().print(_table(f"{len(rows)} models", ["name", "Hugging Face id", "params (B)", "active (B)"],
+                            [[r["name"], r["hf_id"], f"{r['parameters'] / 1e9:.2f}", f"{r['active_parameters'] / 1e9:.2f}"]
+                             for r in rows]))
+
+
+@main.command()
+@click.option("--systems", is_flag=True, help="List systems (accelerators plus their network) instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def hardware(systems, as_json):
+    """List the built-in accelerators (or systems)."""
+    from .hardware.zoo import list_accelerators, list_systems
+
+    if systems:
+        rows = [{"name": s.name, "aliases": list(s.aliases), "accelerator": s.accelerator.name,
+                 "devices": s.num_devices, "network": [{"name": d.name, "size": d.size, "gb_s": d.bandwidth / 1e9,
+                                                        "latency_us": d.latency * 1e6, "topology": d.topology}
+                                                       for d in s.network], "source": s.source}
+                for s in list_systems()]
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        _console().print(_table(f"{len(rows)} systems", ["name", "accelerator", "devices", "network (inner to outer)"],
+                                [[r["name"], r["accelerator"], r["devices"],
+                                  " x ".join(f"{d['size']} {d['name']} {d['gb_s']:.0f} GB/s" for d in r["network"])]
+                                 for r in rows]))
+        return
+    rows = [{"name": a.name, "aliases": list(a.aliases), "vendor": a.vendor,
+             "peak_tflops": {k: v / 1e12 for k, v in a.peak_flops.items()}, "memory_gib": a.memory_capacity / 2**30,
+             "memory_tb_s": a.memory_bandwidth / 1e12, "tdp_w": a.tdp_w, "source": a.source}
+            for a in list_accelerators()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _console().print(_table(f"{len(rows)} accelerators", ["name", "vendor", "bf16 TFLOP/s", "fp8 TFLOP/s", "memory GiB", "TB/s"],
+                            [[r["name"], r["vendor"], f"{r['peak_tflops'].get('bf16', 0):.0f}",
+                              f"{r['peak_tflops'].get('fp8', 0):.0f}" if "fp8" in r["peak_tflops"] else "-",
+                              f"{r['memory_gib']:.0f}", f"{r['memory_tb_s']:.2f}"] for r in rows]))
+
+
+@main.command()
+@_scenario_options
+@_workload_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def memory(model, hardware, system, devices, tp, pp, ep, weight_precision, kv_precision, batch, input_len,
+           output_len, as_json):
+    """Memory per device: weights, KV cache, activations, reserve; fits or not; largest batch."""
+    _require_target(hardware, system)
+    from .inference.estimate import scenario
+    from .inference.memory import RESERVE_FIXED_BYTES, RESERVE_FRACTION, memory_breakdown
+
+    sc = scenario(model, hardware, system=system, devices=devices, tp=tp, pp=pp, ep=ep,
+                  weight_precision=weight_precision, kv_precision=kv_precision)
+    mem = memory_breakdown(sc.model, sc.plan, sc.precisions, sc.system.accelerator.memory_capacity,
+                           batch, input_len, output_len)
+    data = {
+        "model": sc.model.name, "hardware": sc.system.accelerator.name,
+        "plan": {"tp": tp, "pp": pp, "ep": ep},
+        "precisions": {"weights": sc.precisions.weights, "kv_cache": sc.precisions.kv_cache,
+                       "activations": sc.precisions.activations},
+        "weights_gb": mem.weights / 1e9, "kv_cache_gb": float(mem.kv_cache) / 1e9,
+        "activations_gb": float(mem.activations) / 1e9, "runtime_reserve_gb": mem.reserve / 1e9,
+        "total_gb": float(mem.total) / 1e9, "capacity_gb": mem.capacity / 1e9,
+        "fits": bool(mem.fits), "max_batch": int(mem.max_batch),
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    console = _console()
+    console.print(f"[bold]{sc.model.name}[/] on {sc.system.accelerator.name}, tp={tp} pp={pp} ep={ep}, "
+                  f"weights {sc.precisions.weights}, KV {sc.precisions.kv_cache}; batch {batch} x "
+                  f"({input_len} + {output_len}) tokens")
+    console.print(_table("memory per device", ["part", "GB"], [
+        ["weights", f"{data['weights_gb']:.2f}"], ["KV cache / state", f"{data['kv_cache_gb']:.2f}"],
+        ["peak activations", f"{data['activations_gb']:.2f}"],
+        [f"runtime reserve ({RESERVE_FIXED_BYTES / 2**30:.0f} GiB + {RESERVE_FRACTION:.0%} of capacity)", f"{data['runtime_reserve_gb']:.2f}"],
+        ["total", f"{data['total_gb']:.2f}"], ["capacity", f"{data['capacity_gb']:.2f}"]]))
+    verdict = "[green]fits[/]" if data["fits"] else "[red]does not fit[/]"
+    console.print(f"{verdict}; largest batch that fits: {data['max_batch']}")
+
+
+@main.command()
+@_scenario_options
+@_workload_options
+@click.option("--engine", "-e", help="Serving engine profile: trtllm, vllm, sglang, lmdeploy, hf [default: default].")
+@click.option("--profile", help="Efficiency profile YAML file (overrides --engine).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--breakdown", is_flag=True, help="Also print the per-operator table.")
+def estimate(model, hardware, system, devices, tp, pp, ep, weight_precision, kv_precision, batch, input_len,
+             output_len, engine, profile, as_json, breakdown):
+    """TTFT, TPOT, end-to-end latency, throughput and memory of one static batch."""
+    _require_target(hardware, system)
+    from .inference.estimate import estimate as run
+    from .inference.report import block_summary
+
+    est = run(model, hardware, system=system, devices=devices, tp=tp, pp=pp, ep=ep,
+              weight_precision=weight_precision, kv_precision=kv_precision, engine=engine, profile=profile,
+              batch=batch, input=input_len, output=output_len)
+    data = est.to_dict()
+    frame = est.breakdown()
+    if as_json:
+        if breakdown:
+            data["breakdown"] = frame.to_dict(orient="records")
+        click.echo(json.dumps(data, indent=2))
+        return
+    console = _console()
+    plan = data["plan"]
+    console.print(f"[bold]{data['model']}[/] on {data['system']} ({data['devices']} devices: tp={plan['tp']} "
+                  f"pp={plan['pp']} ep={plan['ep']} dp={plan['dp']}), weights {data['precisions']['weights']}, "
+                  f"activations {data['precisions']['activations']}, KV {data['precisions']['kv_cache']}, "
+                  f"profile {data['profile']}")
+    console.print(f"batch {batch}, {input_len} prompt tokens, {output_len} output tokens")
+    mem = data["memory_breakdown_gb"]
+    console.print(_table("metrics", ["metric", "value", "bound by"], [
+        ["time to first token", f"{data['ttft_ms']:.2f} ms", data["prefill_bound"]],
+        ["time per output token", f"{data['tpot_ms']:.2f} ms", data["decode_bound"]],
+        ["end-to-end latency", f"{data['e2e_latency_ms']:.1f} ms", ""],
+        ["throughput", f"{data['throughput_tokens_per_s']:.1f} tokens/s", ""],
+        ["memory per device", f"{data['memory_per_device_gb']:.1f} of {mem['capacity']:.1f} GB "
+                              f"(weights {mem['weights']:.1f}, KV {mem['kv_cache']:.1f}, "
+                              f"activations {mem['activations']:.1f}, reserve {mem['runtime_reserve']:.1f})", ""],
+        ["fits", "yes" if data["fits"] else f"NO: largest batch that fits is {data['max_batch']}", ""],
+    ]))
+    summary = block_summary(frame)
+    console.print(_table("time by block (ms per step)", ["phase", "block", "ms"],
+                         [[r.phase, r.block, f"{r.time_ms:.3f}"] for r in summary.itertuples()]))
+    if breakdown:
+        console.print(_table("operators", ["phase", "operator", "count", "GFLOP", "MB", "ms", "share", "bound"],
+                             [[r.phase, r.operator, f"{r.count:g}", f"{r.gflop:.2f}", f"{r.mbytes:.1f}",
+                               f"{r.time_ms:.3f}", f"{r.share:.1%}", r.bound] for r in frame.itertuples()]))
+
+
+@main.command()
+@click.argument("input_csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "output_csv", required=True, type=click.Path(dir_okay=False), help="Where to write the predictions.")
+@click.option("--profile", help="Use this profile for every row instead of the one its framework names.")
+def predict(input_csv, output_csv, profile):
+    """Predict every row of a CSV (the columns of the measurement set); never stops on a bad row."""
+    import time
+
+    import pandas as pd
+
+    from .inference.predict import predict as run
+
+    frame = pd.read_csv(input_csv)
+    start = time.perf_counter()
+    out = run(frame, profile=profile)
+    elapsed = time.perf_counter() - start
+    out.to_csv(output_csv, index=False)
+    failed = int((out["pred_error"] != "").sum())
+    defaulted = int(out["pred_engine"].str.startswith("default").sum())
+    click.echo(f"{len(out)} rows in {elapsed:.2f} s ({len(out) / max(elapsed, 1e-9):,.0f} rows/s); "
+               f"{failed} could not be estimated (see pred_error); {defaulted} used the default profile "
+               f"(see pred_engine) -> {output_csv}")

@@ -1,0 +1,76 @@
+"""The time of each operator: roofline of compute and memory under the profile's efficiencies.
+
+compute = FLOPs / (peak at the operands' precision x efficiency x tile fill), where tile fill =
+tokens / (tokens rounded up to the matrix tile): few tokens cannot fill the matrix unit.
+memory = bytes / (bandwidth x achievable fraction).
+time = max(compute, memory) + (1 - overlap) x min(compute, memory) + a fixed cost per kernel.
+Every term is numpy arithmetic, so one call evaluates many configurations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..hardware.spec import System
+from ..ops.base import Op
+from .collectives import collective_time
+from .profile import Profile
+
+BOUNDS = ("compute", "memory", "communication", "overhead")
+
+
+@dataclass
+class OpCost:
+    """Seconds of one operator instance, its parts, and which resource bounds it."""
+
+    op: Op
+    time: np.ndarray
+    compute: np.ndarray
+    memory: np.ndarray
+    communication: np.ndarray
+    overhead: float
+
+    @property
+    def total(self):
+        """Seconds of all `count` instances in the step."""
+        return self.time * self.op.count
+
+    @property
+    def bound(self):
+        parts = np.stack(np.broadcast_arrays(self.compute, self.memory, self.communication,
+                                             np.full_like(np.asarray(self.time, dtype=float), self.overhead)))
+        return np.asarray(BOUNDS)[np.argmax(parts, axis=0)]
+
+
+def tile_fill(tokens, tile: int):
+    tokens = np.maximum(np.asarray(tokens, dtype=float), 1e-9)
+    return tokens / (np.ceil(tokens / tile) * tile)
+
+
+def op_cost(op: Op, system: System, profile: Profile) -> OpCost:
+    acc = system.accelerator
+    zero = np.zeros(1)
+    if op.kind == "collective":
+        comm = collective_time(op.collective, op.message_bytes, op.group, system, profile.link_efficiency,
+                               profile.collective_overhead_s)
+        return OpCost(op, comm, zero, zero, comm, 0.0)
+    if op.kind == "matmul":
+        rate = acc.peak(op.precision) * profile.matmul_efficiency * tile_fill(op.tokens, profile.tile_tokens)
+    elif op.kind == "attention":
+        rate = acc.peak(op.precision) * profile.attention_efficiency * tile_fill(op.tokens, profile.tile_tokens)
+    else:
+        rate = acc.elementwise_flops
+    compute = np.asarray(op.flops, dtype=float) / rate
+    kv = np.asarray(op.kv_bytes, dtype=float) * (1.0 + profile.decode_kv_reread * (op.kv_group - 1.0))
+    moved = np.asarray(op.weight_bytes, dtype=float) + op.act_bytes + kv
+    memory = moved / (acc.memory_bandwidth * profile.memory_efficiency)
+    longer, shorter = np.maximum(compute, memory), np.minimum(compute, memory)
+    time = longer + (1.0 - profile.overlap) * shorter + profile.kernel_overhead_s
+    return OpCost(op, time, compute, memory, zero, profile.kernel_overhead_s)
+
+
+def step_time(costs: list[OpCost], profile: Profile):
+    """Seconds of one engine step: its operators in sequence plus the engine's per-step work."""
+    return sum(c.total for c in costs) + profile.step_overhead_s

@@ -1,0 +1,1 @@
+"""Hardware as data: accelerators, networks of ordered dimensions, and systems."""

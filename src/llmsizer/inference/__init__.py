@@ -1,0 +1,1 @@
+"""Phases and metrics: memory accounting, prefill, decode over a growing context, estimates."""

@@ -1,0 +1,205 @@
+"""One scenario (or many at once) to TTFT, TPOT, end-to-end latency, throughput and memory.
+
+Metrics follow DESIGN.md for a static batch of `batch` identical requests:
+- ttft: the prefill step of the whole batch, which also produces the first token;
+- tpot: the mean decode step after the first token, averaged over the growing context (a
+  midpoint rule over DECODE_POINTS contexts spread across the output; each operator is linear in
+  the context within a bound, so this is close to the exact mean over every step);
+- e2e = ttft + (output - 1) x tpot; throughput = replicas x batch x output / e2e.
+Batch, input and output may be numpy arrays: every formula broadcasts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cost.profile import Profile, engine_from_text, load_profile
+from ..cost.roofline import BOUNDS, OpCost, op_cost, step_time
+from ..errors import require
+from ..hardware.spec import System
+from ..hardware.zoo import load_accelerator, load_system
+from ..models.spec import Model
+from ..models.zoo import load_model
+from ..ops.base import Context, Sizes, Step, decode_step, prefill_step
+from ..ops.graph import step_ops
+from ..parallel import Plan
+from ..precision import Precisions
+from ..units import GB, MS
+from .memory import MemoryBreakdown, memory_breakdown
+from .workload import Workload
+
+#: contexts at which the decode step is evaluated to average TPOT over the output
+DECODE_POINTS = 8
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything but the workload: model, system, split, precisions and efficiency profile."""
+
+    model: Model
+    system: System
+    plan: Plan
+    precisions: Precisions
+    profile: Profile
+
+    @property
+    def context(self) -> Context:
+        return Context(self.model, self.plan, Sizes.of(self.precisions))
+
+
+def scenario(model, hardware=None, *, system=None, devices: int | None = None, tp: int = 1, pp: int = 1,
+             ep: int = 1, weight_precision: str = "bf16", kv_precision: str | None = None,
+             activation_precision: str | None = None, engine: str | None = None,
+             profile: str | Profile | None = None) -> Scenario:
+    """Resolve names into a Scenario. Devices beyond tp x pp become data-parallel replicas."""
+    model = load_model(model)
+    require((hardware is None) != (system is None), "hardware/system", (hardware, system),
+            "give exactly one of a hardware name (with --devices) or a system")
+    if system is not None:
+        system = load_system(system)
+        devices = system.num_devices if devices is None else devices
+        require(devices <= system.num_devices, "devices", devices, f"{system.name} has {system.num_devices}")
+    else:
+        devices = tp * pp if devices is None else devices
+    require(devices % (tp * pp) == 0, "devices", devices, f"must be a multiple of tp x pp ({tp * pp})")
+    plan = Plan(tp=tp, pp=pp, ep=ep, dp=devices // (tp * pp))
+    plan.check(model)
+    if system is None:
+        system = System.single_node(load_accelerator(hardware), tp * pp)
+    precisions = Precisions.from_weight_precision(weight_precision, kv_precision)
+    if activation_precision is not None:
+        precisions = Precisions(precisions.weights, activation_precision, precisions.kv_cache)
+    if not isinstance(profile, Profile):
+        name = profile or engine_from_text(engine) or engine or "default"
+        profile = load_profile(name, system.accelerator.name)
+    return Scenario(model, system, plan, precisions, profile)
+
+
+@dataclass
+class Phase:
+    """The operator costs of one phase's step, its time in seconds and what bounds it."""
+
+    costs: list[OpCost]
+    time: np.ndarray
+    bound: np.ndarray
+
+
+def _phase(sc: Scenario, step: Step) -> Phase:
+    costs = [op_cost(op, sc.system, sc.profile) for op in step_ops(sc.context, step)]
+    time = step_time(costs, sc.profile)
+    by_bound = {b: 0.0 for b in BOUNDS}
+    for c in costs:
+        bound = c.bound
+        for b in BOUNDS:
+            by_bound[b] = by_bound[b] + np.where(bound == b, c.total, 0.0)
+    by_bound["overhead"] = by_bound["overhead"] + sc.profile.step_overhead_s
+    stacked = np.stack(np.broadcast_arrays(*(by_bound[b] for b in BOUNDS)))
+    return Phase(costs, time, np.asarray(BOUNDS)[np.argmax(stacked, axis=0)])
+
+
+def decode_contexts(input, output, points: int = DECODE_POINTS):
+    """Cached tokens before each sampled decode step, a trailing axis of `points` midpoints.
+
+    Decode step j (j = 1 .. output-1) appends the j-th generated token to `input + j - 1` cached
+    tokens; with one output token the single point is the step that would follow the first token.
+    """
+    input = np.asarray(input, dtype=float)[..., None]
+    steps = np.maximum(np.asarray(output, dtype=float)[..., None] - 1, 1)
+    fractions = (np.arange(points) + 0.5) / points
+    return input + fractions * steps + 0.5 - 1
+
+
+@dataclass
+class Estimate:
+    """Metrics of a static batch, in SI units, with the per-operator costs behind them."""
+
+    scenario: Scenario
+    workload: Workload
+    ttft: np.ndarray
+    tpot: np.ndarray
+    prefill: Phase
+    decode: Phase
+    memory: MemoryBreakdown
+
+    @property
+    def e2e(self):
+        return self.ttft + (np.asarray(self.workload.output, dtype=float) - 1) * self.tpot
+
+    @property
+    def throughput(self):
+        """Output tokens per second of the whole system (all replicas)."""
+        w = self.workload
+        return self.scenario.plan.dp * np.asarray(w.batch, dtype=float) * w.output / self.e2e
+
+    @property
+    def fits(self):
+        return self.memory.fits
+
+    def to_dict(self) -> dict:
+        """Plain numbers for JSON (scalar scenarios)."""
+        sc, mem = self.scenario, self.memory
+
+        def num(x):
+            return float(np.asarray(x).reshape(-1)[0])
+
+        return {
+            "model": sc.model.name,
+            "system": sc.system.name,
+            "hardware": sc.system.accelerator.name,
+            "devices": sc.plan.devices,
+            "plan": {"tp": sc.plan.tp, "pp": sc.plan.pp, "ep": sc.plan.ep, "dp": sc.plan.dp},
+            "precisions": {"weights": sc.precisions.weights, "activations": sc.precisions.activations,
+                           "kv_cache": sc.precisions.kv_cache},
+            "workload": {"batch": num(self.workload.batch), "input": num(self.workload.input),
+                         "output": num(self.workload.output)},
+            "profile": sc.profile.name,
+            "ttft_ms": num(self.ttft) / MS,
+            "tpot_ms": num(self.tpot) / MS,
+            "e2e_latency_ms": num(self.e2e) / MS,
+            "throughput_tokens_per_s": num(self.throughput),
+            "prefill_bound": str(np.asarray(self.prefill.bound).reshape(-1)[0]),
+            "decode_bound": str(np.asarray(self.decode.bound).reshape(-1)[0]),
+            "memory_per_device_gb": num(mem.total) / GB,
+            "memory_breakdown_gb": {
+                "weights": mem.weights / GB, "kv_cache": num(mem.kv_cache) / GB,
+                "activations": num(mem.activations) / GB, "runtime_reserve": mem.reserve / GB,
+                "capacity": mem.capacity / GB,
+            },
+            "fits": bool(np.asarray(mem.fits).reshape(-1)[0]),
+            "max_batch": int(num(mem.max_batch)),
+        }
+
+    def breakdown(self):
+        """Per-operator table (pandas DataFrame) of both phases; decode at the mean context."""
+        from .report import breakdown_frame
+
+        return breakdown_frame(self)
+
+
+def evaluate(sc: Scenario, workload: Workload, detail: bool = False) -> Estimate:
+    """All metrics for a workload (arrays broadcast). With `detail`, the decode phase kept for
+    the breakdown is the step at the mean context instead of the quadrature points."""
+    batch = np.asarray(workload.batch, dtype=float)
+    prefill = _phase(sc, prefill_step(batch, workload.input))
+    contexts = decode_contexts(workload.input, workload.output)
+    decode = _phase(sc, decode_step(batch[..., None], contexts))
+    tpot = np.mean(np.broadcast_to(decode.time, np.broadcast_shapes(np.shape(decode.time), contexts.shape)), axis=-1)
+    decode_bound = decode.bound[..., contexts.shape[-1] // 2] if np.ndim(decode.bound) else decode.bound
+    if detail:
+        mean_context = np.mean(contexts, axis=-1)
+        decode = _phase(sc, decode_step(batch, mean_context))
+    decode.bound = decode_bound
+    memory = memory_breakdown(sc.model, sc.plan, sc.precisions, sc.system.accelerator.memory_capacity,
+                              batch, workload.input, workload.output)
+    return Estimate(sc, workload, prefill.time, tpot, prefill, decode, memory)
+
+
+def estimate(model, hardware=None, *, batch=1, input=1024, output=256, **options) -> Estimate:
+    """Estimate one scenario: `llmsizer.estimate("llama-3.1-8b", "h100", batch=8)`.
+
+    Options are those of `scenario` (system, devices, tp, pp, ep, weight_precision, kv_precision,
+    engine, profile)."""
+    sc = scenario(model, hardware, **options)
+    return evaluate(sc, Workload(batch, input, output), detail=True)

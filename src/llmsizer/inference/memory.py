@@ -1,0 +1,168 @@
+"""Memory per device: weights, KV cache, recurrent state, peak activations and a runtime reserve.
+
+Weights of each layer kind are counted on the slice one device holds (tensor-parallel shards,
+its experts, its pipeline stage), with the same closed forms as the parameter count. The KV cache
+holds every token of every sequence up to its final length, capped by a layer's sliding window;
+MLA caches its latent once per token on every tensor-parallel rank; Mamba layers hold a fixed
+recurrent state per sequence instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..models.params import layer_params
+from ..models.spec import MLA, Attention, DenseFFN, Layer, Mamba, Mamba2, Model, MoEFFN
+from ..ops.base import Sizes
+from ..parallel import Plan
+from ..precision import Precisions
+from ..units import GIB
+
+#: memory an engine keeps outside weights, cache and activations: CUDA context, kernels and
+#: library workspaces (about 1 GiB on current GPUs with cuBLAS and NCCL loaded) ...
+RESERVE_FIXED_BYTES = 1.0 * GIB
+#: ... plus allocator fragmentation and buffers that grow with the device (stated: 5% of capacity)
+RESERVE_FRACTION = 0.05
+
+
+def shard_layer(layer: Layer, plan: Plan) -> Layer:
+    """The slice of a layer one device holds under the plan (widths rounded up)."""
+    tp = plan.tp
+    mixer = layer.mixer
+    if isinstance(mixer, Attention):
+        mixer = replace(mixer, num_heads=mixer.num_heads // tp, num_kv_heads=plan.kv_heads_per_device(mixer.num_kv_heads))
+    elif isinstance(mixer, MLA):
+        mixer = replace(mixer, num_heads=mixer.num_heads // tp)
+    elif isinstance(mixer, Mamba):
+        mixer = replace(mixer, d_inner=math.ceil(mixer.d_inner / tp))
+    elif isinstance(mixer, Mamba2):
+        heads = mixer.num_heads // tp
+        mixer = replace(mixer, num_heads=heads, d_inner=heads * mixer.head_dim, n_groups=max(1, mixer.n_groups // tp))
+    ffn = layer.ffn
+    if isinstance(ffn, DenseFFN):
+        ffn = replace(ffn, intermediate=math.ceil(ffn.intermediate / tp))
+    elif isinstance(ffn, MoEFFN):
+        local = ffn.num_experts // plan.ep
+        ffn = replace(ffn, num_experts=local, top_k=min(ffn.top_k, local),
+                      expert_intermediate=math.ceil(ffn.expert_intermediate / plan.expert_tp),
+                      shared_intermediate=math.ceil(ffn.shared_intermediate / tp))
+    return Layer(mixer, ffn, layer.norms)
+
+
+def weight_bytes_per_device(model: Model, plan: Plan, sizes: Sizes) -> float:
+    """Weights on the most loaded pipeline stage: its share of the layers plus the vocabulary
+    tables (input and output on one stage when pp = 1; the larger of the two otherwise)."""
+    layers = 0.0
+    for layer, count in model.layer_kinds().items():
+        n = layer_params(shard_layer(layer, plan), model).total
+        if isinstance(layer.ffn, MoEFFN):  # the router is replicated, not split with the experts
+            n += model.hidden * layer.ffn.num_experts * (1 - 1 / plan.ep)
+        layers += count * n
+    layers /= plan.pp
+    table = model.vocab * model.hidden / plan.tp
+    tables = table if model.tied_embeddings or plan.pp > 1 else 2 * table
+    extra = model.learned_positions * model.hidden + (model.hidden if model.final_norm else 0)
+    return layers * sizes.weight + (tables + extra) * sizes.embedding
+
+
+def cache_bytes_per_sequence(model: Model, plan: Plan, sizes: Sizes, context) -> np.ndarray:
+    """KV cache and recurrent state of one sequence holding `context` tokens, on one device."""
+    context = np.asarray(context, dtype=float)
+    total = np.zeros_like(context)
+    for layer, count in model.layer_kinds().items():
+        mixer = layer.mixer
+        if isinstance(mixer, Attention):
+            tokens = context if mixer.span is None else np.minimum(context, mixer.span)
+            per_token = 2 * plan.kv_heads_per_device(mixer.num_kv_heads) * mixer.head_dim * sizes.kv
+            total = total + count * tokens * per_token
+        elif isinstance(mixer, MLA):
+            total = total + count * context * (mixer.kv_lora_rank + mixer.qk_rope_head_dim) * sizes.kv
+        else:
+            total = total + count * recurrent_state_elements(mixer, plan) * sizes.activation
+    return total / plan.pp
+
+
+def recurrent_state_elements(mixer: Mamba | Mamba2, plan: Plan) -> float:
+    """Conv window plus scan state of one sequence in one layer, on one device."""
+    if isinstance(mixer, Mamba):
+        d = mixer.d_inner / plan.tp
+        return d * (mixer.d_conv - 1) + d * mixer.d_state
+    return mixer.conv_dim / plan.tp * (mixer.d_conv - 1) + mixer.num_heads / plan.tp * mixer.head_dim * mixer.d_state
+
+
+def kv_bytes_per_token(model: Model, precisions: Precisions, context: int = 1) -> float:
+    """Whole-model KV-cache bytes per token of a sequence `context` tokens long, on one device."""
+    sizes = Sizes.of(precisions)
+    return float(cache_bytes_per_sequence(model, Plan(), sizes, context)) / context
+
+
+def activation_bytes_per_token(model: Model, plan: Plan, sizes: Sizes) -> float:
+    """Peak transient activations per token of a step: the residual stream and its normed copy,
+    the widest projection output of a layer on this device, and (for MoE) routed copies."""
+    widest = 0.0
+    for layer in model.layer_kinds():
+        shard = shard_layer(layer, plan)
+        mixer, ffn = shard.mixer, shard.ffn
+        width = 0.0
+        if isinstance(mixer, Attention):
+            width = (mixer.num_heads + 2 * mixer.num_kv_heads) * mixer.head_dim
+        elif isinstance(mixer, MLA):
+            width = mixer.num_heads * (mixer.qk_head_dim + mixer.v_head_dim) * 2
+        elif isinstance(mixer, (Mamba, Mamba2)):
+            width = 3 * mixer.d_inner
+        if isinstance(ffn, DenseFFN):
+            width = max(width, (3 if ffn.gated else 2) * ffn.intermediate)
+        elif isinstance(ffn, MoEFFN):
+            routed = ffn.top_k * (3 if ffn.gated else 2) * ffn.expert_intermediate / plan.ep
+            width = max(width, routed + (3 if ffn.gated else 2) * ffn.shared_intermediate)
+        widest = max(widest, width)
+    return (4 * model.hidden + widest) * sizes.activation
+
+
+LOGIT_BYTES = 4.0
+
+
+@dataclass
+class MemoryBreakdown:
+    """Bytes per device by use, whether it fits, and the largest batch that fits."""
+
+    weights: float
+    kv_cache: np.ndarray
+    activations: np.ndarray
+    reserve: float
+    capacity: float
+    max_batch: np.ndarray
+
+    @property
+    def total(self):
+        return self.weights + self.kv_cache + self.activations + self.reserve
+
+    @property
+    def fits(self):
+        return self.total <= self.capacity
+
+
+def runtime_reserve(capacity: float) -> float:
+    return RESERVE_FIXED_BYTES + RESERVE_FRACTION * capacity
+
+
+def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity: float, batch, input, output,
+                     prefill_tokens=None) -> MemoryBreakdown:
+    """Memory per device for a static batch whose sequences grow to `input + output` tokens.
+    `prefill_tokens` caps the tokens one prefill step processes (chunked prefill); by default the
+    whole batch's prompts are prefilled at once."""
+    sizes = Sizes.of(precisions)
+    batch = np.asarray(batch, dtype=float)
+    input = np.asarray(input, dtype=float)
+    per_seq_cache = cache_bytes_per_sequence(model, plan, sizes, input + np.asarray(output, dtype=float))
+    step_tokens_per_seq = input if prefill_tokens is None else np.minimum(input, prefill_tokens)
+    per_seq_act = step_tokens_per_seq * activation_bytes_per_token(model, plan, sizes) + model.vocab / plan.tp * LOGIT_BYTES
+    weights = weight_bytes_per_device(model, plan, sizes)
+    reserve = runtime_reserve(capacity)
+    room = capacity - weights - reserve
+    max_batch = np.maximum(np.floor(room / (per_seq_cache + per_seq_act)), 0)
+    return MemoryBreakdown(weights=weights, kv_cache=batch * per_seq_cache, activations=batch * per_seq_act,
+                           reserve=reserve, capacity=capacity, max_batch=max_batch)

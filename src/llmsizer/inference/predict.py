@@ -1,0 +1,76 @@
+"""`predict`: one scenario per row of a table, evaluated as arrays per distinct scenario.
+
+Rows that share a model, hardware, split, precisions and engine differ only in batch and
+lengths, so each such group is one vectorised evaluation. A row that cannot be estimated gets
+its reason in `pred_error` and never stops the others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..cost.profile import engine_from_text
+from ..errors import LlmsizerError
+from ..units import GB, MS
+from .estimate import evaluate, scenario
+from .workload import Workload
+
+INPUT_COLUMNS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision",
+                 "batch_size", "input_len", "output_len")
+OUTPUT_COLUMNS = ("pred_ttft_ms", "pred_tpot_ms", "pred_e2e_latency_ms", "pred_throughput_tokens_per_s",
+                  "pred_memory_per_device_gb", "pred_fits", "pred_max_batch", "pred_engine", "pred_error")
+_SCENARIO_KEYS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision",
+                  "pred_engine")
+
+
+def _engine_label(framework) -> str:
+    engine = engine_from_text(framework)
+    if engine is not None:
+        return engine
+    if framework is None or (isinstance(framework, float) and np.isnan(framework)) or not str(framework).strip():
+        return "default (no framework given)"
+    return "default (framework not recognised)"
+
+
+def predict(frame, profile: str | None = None):
+    """Add prediction columns to a DataFrame of scenarios (the columns of INPUT_COLUMNS, plus an
+    optional `framework`); `profile` forces one profile for every row."""
+    import pandas as pd
+
+    missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise LlmsizerError(f"input is missing column(s) {', '.join(missing)}; required: {', '.join(INPUT_COLUMNS)}")
+    out = frame.copy()
+    frameworks = out["framework"] if "framework" in out.columns else pd.Series([None] * len(out), index=out.index)
+    out["pred_engine"] = profile or frameworks.map(_engine_label)
+    for col in OUTPUT_COLUMNS[:-2]:
+        if col != "pred_engine":
+            out[col] = np.nan
+    out["pred_fits"] = None
+    out["pred_error"] = ""
+    keys = out[list(_SCENARIO_KEYS)].astype(str).agg("|".join, axis=1)
+    for _, index in out.groupby(keys, sort=False).groups.items():
+        rows = out.loc[index]
+        first = rows.iloc[0]
+        try:
+            engine = first["pred_engine"]
+            sc = scenario(
+                first["model"], first["hardware"], devices=int(first["num_devices"]), tp=int(first["tp"]),
+                pp=int(first["pp"]), ep=int(first["ep"]), weight_precision=str(first["weight_precision"]),
+                kv_precision=str(first["kv_precision"]),
+                profile=profile or (engine if not engine.startswith("default") else "default"),
+            )
+            workload = Workload(rows["batch_size"].to_numpy(float), rows["input_len"].to_numpy(float),
+                                rows["output_len"].to_numpy(float))
+            est = evaluate(sc, workload)
+        except (LlmsizerError, ValueError, KeyError, TypeError) as exc:
+            out.loc[index, "pred_error"] = str(exc)
+            continue
+        out.loc[index, "pred_ttft_ms"] = est.ttft / MS
+        out.loc[index, "pred_tpot_ms"] = est.tpot / MS
+        out.loc[index, "pred_e2e_latency_ms"] = est.e2e / MS
+        out.loc[index, "pred_throughput_tokens_per_s"] = est.throughput
+        out.loc[index, "pred_memory_per_device_gb"] = est.memory.total / GB
+        out.loc[index, "pred_fits"] = est.memory.fits
+        out.loc[index, "pred_max_batch"] = est.memory.max_batch
+    return out

@@ -1,0 +1,54 @@
+"""Per-operator breakdown of an estimate as a pandas DataFrame, and a per-block summary."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..units import MS
+
+
+def _scalar(x) -> float:
+    return float(np.asarray(x, dtype=float).reshape(-1)[0])
+
+
+def breakdown_frame(est):
+    """One row per operator and phase: work, time, share of the step, bound and utilisation."""
+    import pandas as pd
+
+    acc = est.scenario.system.accelerator
+    profile = est.scenario.profile
+    rows = []
+    for phase_name, phase in (("prefill", est.prefill), ("decode", est.decode)):
+        step = _scalar(phase.time)
+        for c in phase.costs:
+            op = c.op
+            time = _scalar(c.total)
+            per_instance = _scalar(c.time)
+            flops = _scalar(op.flops) * op.count
+            moved = _scalar(op.bytes) * op.count
+            rows.append({
+                "phase": phase_name,
+                "operator": op.name,
+                "block": op.block,
+                "kind": op.kind,
+                "count": op.count,
+                "gflop": flops / 1e9,
+                "mbytes": moved / 1e6,
+                "message_mb": _scalar(op.message_bytes) * op.count / 1e6,
+                "time_ms": time / MS,
+                "share": time / step,
+                "bound": str(np.asarray(c.bound).reshape(-1)[0]),
+                "compute_util": (_scalar(op.flops) / acc.peak(op.precision) / per_instance)
+                if op.kind in ("matmul", "attention") else 0.0,
+                "memory_util": _scalar(op.bytes) / acc.memory_bandwidth / per_instance,
+            })
+        rows.append({"phase": phase_name, "operator": "engine_step", "block": "overhead", "kind": "overhead",
+                     "count": 1, "gflop": 0.0, "mbytes": 0.0, "message_mb": 0.0,
+                     "time_ms": profile.step_overhead_s / MS, "share": profile.step_overhead_s / step,
+                     "bound": "overhead", "compute_util": 0.0, "memory_util": 0.0})
+    return pd.DataFrame(rows)
+
+
+def block_summary(frame):
+    """Time per phase and block (attention, feed-forward, communication, overhead, ...)."""
+    return frame.groupby(["phase", "block"], sort=False)["time_ms"].sum().reset_index()

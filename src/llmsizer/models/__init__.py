@@ -1,0 +1,1 @@
+"""Model architectures as data: the spec, parameter counts, the Hugging Face loader and the zoo."""

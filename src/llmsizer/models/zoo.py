@@ -1,0 +1,112 @@
+"""The built-in model zoo (data files under llmsizer/data/models) and name resolution.
+
+A name resolves, case-insensitively, by zoo name, Hugging Face id or alias; a path to a
+config.json (Hugging Face) or a native model file (JSON or YAML with `layers`) loads that file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from ..errors import ConfigError, unknown_name
+from .hf import model_from_hf_config
+from .spec import Model, model_from_dict
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One zoo file: its names, its source and the parameter counts its publisher gives."""
+
+    name: str
+    hf_id: str
+    aliases: tuple[str, ...]
+    source: str
+    published_parameters: float | None
+    published_active_parameters: float | None
+    published_source: str
+    config: dict
+
+    def model(self) -> Model:
+        return model_from_hf_config(self.config, name=self.name, source=self.source,
+                                    aliases=(self.hf_id, *self.aliases))
+
+
+@lru_cache(maxsize=1)
+def zoo_entries() -> dict[str, ZooEntry]:
+    """Every zoo entry, keyed by its name."""
+    entries = {}
+    for item in sorted(resources.files("llmsizer.data").joinpath("models").iterdir(), key=lambda p: p.name):
+        if not item.name.endswith(".json"):
+            continue
+        data = json.loads(item.read_text())
+        published = data.get("published", {})
+        entries[data["name"]] = ZooEntry(
+            name=data["name"],
+            hf_id=data.get("hf_id") or "",
+            aliases=tuple(data.get("aliases", ())),
+            source=data["source"],
+            published_parameters=published.get("parameters"),
+            published_active_parameters=published.get("active_parameters"),
+            published_source=published.get("source", ""),
+            config=data["config"],
+        )
+    return entries
+
+
+@lru_cache(maxsize=1)
+def _index() -> dict[str, str]:
+    index = {}
+    for entry in zoo_entries().values():
+        for key in (entry.name, entry.hf_id, *entry.aliases):
+            if key:
+                index[key.lower()] = entry.name
+    return index
+
+
+def list_models() -> list[ZooEntry]:
+    return list(zoo_entries().values())
+
+
+@lru_cache(maxsize=256)
+def _zoo_model(name: str) -> Model:
+    return zoo_entries()[name].model()
+
+
+def load_model(name_or_path: str | Model) -> Model:
+    """Resolve a zoo name, Hugging Face id or alias, or load a config file from a path."""
+    if isinstance(name_or_path, Model):
+        return name_or_path
+    key = str(name_or_path).strip()
+    if key.lower() in _index():
+        return _zoo_model(_index()[key.lower()])
+    path = Path(key)
+    if path.exists():
+        return load_model_file(path)
+    known = [e.name for e in zoo_entries().values()] + [e.hf_id for e in zoo_entries().values() if e.hf_id]
+    raise unknown_name("model", key, known)
+
+
+def load_model_file(path: Path) -> Model:
+    """A Hugging Face config.json, or llmsizer's native model schema in JSON or YAML."""
+    if path.is_dir():
+        path = path / "config.json"
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: cannot parse ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    if "layers" in data:
+        return model_from_dict(data)
+    name = data.get("_name_or_path") or (path.parent.name if path.name == "config.json" else path.stem)
+    return model_from_hf_config(data, name=str(name), source=str(path))

@@ -1,0 +1,1 @@
+"""Operators of one engine step, with per-device FLOPs, bytes and messages: pure counting, no hardware."""

@@ -1,0 +1,162 @@
+"""The records the operator graph is made of: a step's token segments and its operators.
+
+Every numeric field may be a numpy array (one value per configuration): the graph of a model
+and plan is built once and evaluated for many batches and lengths at the same time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..models.spec import Model
+from ..parallel import Plan
+from ..precision import Precisions, bytes_per_element, matmul_precision, weight_bytes_per_element
+
+
+@dataclass(frozen=True)
+class Segment:
+    """`sequences` sequences that each add `new_tokens` to a cache already holding `past_tokens`.
+    `decode` marks one-token steps, which some operators run in a different form (absorbed MLA)."""
+
+    sequences: np.ndarray | float
+    new_tokens: np.ndarray | float
+    past_tokens: np.ndarray | float = 0.0
+    decode: bool = False
+
+    @property
+    def tokens(self):
+        return np.asarray(self.sequences, dtype=float) * self.new_tokens
+
+
+@dataclass(frozen=True)
+class Step:
+    """One forward pass of the engine over one or more segments (prefill, decode, or both mixed)."""
+
+    segments: tuple[Segment, ...]
+
+    @property
+    def tokens(self):
+        return sum(s.tokens for s in self.segments)
+
+    @property
+    def sequences(self):
+        """Sequences that produce a token this step: the output head runs on their last token only."""
+        return sum(np.asarray(s.sequences, dtype=float) for s in self.segments)
+
+
+def prefill_step(batch, prompt, cached_prefix=0.0) -> Step:
+    return Step((Segment(batch, np.asarray(prompt, dtype=float) - cached_prefix, cached_prefix),))
+
+
+def decode_step(batch, context) -> Step:
+    """One new token per sequence over `context` cached tokens."""
+    return Step((Segment(batch, 1.0, context, decode=True),))
+
+
+@dataclass
+class Op:
+    """One operator instance per device; `count` is how many times it runs in the step (layers).
+
+    `weight_bytes`, `act_bytes` and `kv_bytes` are bytes moved to and from device memory
+    (weights read; activations read and written; KV cache or recurrent state read and written).
+    `kv_group` is the number of query heads per KV head, for engines whose decode kernel reads the
+    cache once per query head. `tokens` is the M dimension of a matrix product (what fills the
+    matrix unit). Collectives carry `collective`, `message_bytes` and `group`.
+    """
+
+    name: str
+    block: str
+    kind: str
+    count: float
+    flops: object = 0.0
+    weight_bytes: object = 0.0
+    act_bytes: object = 0.0
+    kv_bytes: object = 0.0
+    tokens: object = 1.0
+    precision: str = "bf16"
+    kv_group: float = 1.0
+    collective: str | None = None
+    message_bytes: object = 0.0
+    group: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def bytes(self):
+        return self.weight_bytes + self.act_bytes + self.kv_bytes
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Bytes per element of each tensor class, and the rates products run at."""
+
+    weight: float
+    activation: float
+    kv: float
+    embedding: float
+    matmul_precision: str
+    attention_precision: str
+    activation_precision: str
+
+    @classmethod
+    def of(cls, precisions: Precisions) -> "Sizes":
+        wb = weight_bytes_per_element(precisions.weights)
+        ab = bytes_per_element(precisions.activations)
+        return cls(
+            weight=wb,
+            activation=ab,
+            kv=bytes_per_element(precisions.kv_cache),
+            embedding=max(wb, 2.0) if precisions.weights != "fp32" else 4.0,
+            matmul_precision=matmul_precision(precisions.weights, precisions.activations),
+            attention_precision=matmul_precision(precisions.kv_cache, precisions.activations),
+            activation_precision=precisions.activations,
+        )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every operator builder needs: the model, the split and the element sizes."""
+
+    model: Model
+    plan: Plan
+    sizes: Sizes
+
+
+def matmul(ctx: Context, name: str, block: str, count: float, tokens, k: float, n: float,
+           weight_bytes_per_element: float | None = None, bias: bool = False, heads: int = 1) -> Op:
+    """A dense product of `tokens` x k activations with a k x n weight on one device; `heads`
+    independent such products with their own weights (per-head projections of absorbed MLA)."""
+    wb = ctx.sizes.weight if weight_bytes_per_element is None else weight_bytes_per_element
+    tokens = np.asarray(tokens, dtype=float)
+    return Op(
+        name=name, block=block, kind="matmul", count=count,
+        flops=2.0 * tokens * k * n * heads,
+        weight_bytes=(k * n + (n if bias else 0)) * wb * heads,
+        act_bytes=tokens * (k + n) * heads * ctx.sizes.activation,
+        tokens=tokens,
+        precision=ctx.sizes.matmul_precision,
+    )
+
+
+def elementwise(ctx: Context, name: str, block: str, count: float, elements_read, elements_written,
+                flops_per_element: float = 1.0, weight_bytes: float = 0.0) -> Op:
+    """Memory-bound element-wise work (norms, activations, residual adds, rotary embedding);
+    `weight_bytes` are the small parameters it reads (norm scales, conv taps)."""
+    ab = ctx.sizes.activation
+    return Op(
+        name=name, block=block, kind="elementwise", count=count,
+        flops=flops_per_element * np.asarray(elements_written, dtype=float),
+        weight_bytes=weight_bytes,
+        act_bytes=(np.asarray(elements_read, dtype=float) + elements_written) * ab,
+        precision="fp32",
+    )
+
+
+def all_reduce(ctx: Context, name: str, block: str, count: float, elements) -> list[Op]:
+    """The tensor-parallel all-reduce of a layer output (none without tensor parallelism)."""
+    if ctx.plan.tp == 1:
+        return []
+    return [Op(name=name, block="communication", kind="collective", count=count, collective="all_reduce",
+               message_bytes=np.asarray(elements, dtype=float) * ctx.sizes.activation, group=ctx.plan.tp,
+               extra={"of": block})]

@@ -1,0 +1,71 @@
+"""Feed-forward operators: dense and gated FFNs, and mixture-of-experts layers.
+
+A MoE layer reads weights only for experts that receive at least one token. With `tokens` tokens
+each routed to `top_k` of `E` experts uniformly, an expert is left idle with probability
+(1 - top_k/E)^tokens, so a batch touches E * (1 - (1 - top_k/E)^tokens) experts on average:
+top_k at one token, nearly all of them at large batches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..models.spec import DenseFFN, MoEFFN
+from .base import Context, Op, all_reduce, elementwise, matmul
+
+
+def expected_experts_touched(num_experts: int, top_k: int, tokens):
+    """Expected number of distinct experts a batch of `tokens` routes to (uniform routing)."""
+    tokens = np.asarray(tokens, dtype=float)
+    return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
+
+
+def _dense_ops(ctx: Context, prefix: str, block: str, count: float, tokens, width: int, gated: bool, bias: bool):
+    """Up (and gate), activation and down of one FFN already split `width` per device."""
+    hidden = ctx.model.hidden
+    up_width = (2 if gated else 1) * width
+    return [
+        matmul(ctx, f"{prefix}up_gate" if gated else f"{prefix}up", block, count, tokens, hidden, up_width, bias=bias),
+        elementwise(ctx, f"{prefix}activation", block, count, tokens * up_width, tokens * width, flops_per_element=4.0),
+        matmul(ctx, f"{prefix}down", block, count, tokens, width, hidden, bias=bias),
+    ]
+
+
+def dense_ffn_ops(ctx: Context, ffn: DenseFFN, count: float, tokens) -> list[Op]:
+    ops = _dense_ops(ctx, "", "ffn", count, tokens, ffn.intermediate // ctx.plan.tp, ffn.gated, ffn.bias)
+    return ops + all_reduce(ctx, "ffn_all_reduce", "ffn", count, tokens * ctx.model.hidden)
+
+
+def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens) -> list[Op]:
+    """Router, routed experts (weights of touched local experts only), shared experts, all-reduce.
+
+    Experts are spread over `ep` devices and each expert's width over `tp / ep`, so every device
+    does 1/tp of the expert FLOPs and reads the touched experts among its own E/ep.
+    """
+    plan, hidden, sizes = ctx.plan, ctx.model.hidden, ctx.sizes
+    tokens = np.asarray(tokens, dtype=float)
+    E, k = ffn.num_experts, ffn.top_k
+    width = ffn.expert_intermediate // plan.expert_tp
+    up_width = (2 if ffn.gated else 1) * width
+    touched = expected_experts_touched(E, k, tokens)
+    touched_here = touched / plan.ep
+    routed = tokens * k / plan.ep  # token-expert pairs computed on this device
+    per_expert = np.where(touched > 0, tokens * k / np.maximum(touched, 1e-12), 0.0)
+    ops = [matmul(ctx, "router", "moe", count, tokens, hidden, E, bias=ffn.router_bias)]
+    for name, k_dim, n_dim in (("experts_up_gate" if ffn.gated else "experts_up", hidden, up_width),
+                               ("experts_down", width, hidden)):
+        ops.append(Op(
+            name=name, block="moe", kind="matmul", count=count,
+            flops=2.0 * routed * k_dim * n_dim,
+            weight_bytes=touched_here * k_dim * n_dim * sizes.weight,
+            act_bytes=routed * (k_dim + n_dim) * sizes.activation,
+            tokens=per_expert, precision=sizes.matmul_precision,
+            extra={"experts_touched": touched_here},
+        ))
+        if name.startswith("experts_up"):
+            ops.append(elementwise(ctx, "experts_activation", "moe", count, routed * up_width, routed * width, 4.0))
+    if ffn.shared_intermediate:
+        ops += _dense_ops(ctx, "shared_", "moe", count, tokens, ffn.shared_intermediate // plan.tp, ffn.gated, False)
+    if ffn.shared_gate:
+        ops.append(matmul(ctx, "shared_gate", "moe", count, tokens, hidden, 1))
+    return ops + all_reduce(ctx, "moe_all_reduce", "moe", count, tokens * hidden)

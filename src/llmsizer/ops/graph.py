@@ -1,0 +1,73 @@
+"""Assemble the operators of one step: embedding, every layer kind once (times its count), head."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..models.params import norm_params
+from ..models.spec import MLA, Attention, DenseFFN, Layer, Mamba, Mamba2, MoEFFN
+from .attention import attention_ops, mla_ops
+from .base import Context, Op, Step, all_reduce, elementwise, matmul
+from .ffn import dense_ffn_ops, moe_ops
+from .mamba import mamba2_ops, mamba_ops
+
+#: bytes of one logit (engines compute logits in fp32)
+LOGIT_BYTES = 4.0
+
+
+def layer_ops(ctx: Context, layer: Layer, count: float, step: Step) -> list[Op]:
+    tokens = step.tokens
+    sequences = step.sequences
+    hidden = ctx.model.hidden
+    ops = []
+    if layer.norms:
+        ops.append(elementwise(ctx, "norm_residual", "norm", count * layer.norms, 2 * tokens * hidden,
+                               2 * tokens * hidden, flops_per_element=4.0,
+                               weight_bytes=norm_params(hidden, ctx.model.norm) * ctx.sizes.weight))
+    mixer = layer.mixer
+    if isinstance(mixer, Attention):
+        ops += attention_ops(ctx, mixer, count, tokens, step.segments)
+    elif isinstance(mixer, MLA):
+        ops += mla_ops(ctx, mixer, count, tokens, step.segments)
+    elif isinstance(mixer, Mamba):
+        ops += mamba_ops(ctx, mixer, count, tokens, sequences)
+    elif isinstance(mixer, Mamba2):
+        ops += mamba2_ops(ctx, mixer, count, tokens, sequences, tokens / np.maximum(sequences, 1))
+    if isinstance(layer.ffn, DenseFFN):
+        ops += dense_ffn_ops(ctx, layer.ffn, count, tokens)
+    elif isinstance(layer.ffn, MoEFFN):
+        ops += moe_ops(ctx, layer.ffn, count, tokens)
+    for op in ops:
+        op.extra.setdefault("layer", layer)
+    return ops
+
+
+def step_ops(ctx: Context, step: Step) -> list[Op]:
+    """Every operator of one step on one device. Layers of one kind are built once and carry their
+    count; pipeline stages run one after another, so the step walks every layer."""
+    model, plan, sizes = ctx.model, ctx.plan, ctx.sizes
+    tokens, sequences = step.tokens, step.sequences
+    vocab_here = model.vocab / plan.tp
+    embed = Op(name="embedding_gather", block="embedding", kind="gather", count=1,
+               act_bytes=tokens * model.hidden * (sizes.embedding + sizes.activation))
+    ops = [embed] + all_reduce(ctx, "embedding_all_reduce", "embedding", 1, tokens * model.hidden)
+    for layer, count in model.layer_kinds().items():
+        ops += layer_ops(ctx, layer, count, step)
+    if plan.pp > 1:
+        ops.append(Op(name="stage_send", block="communication", kind="collective", count=plan.pp - 1,
+                      collective="p2p", message_bytes=tokens * model.hidden * sizes.activation, group=2,
+                      extra={"of": "pipeline"}))
+    if model.final_norm:
+        ops.append(elementwise(ctx, "final_norm", "head", 1, sequences * model.hidden, sequences * model.hidden, 4.0,
+                               weight_bytes=norm_params(model.hidden, model.norm) * sizes.embedding))
+    head = matmul(ctx, "lm_head", "head", 1, sequences, model.hidden, vocab_here, weight_bytes_per_element=sizes.embedding)
+    head.act_bytes = sequences * (model.hidden * sizes.activation + vocab_here * LOGIT_BYTES)
+    ops.append(head)
+    if plan.tp > 1:
+        ops.append(Op(name="logits_all_gather", block="communication", kind="collective", count=1,
+                      collective="all_gather", message_bytes=sequences * model.vocab * LOGIT_BYTES, group=plan.tp,
+                      extra={"of": "head"}))
+    ops.append(Op(name="sampling", block="head", kind="elementwise", count=1,
+                  flops=sequences * model.vocab * 3.0, act_bytes=sequences * model.vocab * LOGIT_BYTES,
+                  precision="fp32"))
+    return ops

@@ -1,0 +1,123 @@
+"""Operator counts against closed forms derived by hand."""
+
+import numpy as np
+import pytest
+
+from llmsizer.cost.profile import Profile
+from llmsizer.cost.roofline import op_cost
+from llmsizer.hardware.spec import System
+from llmsizer.inference.memory import weight_bytes_per_device
+from llmsizer.models.params import parameter_count
+from llmsizer.models.zoo import load_model
+from llmsizer.ops.attention import attended_pairs
+from llmsizer.ops.base import Context, Segment, Sizes, decode_step, prefill_step
+from llmsizer.ops.ffn import expected_experts_touched
+from llmsizer.ops.graph import step_ops
+from llmsizer.parallel import Plan
+from llmsizer.precision import Precisions
+
+
+def ctx_for(model, tp=1, weights="bf16"):
+    return Context(model, Plan(tp=tp), Sizes.of(Precisions.from_weight_precision(weights)))
+
+
+def total(ops, field, kinds=None):
+    return sum(float(np.sum(getattr(op, field))) * op.count for op in ops if kinds is None or op.kind in kinds)
+
+
+def test_prefill_flops_are_two_params_per_token_plus_causal_attention(llama70b):
+    """Matrix FLOPs = 2 x (params - embedding table) x tokens, + output head on the last token;
+    attention = 4 x layers x heads x head_dim x L(L+1)/2 per sequence."""
+    m = llama70b
+    batch, L = 2, 1000
+    ops = step_ops(ctx_for(m), prefill_step(batch, L))
+    n = parameter_count(m).total
+    layer_params = n - 2 * m.vocab * m.hidden - m.hidden  # minus both tables and the final norm
+    norms = m.num_layers * 2 * m.hidden
+    matmul = total(ops, "flops", {"matmul"})
+    expected = 2 * (layer_params - norms) * batch * L + 2 * m.hidden * m.vocab * batch
+    assert matmul == pytest.approx(expected, rel=1e-9)
+    attention = total(ops, "flops", {"attention"})
+    assert attention == pytest.approx(4 * m.num_layers * 64 * 128 * batch * L * (L + 1) / 2, rel=1e-12)
+
+
+def test_decode_at_batch_one_reads_every_weight_once(llama70b):
+    """One decode step reads exactly the weights that memory accounting places on the device."""
+    for tp in (1, 4):
+        ctx = ctx_for(llama70b, tp=tp)
+        ops = step_ops(ctx, decode_step(1, 500))
+        table = llama70b.vocab * llama70b.hidden / tp * ctx.sizes.embedding  # gathered, not read whole
+        expected = weight_bytes_per_device(llama70b, Plan(tp=tp), ctx.sizes) - table
+        assert total(ops, "weight_bytes") == pytest.approx(expected, rel=1e-12)
+
+
+def test_fp8_halves_weight_bytes(llama70b):
+    bf16 = total(step_ops(ctx_for(llama70b), decode_step(1, 10)), "weight_bytes", {"matmul"})
+    fp8 = total(step_ops(ctx_for(llama70b, weights="fp8"), decode_step(1, 10)), "weight_bytes", {"matmul"})
+    head = llama70b.vocab * llama70b.hidden * 2  # the output head stays 16-bit
+    assert fp8 - head == pytest.approx((bf16 - head) / 2, rel=1e-9)
+
+
+def test_moe_reads_top_k_experts_at_batch_one_and_nearly_all_at_large_batch():
+    m = load_model("mixtral-8x7b")
+    ffn = next(iter(m.layer_kinds())).ffn
+    expert_bytes = 3 * m.hidden * ffn.expert_intermediate * 2
+    ctx = ctx_for(m)
+
+    def expert_weight_bytes(batch):
+        ops = step_ops(ctx, decode_step(batch, 100))
+        return total([op for op in ops if op.name.startswith("experts_")], "weight_bytes")
+
+    assert expert_weight_bytes(1) == pytest.approx(m.num_layers * ffn.top_k * expert_bytes, rel=1e-9)
+    assert expert_weight_bytes(256) == pytest.approx(m.num_layers * ffn.num_experts * expert_bytes, rel=1e-6)
+    assert expected_experts_touched(8, 2, 4) == pytest.approx(8 * (1 - 0.75 ** 4))
+
+
+def test_sliding_window_caps_attention_work():
+    seg = Segment(1, 8192, 0)
+    full, windowed = attended_pairs(seg, None), attended_pairs(seg, 4096)
+    assert full == 8192 * 8193 / 2
+    assert windowed == 4096 * 4097 / 2 + (8192 - 4096) * 4096
+    decode = Segment(1, 1, 100_000, decode=True)
+    assert attended_pairs(decode, 4096) == 4096
+    m = load_model("mistral-7b")
+    ops = step_ops(ctx_for(m), decode_step(1, 100_000))
+    attn = next(op for op in ops if op.kind == "attention")
+    assert float(attn.kv_bytes) == 4096 * 2 * 8 * 128 * 2
+
+
+def test_embedding_is_a_gather_and_head_runs_on_last_token_only(llama70b):
+    ops = step_ops(ctx_for(llama70b), prefill_step(3, 2048))
+    embed = next(op for op in ops if op.name == "embedding_gather")
+    assert embed.kind == "gather" and float(np.sum(embed.flops)) == 0
+    head = next(op for op in ops if op.name == "lm_head")
+    assert float(head.flops) == 2 * 3 * llama70b.hidden * llama70b.vocab
+
+
+def test_layers_of_one_kind_are_costed_once_and_multiplied():
+    gemma = load_model("gemma-2-9b")
+    ops = step_ops(ctx_for(gemma), prefill_step(1, 128))
+    attention = [op for op in ops if op.kind == "attention"]
+    assert len(attention) == 2  # sliding and global kinds
+    assert sorted(op.count for op in attention) == [21, 21]
+
+
+def test_operator_time_is_never_below_its_pure_roofline(llama70b, h100):
+    system = System.single_node(h100, 4)
+    profile = Profile()
+    for step in (prefill_step(4, 3000), decode_step(64, 3000)):
+        for op in step_ops(ctx_for(llama70b, tp=4), step):
+            cost = op_cost(op, system, profile)
+            if op.kind == "collective":
+                assert np.all(cost.time > 0)
+                continue
+            pure = max(float(np.sum(op.flops)) / h100.peak(op.precision),
+                       float(np.sum(op.bytes)) / h100.memory_bandwidth)
+            assert float(np.sum(cost.time)) >= pure
+
+
+def test_tensor_parallel_adds_two_all_reduces_per_layer(llama70b):
+    ops = step_ops(ctx_for(llama70b, tp=8), decode_step(4, 100))
+    reduces = [op for op in ops if op.collective == "all_reduce" and op.extra.get("of") in ("attention", "ffn")]
+    assert sum(op.count for op in reduces) == 2 * llama70b.num_layers
+    assert all(float(op.message_bytes) == 4 * llama70b.hidden * 2 for op in reduces)

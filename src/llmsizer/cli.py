@@ -13,9 +13,11 @@ PRECISIONS = ["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
 
 
 def _console():
+    """A console for tables: the terminal's width, or 160 columns when output goes to a pipe or file."""
     from rich.console import Console
 
-    return Console()
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
 
 
 def _table(title: str, columns: list[str], rows: list[list], justify_right: bool = True):

@@ -28,7 +28,7 @@ class Profile:
     matmul_efficiency: float = 0.75
     #: fraction of the dense matrix peak that fused attention reaches
     attention_efficiency: float = 0.6
-    #: rows of the matrix unit's tile: a product over fewer tokens still pays for a full tile
+    #: rows of the matrix unit's tile: a product over fewer tokens still pays for the whole tile
     tile_tokens: int = 64
     #: share of the shorter of compute and memory time hidden under the longer (1: pure roofline)
     overlap: float = 1.0

@@ -1,7 +1,9 @@
 """The time of each operator: roofline of compute and memory under the profile's efficiencies.
 
 compute = FLOPs / (peak at the operands' precision x efficiency x tile fill), where tile fill =
-tokens / (tokens rounded up to the matrix tile): few tokens cannot fill the matrix unit.
+tokens / max(tokens, tile): a product over fewer tokens than one tile of the matrix unit still pays
+for the whole tile. Partial tiles beyond the first are not charged, which keeps time per step
+non-decreasing in the batch, with no steps at tile boundaries.
 memory = bytes / (bandwidth x achievable fraction).
 time = max(compute, memory) + (1 - overlap) x min(compute, memory) + a fixed cost per kernel.
 Every term is numpy arithmetic, so one call evaluates many configurations.
@@ -46,7 +48,7 @@ class OpCost:
 
 def tile_fill(tokens, tile: int):
     tokens = np.maximum(np.asarray(tokens, dtype=float), 1e-9)
-    return tokens / (np.ceil(tokens / tile) * tile)
+    return tokens / np.maximum(tokens, tile)
 
 
 def op_cost(op: Op, system: System, profile: Profile) -> OpCost:

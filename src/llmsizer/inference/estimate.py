@@ -185,8 +185,9 @@ def evaluate(sc: Scenario, workload: Workload, detail: bool = False) -> Estimate
     prefill = _phase(sc, prefill_step(batch, workload.input))
     contexts = decode_contexts(workload.input, workload.output)
     decode = _phase(sc, decode_step(batch[..., None], contexts))
-    tpot = np.mean(np.broadcast_to(decode.time, np.broadcast_shapes(np.shape(decode.time), contexts.shape)), axis=-1)
-    decode_bound = decode.bound[..., contexts.shape[-1] // 2] if np.ndim(decode.bound) else decode.bound
+    shape = np.broadcast_shapes(np.shape(decode.time), np.shape(decode.bound), contexts.shape)
+    tpot = np.mean(np.broadcast_to(decode.time, shape), axis=-1)
+    decode_bound = np.broadcast_to(decode.bound, shape)[..., shape[-1] // 2]  # the middle of the output
     if detail:
         mean_context = np.mean(contexts, axis=-1)
         decode = _phase(sc, decode_step(batch, mean_context))

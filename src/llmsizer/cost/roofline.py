@@ -40,10 +40,14 @@ class OpCost:
         return self.time * self.op.count
 
     @property
+    def bound_index(self):
+        """Index into BOUNDS of the largest part of the time (ties go to the earlier bound)."""
+        best = np.maximum(np.maximum(self.compute, self.memory), np.maximum(self.communication, self.overhead))
+        return np.where(self.compute >= best, 0, np.where(self.memory >= best, 1, np.where(self.communication >= best, 2, 3)))
+
+    @property
     def bound(self):
-        parts = np.stack(np.broadcast_arrays(self.compute, self.memory, self.communication,
-                                             np.full_like(np.asarray(self.time, dtype=float), self.overhead)))
-        return np.asarray(BOUNDS)[np.argmax(parts, axis=0)]
+        return np.asarray(BOUNDS)[self.bound_index]
 
 
 def tile_fill(tokens, tile: int):

@@ -37,7 +37,7 @@ def _systems() -> dict[str, System]:
     systems = {}
     for path in _data_files("systems"):
         data = _read_yaml(path.read_text(), path.name)
-        systems[data["name"]] = System.from_dict(data, load_accelerator(data["accelerator"]))
+        systems[data["name"]] = _system_from_data(data)
     return systems
 
 
@@ -57,28 +57,30 @@ def list_systems() -> list[System]:
     return list(_systems().values())
 
 
-def load_accelerator(name_or_path: str | Accelerator) -> Accelerator:
-    """A built-in accelerator by name or alias (case-insensitive), or a YAML hardware file."""
-    if isinstance(name_or_path, Accelerator):
-        return name_or_path
-    found = _lookup(_accelerators(), str(name_or_path))
+def _resolve(kind: str, items: dict, key, from_data):
+    """A built-in item by name or alias (case-insensitive), or one read from a YAML file path."""
+    found = _lookup(items, str(key))
     if found is not None:
         return found
-    path = Path(str(name_or_path))
+    path = Path(str(key))
     if path.is_file():
-        return Accelerator.from_dict(_read_yaml(path.read_text(), str(path)))
-    raise unknown_name("hardware", str(name_or_path), [a.name for a in _accelerators().values()])
+        return from_data(_read_yaml(path.read_text(), str(path)))
+    raise unknown_name(kind, str(key), [item.name for item in items.values()])
+
+
+def _system_from_data(data: dict) -> System:
+    return System.from_dict(data, load_accelerator(data["accelerator"]))
+
+
+def load_accelerator(name_or_path: str | Accelerator) -> Accelerator:
+    """A built-in accelerator by name or alias, or a YAML hardware file."""
+    if isinstance(name_or_path, Accelerator):
+        return name_or_path
+    return _resolve("hardware", _accelerators(), name_or_path, Accelerator.from_dict)
 
 
 def load_system(name_or_path: str | System) -> System:
     """A built-in system by name or alias, or a YAML system file."""
     if isinstance(name_or_path, System):
         return name_or_path
-    found = _lookup(_systems(), str(name_or_path))
-    if found is not None:
-        return found
-    path = Path(str(name_or_path))
-    if path.is_file():
-        data = _read_yaml(path.read_text(), str(path))
-        return System.from_dict(data, load_accelerator(data["accelerator"]))
-    raise unknown_name("system", str(name_or_path), [s.name for s in _systems().values()])
+    return _resolve("system", _systems(), name_or_path, _system_from_data)

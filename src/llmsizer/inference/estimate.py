@@ -89,14 +89,12 @@ class Phase:
 def _phase(sc: Scenario, step: Step) -> Phase:
     costs = [op_cost(op, sc.system, sc.profile) for op in step_ops(sc.context, step)]
     time = step_time(costs, sc.profile)
-    by_bound = {b: 0.0 for b in BOUNDS}
+    by_bound = [0.0, 0.0, 0.0, sc.profile.step_overhead_s]  # seconds per bound, in BOUNDS order
     for c in costs:
-        bound = c.bound
-        for b in BOUNDS:
-            by_bound[b] = by_bound[b] + np.where(bound == b, c.total, 0.0)
-    by_bound["overhead"] = by_bound["overhead"] + sc.profile.step_overhead_s
-    stacked = np.stack(np.broadcast_arrays(*(by_bound[b] for b in BOUNDS)))
-    return Phase(costs, time, np.asarray(BOUNDS)[np.argmax(stacked, axis=0)])
+        index = c.bound_index
+        for i in range(len(BOUNDS)):
+            by_bound[i] = by_bound[i] + np.where(index == i, c.total, 0.0)
+    return Phase(costs, time, np.asarray(BOUNDS)[np.argmax(np.stack(np.broadcast_arrays(*by_bound)), axis=0)])
 
 
 def decode_contexts(input, output, points: int = DECODE_POINTS):

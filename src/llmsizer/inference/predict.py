@@ -43,14 +43,12 @@ def predict(frame, profile: str | None = None):
     out = frame.copy()
     frameworks = out["framework"] if "framework" in out.columns else pd.Series([None] * len(out), index=out.index)
     out["pred_engine"] = profile or frameworks.map(_engine_label)
-    for col in OUTPUT_COLUMNS[:-2]:
-        if col != "pred_engine":
-            out[col] = np.nan
-    out["pred_fits"] = None
-    out["pred_error"] = ""
-    keys = out[list(_SCENARIO_KEYS)].astype(str).agg("|".join, axis=1)
-    for _, index in out.groupby(keys, sort=False).groups.items():
-        rows = out.loc[index]
+    n = len(out)
+    results = {col: np.full(n, np.nan) for col in OUTPUT_COLUMNS if col not in ("pred_engine", "pred_error", "pred_fits")}
+    fits = np.full(n, None, dtype=object)
+    errors = np.full(n, "", dtype=object)
+    for positions in out.groupby(list(_SCENARIO_KEYS), sort=False, dropna=False).indices.values():
+        rows = out.iloc[positions]
         first = rows.iloc[0]
         try:
             engine = first["pred_engine"]
@@ -64,13 +62,17 @@ def predict(frame, profile: str | None = None):
                                 rows["output_len"].to_numpy(float))
             est = evaluate(sc, workload)
         except (LlmsizerError, ValueError, KeyError, TypeError) as exc:
-            out.loc[index, "pred_error"] = str(exc)
+            errors[positions] = str(exc)
             continue
-        out.loc[index, "pred_ttft_ms"] = est.ttft / MS
-        out.loc[index, "pred_tpot_ms"] = est.tpot / MS
-        out.loc[index, "pred_e2e_latency_ms"] = est.e2e / MS
-        out.loc[index, "pred_throughput_tokens_per_s"] = est.throughput
-        out.loc[index, "pred_memory_per_device_gb"] = est.memory.total / GB
-        out.loc[index, "pred_fits"] = est.memory.fits
-        out.loc[index, "pred_max_batch"] = est.memory.max_batch
-    return out
+        results["pred_ttft_ms"][positions] = est.ttft / MS
+        results["pred_tpot_ms"][positions] = est.tpot / MS
+        results["pred_e2e_latency_ms"][positions] = est.e2e / MS
+        results["pred_throughput_tokens_per_s"][positions] = est.throughput
+        results["pred_memory_per_device_gb"][positions] = est.memory.total / GB
+        results["pred_max_batch"][positions] = est.memory.max_batch
+        fits[positions] = est.memory.fits
+    for col, values in results.items():
+        out[col] = values
+    out["pred_fits"] = fits
+    out["pred_error"] = errors
+    return out[[c for c in out.columns if c not in OUTPUT_COLUMNS] + list(OUTPUT_COLUMNS)]

@@ -121,3 +121,30 @@ def test_tensor_parallel_adds_two_all_reduces_per_layer(llama70b):
     reduces = [op for op in ops if op.collective == "all_reduce" and op.extra.get("of") in ("attention", "ffn")]
     assert sum(op.count for op in reduces) == 2 * llama70b.num_layers
     assert all(float(op.message_bytes) == 4 * llama70b.hidden * 2 for op in reduces)
+
+
+def test_weight_only_int4_pays_dequantisation_and_runs_at_activation_rate(llama70b, h100):
+    int4 = Context(llama70b, Plan(), Sizes.of(Precisions("int4", "bf16", "bf16")))
+    bf16 = ctx_for(llama70b)
+    system, profile = System.single_node(h100, 1), Profile()
+    step = prefill_step(1, 4096)
+    q4 = next(op for op in step_ops(int4, step) if op.name == "up_gate")
+    b16 = next(op for op in step_ops(bf16, step) if op.name == "up_gate")
+    assert q4.precision == "bf16" and q4.dequant_elements == b16.weight_bytes / 2
+    assert float(op_cost(q4, system, profile).compute) > float(op_cost(b16, system, profile).compute)
+    fp8 = next(op for op in step_ops(ctx_for(llama70b, weights="fp8"), step) if op.name == "up_gate")
+    assert fp8.precision == "fp8" and fp8.dequant_elements == 0
+
+
+def test_mixed_step_does_the_work_of_both_and_reads_weights_once(llama70b):
+    """A chunk of prefill mixed with decodes does the FLOPs of both steps but reads weights once."""
+    ctx = ctx_for(llama70b)
+    prefill = Segment(1, 512, 1024)
+    decode = Segment(16, 1, 3000, decode=True)
+    from llmsizer.ops.base import Step
+
+    mixed = step_ops(ctx, Step((prefill, decode)))
+    alone = step_ops(ctx, Step((prefill,))) + step_ops(ctx, Step((decode,)))
+    assert total(mixed, "flops", {"attention"}) == pytest.approx(total(alone, "flops", {"attention"}))
+    assert total(mixed, "flops", {"matmul"}) == pytest.approx(total(alone, "flops", {"matmul"}))
+    assert total(mixed, "weight_bytes", {"matmul"}) == pytest.approx(total(alone, "weight_bytes", {"matmul"}) / 2)

@@ -22,6 +22,10 @@ from .profile import Profile
 
 BOUNDS = ("compute", "memory", "communication", "overhead")
 
+#: vector operations to turn one quantised weight into the activation type: unpack/convert and
+#: multiply by its group scale. Weight-only kernels redo this for every tile of tokens.
+DEQUANT_FLOPS_PER_WEIGHT = 2.0
+
 
 @dataclass
 class OpCost:
@@ -69,6 +73,9 @@ def op_cost(op: Op, system: System, profile: Profile) -> OpCost:
     else:
         rate = acc.elementwise_flops
     compute = np.asarray(op.flops, dtype=float) / rate
+    if op.dequant_elements:
+        tiles = np.maximum(np.asarray(op.tokens, dtype=float) / profile.tile_tokens, 1.0)
+        compute = compute + op.dequant_elements * DEQUANT_FLOPS_PER_WEIGHT * tiles / acc.elementwise_flops
     kv = np.asarray(op.kv_bytes, dtype=float) * (1.0 + profile.decode_kv_reread * (op.kv_group - 1.0))
     moved = np.asarray(op.weight_bytes, dtype=float) + op.act_bytes + kv
     memory = moved / (acc.memory_bandwidth * profile.memory_efficiency)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..models.spec import Model
 from ..parallel import Plan
-from ..precision import Precisions, bytes_per_element, matmul_precision, weight_bytes_per_element
+from ..precision import Precisions, bytes_per_element, matmul_precision, needs_dequantisation, weight_bytes_per_element
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ class Op:
     `weight_bytes`, `act_bytes` and `kv_bytes` are bytes moved to and from device memory
     (weights read; activations read and written; KV cache or recurrent state read and written).
     `kv_group` is the number of query heads per KV head, for engines whose decode kernel reads the
-    cache once per query head. `tokens` is the M dimension of a matrix product (what fills the
+    cache once per query head. `dequant_elements` are weights converted to the activation type
+    before the product (weight-only quantisation). `tokens` is the M dimension of a matrix product (what fills the
     matrix unit). Collectives carry `collective`, `message_bytes` and `group`.
     """
 
@@ -77,6 +78,7 @@ class Op:
     tokens: object = 1.0
     precision: str = "bf16"
     kv_group: float = 1.0
+    dequant_elements: float = 0.0
     collective: str | None = None
     message_bytes: object = 0.0
     group: int = 1
@@ -98,6 +100,7 @@ class Sizes:
     matmul_precision: str
     attention_precision: str
     activation_precision: str
+    dequantise: bool
 
     @classmethod
     def of(cls, precisions: Precisions) -> "Sizes":
@@ -111,6 +114,7 @@ class Sizes:
             matmul_precision=matmul_precision(precisions.weights, precisions.activations),
             attention_precision=matmul_precision(precisions.kv_cache, precisions.activations),
             activation_precision=precisions.activations,
+            dequantise=needs_dequantisation(precisions.weights, precisions.activations),
         )
 
 
@@ -136,6 +140,7 @@ def matmul(ctx: Context, name: str, block: str, count: float, tokens, k: float, 
         act_bytes=tokens * (k + n) * heads * ctx.sizes.activation,
         tokens=tokens,
         precision=ctx.sizes.matmul_precision,
+        dequant_elements=k * n * heads if ctx.sizes.dequantise and weight_bytes_per_element is None else 0.0,
     )
 
 

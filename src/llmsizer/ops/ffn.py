@@ -60,6 +60,7 @@ def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens) -> list[Op]:
             weight_bytes=touched_here * k_dim * n_dim * sizes.weight,
             act_bytes=routed * (k_dim + n_dim) * sizes.activation,
             tokens=per_expert, precision=sizes.matmul_precision,
+            dequant_elements=touched_here * k_dim * n_dim if sizes.dequantise else 0.0,
             extra={"experts_touched": touched_here},
         ))
         if name.startswith("experts_up"):

@@ -36,6 +36,10 @@ class Profile:
     kernel_overhead_s: float = 4e-6
     #: engine work per step outside kernels (scheduler, sampling, host sync), seconds
     step_overhead_s: float = 1e-3
+    #: engine work once per batch before its prefill (input preparation, request set-up), seconds
+    prefill_overhead_s: float = 0.0
+    #: efficiency of expert (grouped) products relative to plain products of the same shape
+    moe_efficiency: float = 1.0
     #: achievable fraction of the link bandwidth for collectives
     link_efficiency: float = 0.8
     #: fixed cost of each collective call (launch, synchronisation), seconds
@@ -45,13 +49,14 @@ class Profile:
     source: str = ""
 
     def __post_init__(self):
-        for name in ("memory_efficiency", "matmul_efficiency", "attention_efficiency", "link_efficiency"):
+        for name in ("memory_efficiency", "matmul_efficiency", "attention_efficiency", "link_efficiency",
+                     "moe_efficiency"):
             value = getattr(self, name)
             require(0 < value <= 1, f"profile.{name}", value, "must be in (0, 1]")
         for name in ("overlap", "decode_kv_reread"):
             value = getattr(self, name)
             require(0 <= value <= 1, f"profile.{name}", value, "must be in [0, 1]")
-        for name in ("kernel_overhead_s", "step_overhead_s", "collective_overhead_s"):
+        for name in ("kernel_overhead_s", "step_overhead_s", "prefill_overhead_s", "collective_overhead_s"):
             require(getattr(self, name) >= 0, f"profile.{name}", getattr(self, name), "must be non-negative")
         require(isinstance(self.tile_tokens, int) and self.tile_tokens >= 1, "profile.tile_tokens",
                 self.tile_tokens, "must be a positive integer")

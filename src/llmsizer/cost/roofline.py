@@ -66,8 +66,9 @@ def op_cost(op: Op, system: System, profile: Profile) -> OpCost:
         comm = collective_time(op.collective, op.message_bytes, op.group, system, profile.link_efficiency,
                                profile.collective_overhead_s)
         return OpCost(op, comm, zero, zero, comm, 0.0)
-    if op.kind == "matmul":
-        rate = acc.peak(op.precision) * profile.matmul_efficiency * tile_fill(op.tokens, profile.tile_tokens)
+    if op.kind in ("matmul", "expert_matmul"):
+        efficiency = profile.matmul_efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
+        rate = acc.peak(op.precision) * efficiency * tile_fill(op.tokens, profile.tile_tokens)
     elif op.kind == "attention":
         rate = acc.peak(op.precision) * profile.attention_efficiency * tile_fill(op.tokens, profile.tile_tokens)
     else:

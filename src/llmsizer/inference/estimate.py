@@ -1,7 +1,8 @@
 """One scenario (or many at once) to TTFT, TPOT, end-to-end latency, throughput and memory.
 
 Metrics follow DESIGN.md for a static batch of `batch` identical requests:
-- ttft: the prefill step of the whole batch, which also produces the first token;
+- ttft: the prefill step of the whole batch, which also produces the first token, plus the
+  engine's fixed start-up work for a batch;
 - tpot: the mean decode step after the first token, averaged over the growing context (a
   midpoint rule over DECODE_POINTS contexts spread across the output; each operator is linear in
   the context within a bound, so this is close to the exact mean over every step);
@@ -22,7 +23,7 @@ from ..hardware.spec import System
 from ..hardware.zoo import load_accelerator, load_system
 from ..models.spec import Model
 from ..models.zoo import load_model
-from ..ops.base import Context, Sizes, Step, decode_step, prefill_step
+from ..ops.base import Context, Sizes, decode_step, prefill_step
 from ..ops.graph import step_ops
 from ..parallel import Plan
 from ..precision import Precisions
@@ -86,10 +87,10 @@ class Phase:
     bound: np.ndarray
 
 
-def _phase(sc: Scenario, step: Step) -> Phase:
-    costs = [op_cost(op, sc.system, sc.profile) for op in step_ops(sc.context, step)]
-    time = step_time(costs, sc.profile)
-    by_bound = [0.0, 0.0, 0.0, sc.profile.step_overhead_s]  # seconds per bound, in BOUNDS order
+def _phase(ops: list, sc: Scenario, profile: Profile) -> Phase:
+    costs = [op_cost(op, sc.system, profile) for op in ops]
+    time = step_time(costs, profile)
+    by_bound = [0.0, 0.0, 0.0, profile.step_overhead_s]  # seconds per bound, in BOUNDS order
     for c in costs:
         index = c.bound_index
         for i in range(len(BOUNDS)):
@@ -176,23 +177,57 @@ class Estimate:
         return breakdown_frame(self)
 
 
+@dataclass
+class Prepared:
+    """What does not depend on the efficiency profile: both phases' operators and the memory.
+    Costing it under many profiles (calibration) skips rebuilding the graphs."""
+
+    scenario: Scenario
+    workload: Workload
+    prefill_ops: list
+    decode_ops: list
+    contexts: np.ndarray
+    memory: MemoryBreakdown
+    detail_ops: list | None = None
+
+
+def prepare(sc: Scenario, workload: Workload, detail: bool = False) -> Prepared:
+    """Build the operators of the prefill step and of the decode steps at the quadrature contexts;
+    with `detail`, also the decode step at the mean context, kept for the breakdown."""
+    batch = np.asarray(workload.batch, dtype=float)
+    ctx = sc.context
+    contexts = decode_contexts(workload.input, workload.output)
+    memory = memory_breakdown(sc.model, sc.plan, sc.precisions, sc.system.accelerator.memory_capacity,
+                              batch, workload.input, workload.output)
+    return Prepared(
+        sc, workload,
+        prefill_ops=step_ops(ctx, prefill_step(batch, workload.input)),
+        decode_ops=step_ops(ctx, decode_step(batch[..., None], contexts)),
+        contexts=contexts, memory=memory,
+        detail_ops=step_ops(ctx, decode_step(batch, np.mean(contexts, axis=-1))) if detail else None,
+    )
+
+
+def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
+    """Time both phases under `profile` (the scenario's own by default)."""
+    sc = prep.scenario
+    profile = profile or sc.profile
+    prefill = _phase(prep.prefill_ops, sc, profile)
+    ttft = prefill.time + profile.prefill_overhead_s
+    decode = _phase(prep.decode_ops, sc, profile)
+    shape = np.broadcast_shapes(np.shape(decode.time), np.shape(decode.bound), prep.contexts.shape)
+    tpot = np.mean(np.broadcast_to(decode.time, shape), axis=-1)
+    decode_bound = np.broadcast_to(decode.bound, shape)[..., shape[-1] // 2]  # the middle of the output
+    if prep.detail_ops is not None:
+        decode = _phase(prep.detail_ops, sc, profile)
+    decode.bound = decode_bound
+    return Estimate(sc, prep.workload, ttft, tpot, prefill, decode, prep.memory)
+
+
 def evaluate(sc: Scenario, workload: Workload, detail: bool = False) -> Estimate:
     """All metrics for a workload (arrays broadcast). With `detail`, the decode phase kept for
     the breakdown is the step at the mean context instead of the quadrature points."""
-    batch = np.asarray(workload.batch, dtype=float)
-    prefill = _phase(sc, prefill_step(batch, workload.input))
-    contexts = decode_contexts(workload.input, workload.output)
-    decode = _phase(sc, decode_step(batch[..., None], contexts))
-    shape = np.broadcast_shapes(np.shape(decode.time), np.shape(decode.bound), contexts.shape)
-    tpot = np.mean(np.broadcast_to(decode.time, shape), axis=-1)
-    decode_bound = np.broadcast_to(decode.bound, shape)[..., shape[-1] // 2]  # the middle of the output
-    if detail:
-        mean_context = np.mean(contexts, axis=-1)
-        decode = _phase(sc, decode_step(batch, mean_context))
-    decode.bound = decode_bound
-    memory = memory_breakdown(sc.model, sc.plan, sc.precisions, sc.system.accelerator.memory_capacity,
-                              batch, workload.input, workload.output)
-    return Estimate(sc, workload, prefill.time, tpot, prefill, decode, memory)
+    return cost(prepare(sc, workload, detail))
 
 
 def estimate(model, hardware=None, *, batch=1, input=1024, output=256, **options) -> Estimate:

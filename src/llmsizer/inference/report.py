@@ -39,7 +39,7 @@ def breakdown_frame(est):
                 "share": time / step,
                 "bound": str(np.asarray(c.bound).reshape(-1)[0]),
                 "compute_util": (_scalar(op.flops) / acc.peak(op.precision) / per_instance)
-                if op.kind in ("matmul", "attention") else 0.0,
+                if op.kind in ("matmul", "expert_matmul", "attention") else 0.0,
                 "memory_util": _scalar(op.bytes) / acc.memory_bandwidth / per_instance,
             })
         rows.append({"phase": phase_name, "operator": "engine_step", "block": "overhead", "kind": "overhead",

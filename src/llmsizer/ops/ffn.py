@@ -55,7 +55,7 @@ def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens) -> list[Op]:
     for name, k_dim, n_dim in (("experts_up_gate" if ffn.gated else "experts_up", hidden, up_width),
                                ("experts_down", width, hidden)):
         ops.append(Op(
-            name=name, block="moe", kind="matmul", count=count,
+            name=name, block="moe", kind="expert_matmul", count=count,
             flops=2.0 * routed * k_dim * n_dim,
             weight_bytes=touched_here * k_dim * n_dim * sizes.weight,
             act_bytes=routed * (k_dim + n_dim) * sizes.activation,

@@ -69,9 +69,11 @@ class Precisions:
     weights: str = "bf16"
     activations: str = "bf16"
     kv_cache: str = "bf16"
+    #: MoE expert weights, when an engine keeps them in another precision than the other weights
+    experts: str | None = None
 
     def __post_init__(self):
-        for field in ("weights", "activations", "kv_cache"):
+        for field in ("weights", "activations", "kv_cache", "expert_weights"):
             value = getattr(self, field)
             require(value in BYTES, f"{field} precision", value, f"must be one of {', '.join(BYTES)}")
         require(
@@ -80,6 +82,10 @@ class Precisions:
             self.activations,
             "activations must be fp32, bf16, fp16, fp8 or int8",
         )
+
+    @property
+    def expert_weights(self) -> str:
+        return self.experts or self.weights
 
     @classmethod
     def from_weight_precision(cls, weights: str, kv_cache: str | None = None) -> "Precisions":

@@ -9,12 +9,16 @@ user's own (for example from `llmsizer calibrate`) overrides any of them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from ..errors import ConfigError, require, unknown_name
+
+
+#: band for profiles never compared with measurements: a factor of two either way
+UNCALIBRATED_BAND = {"ttft": 0.693, "tpot": 0.693, "e2e_latency": 0.693, "throughput": 0.693}
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,18 @@ class Profile:
     link_efficiency: float = 0.8
     #: fixed cost of each collective call (launch, synchronisation), seconds
     collective_overhead_s: float = 8e-6
-    #: 0: decode attention reads each KV head once per group of query heads; 1: once per query head
+    #: share of a KV head's re-reads that reach memory when decode attention reads the cache once
+    #: per query head (0: once per group); applies to group sizes the grouped kernel does not cover
     decode_kv_reread: float = 0.0
+    #: query heads per KV head that the engine's grouped decode kernel covers (empty: all of them)
+    grouped_kv_group_sizes: tuple = ()
+    #: whether the engine runs MoE experts in fp8 when weights are fp8 (else they stay 16-bit)
+    fp8_experts: bool = True
     source: str = ""
+    #: log half-width of the ~80% error band per metric (ttft, tpot, e2e_latency, throughput)
+    uncertainty: dict = field(default_factory=lambda: dict(UNCALIBRATED_BAND), compare=False)
+    #: where the band comes from (out-of-sample residuals of a fit, or none)
+    uncertainty_basis: str = "no calibration data: a wide band of x/÷ 2"
 
     def __post_init__(self):
         for name in ("memory_efficiency", "matmul_efficiency", "attention_efficiency", "link_efficiency",
@@ -60,6 +73,13 @@ class Profile:
             require(getattr(self, name) >= 0, f"profile.{name}", getattr(self, name), "must be non-negative")
         require(isinstance(self.tile_tokens, int) and self.tile_tokens >= 1, "profile.tile_tokens",
                 self.tile_tokens, "must be a positive integer")
+        object.__setattr__(self, "grouped_kv_group_sizes", tuple(self.grouped_kv_group_sizes))
+
+    def reread_share(self, group: float) -> float:
+        """Share of per-query-head KV re-reads paid for a decode kernel over `group` heads per KV head."""
+        if self.grouped_kv_group_sizes and group in self.grouped_kv_group_sizes:
+            return 0.0
+        return self.decode_kv_reread
 
     def with_values(self, values: dict, where: str) -> "Profile":
         allowed = {f.name for f in fields(self)}
@@ -70,7 +90,8 @@ class Profile:
         return replace(self, **values)
 
 
-PARAMETERS = tuple(f.name for f in fields(Profile) if f.name not in ("name", "source"))
+PARAMETERS = tuple(f.name for f in fields(Profile)
+                   if f.name not in ("name", "source", "uncertainty", "uncertainty_basis"))
 
 #: free-text engine names (as in a `framework` column) and the profile each maps to
 _ENGINE_PATTERNS = (
@@ -93,38 +114,71 @@ def engine_from_text(text: str | None) -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def _profile_data() -> dict[str, dict]:
+def _read_folder(*parts: str) -> dict[str, dict]:
     import yaml
 
-    data = {}
-    for item in resources.files("llmsizer.data").joinpath("profiles").iterdir():
-        if item.name.endswith(".yaml"):
-            entry = yaml.safe_load(item.read_text())
-            data[entry["name"]] = entry
-    return data
+    folder = resources.files("llmsizer.data").joinpath("profiles", *parts)
+    if not folder.is_dir():
+        return {}
+    entries = (yaml.safe_load(item.read_text()) for item in folder.iterdir() if item.name.endswith(".yaml"))
+    return {entry["name"]: entry for entry in entries}
+
+
+@lru_cache(maxsize=1)
+def _profile_data() -> dict[str, dict]:
+    return _read_folder()
+
+
+@lru_cache(maxsize=1)
+def _fitted_data() -> dict[str, dict]:
+    return _read_folder("fitted")
 
 
 def profile_names() -> list[str]:
     return sorted(_profile_data())
 
 
-@lru_cache(maxsize=64)
-def load_profile(name: str = "default", hardware: str | None = None) -> Profile:
-    """The named engine profile (a built-in name or a YAML file path), specialised to `hardware`
-    when the profile has values for it; the default profile's values fill the rest."""
-    base = Profile().with_values(_profile_data()["default"].get("parameters", {}), "default profile")
-    path = Path(name)
+def _entry(name: str) -> dict:
     if name in _profile_data():
-        entry = _profile_data()[name]
-    elif path.suffix in (".yaml", ".yml") and path.is_file():
+        return _profile_data()[name]
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
         import yaml
 
-        entry = yaml.safe_load(path.read_text())
-    else:
-        raise unknown_name("profile", name, profile_names())
-    profile = base.with_values(entry.get("parameters", {}), f"profile {name}")
+        return yaml.safe_load(path.read_text())
+    raise unknown_name("profile", name, profile_names())
+
+
+def _overlay(profile: Profile, entry: dict, hardware: str | None, where: str, own: bool) -> Profile:
+    """Apply a profile file's sections: `shared`, the hardware's own values and, when the file is
+    the profile's own, its engine `parameters` and its error band."""
+    profile = profile.with_values(entry.get("shared", {}) or {}, f"{where} shared")
     per_hw = entry.get("hardware", {}) or {}
     if hardware is not None and hardware in per_hw:
-        profile = profile.with_values(per_hw[hardware], f"profile {name} for {hardware}")
-    return replace(profile, name=entry.get("name", name), source=entry.get("source", ""))
+        profile = profile.with_values(per_hw[hardware], f"{where} for {hardware}")
+    if own:
+        profile = profile.with_values(entry.get("parameters", {}) or {}, where)
+        if "uncertainty" in entry:
+            profile = replace(profile, uncertainty=dict(entry["uncertainty"]),
+                              uncertainty_basis=entry.get("uncertainty_basis", ""))
+    return profile
+
+
+@lru_cache(maxsize=256)
+def load_profile(name: str = "default", hardware: str | None = None, fitted: bool = True) -> Profile:
+    """The named engine profile (a built-in name or a YAML file path) on `hardware`.
+
+    The documented prior (llmsizer/data/profiles/NAME.yaml over default.yaml) is the start; with
+    `fitted`, the values calibrated on the shipped measurements (profiles/fitted/) are laid on
+    top: the shared and per-hardware ones always, the engine's own where it was in the data."""
+    base = Profile().with_values(_profile_data()["default"].get("parameters", {}), "default profile")
+    entry = _entry(name)
+    profile = _overlay(base, entry, hardware, f"profile {name}", own=True)
+    profile = replace(profile, name=entry.get("name", name), source=entry.get("source", ""))
+    fitted_entry = _fitted_data().get(profile.name) if fitted else None
+    if fitted and (fitted_entry or "default" in _fitted_data()):
+        own = fitted_entry is not None
+        fitted_entry = fitted_entry or _fitted_data()["default"]
+        profile = _overlay(profile, fitted_entry, hardware, f"fitted profile {profile.name}", own)
+        profile = replace(profile, source=f"{fitted_entry.get('source', '')} Prior: {profile.source}")
+    return profile

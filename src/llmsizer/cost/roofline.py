@@ -77,7 +77,9 @@ def op_cost(op: Op, system: System, profile: Profile) -> OpCost:
     if op.dequant_elements:
         tiles = np.maximum(np.asarray(op.tokens, dtype=float) / profile.tile_tokens, 1.0)
         compute = compute + op.dequant_elements * DEQUANT_FLOPS_PER_WEIGHT * tiles / acc.elementwise_flops
-    kv = np.asarray(op.kv_bytes, dtype=float) * (1.0 + profile.decode_kv_reread * (op.kv_group - 1.0))
+    kv = np.asarray(op.kv_bytes, dtype=float)
+    if op.kv_group > 1:
+        kv = kv * (1.0 + profile.reread_share(op.kv_group) * (op.kv_group - 1.0))
     moved = np.asarray(op.weight_bytes, dtype=float) + op.act_bytes + kv
     memory = moved / (acc.memory_bandwidth * profile.memory_efficiency)
     longer, shorter = np.maximum(compute, memory), np.minimum(compute, memory)

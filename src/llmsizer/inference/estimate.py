@@ -12,7 +12,7 @@ Batch, input and output may be numpy arrays: every formula broadcasts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -69,12 +69,14 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
     plan.check(model)
     if system is None:
         system = System.single_node(load_accelerator(hardware), tp * pp)
-    precisions = Precisions.from_weight_precision(weight_precision, kv_precision)
-    if activation_precision is not None:
-        precisions = Precisions(precisions.weights, activation_precision, precisions.kv_cache)
     if not isinstance(profile, Profile):
         name = profile or engine_from_text(engine) or engine or "default"
         profile = load_profile(name, system.accelerator.name)
+    precisions = Precisions.from_weight_precision(weight_precision, kv_precision)
+    if activation_precision is not None:
+        precisions = replace(precisions, activations=activation_precision)
+    if precisions.weights == "fp8" and not profile.fp8_experts and model.is_moe:
+        precisions = replace(precisions, experts="bf16")  # the engine keeps experts in 16 bits
     return Scenario(model, system, plan, precisions, profile)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..models.params import layer_params
+from ..models.params import dense_ffn_params, layer_params
 from ..models.spec import MLA, Attention, DenseFFN, Layer, Mamba, Mamba2, Model, MoEFFN
 from ..ops.base import Sizes
 from ..parallel import Plan
@@ -57,15 +57,19 @@ def weight_bytes_per_device(model: Model, plan: Plan, sizes: Sizes) -> float:
     tables (input and output on one stage when pp = 1; the larger of the two otherwise)."""
     layers = 0.0
     for layer, count in model.layer_kinds().items():
-        n = layer_params(shard_layer(layer, plan), model).total
-        if isinstance(layer.ffn, MoEFFN):  # the router is replicated, not split with the experts
-            n += model.hidden * layer.ffn.num_experts * (1 - 1 / plan.ep)
+        shard = shard_layer(layer, plan)
+        n = layer_params(shard, model).total * sizes.weight
+        if isinstance(layer.ffn, MoEFFN):
+            n += model.hidden * layer.ffn.num_experts * (1 - 1 / plan.ep) * sizes.weight  # router: replicated
+            ffn = shard.ffn
+            experts = ffn.num_experts * dense_ffn_params(ffn.expert_intermediate, model.hidden, ffn.gated, False)
+            n += experts * (sizes.expert_weight - sizes.weight)  # routed experts at their own precision
         layers += count * n
     layers /= plan.pp
     table = model.vocab * model.hidden / plan.tp
     tables = table if model.tied_embeddings or plan.pp > 1 else 2 * table
     extra = model.learned_positions * model.hidden + (model.hidden if model.final_norm else 0)
-    return layers * sizes.weight + (tables + extra) * sizes.embedding
+    return layers + (tables + extra) * sizes.embedding
 
 
 def cache_bytes_per_sequence(model: Model, plan: Plan, sizes: Sizes, context) -> np.ndarray:

@@ -101,6 +101,9 @@ class Sizes:
     attention_precision: str
     activation_precision: str
     dequantise: bool
+    expert_weight: float
+    expert_matmul_precision: str
+    expert_dequantise: bool
 
     @classmethod
     def of(cls, precisions: Precisions) -> "Sizes":
@@ -115,6 +118,9 @@ class Sizes:
             attention_precision=matmul_precision(precisions.kv_cache, precisions.activations),
             activation_precision=precisions.activations,
             dequantise=needs_dequantisation(precisions.weights, precisions.activations),
+            expert_weight=weight_bytes_per_element(precisions.expert_weights),
+            expert_matmul_precision=matmul_precision(precisions.expert_weights, precisions.activations),
+            expert_dequantise=needs_dequantisation(precisions.expert_weights, precisions.activations),
         )
 
 

@@ -57,10 +57,10 @@ def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens) -> list[Op]:
         ops.append(Op(
             name=name, block="moe", kind="expert_matmul", count=count,
             flops=2.0 * routed * k_dim * n_dim,
-            weight_bytes=touched_here * k_dim * n_dim * sizes.weight,
+            weight_bytes=touched_here * k_dim * n_dim * sizes.expert_weight,
             act_bytes=routed * (k_dim + n_dim) * sizes.activation,
-            tokens=per_expert, precision=sizes.matmul_precision,
-            dequant_elements=touched_here * k_dim * n_dim if sizes.dequantise else 0.0,
+            tokens=per_expert, precision=sizes.expert_matmul_precision,
+            dequant_elements=touched_here * k_dim * n_dim if sizes.expert_dequantise else 0.0,
             extra={"experts_touched": touched_here},
         ))
         if name.startswith("experts_up"):

@@ -1,0 +1,1 @@
+"""Accuracy: scoring predictions against measurements, fitting efficiency profiles, error bands."""

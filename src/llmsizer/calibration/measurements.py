@@ -1,0 +1,151 @@
+"""Measured rows prepared once, then predicted under any efficiency profiles.
+
+A row names a scenario, a metric and its measured value (the form of the shipped
+`data/validation/measurements.csv`). Rows that share a scenario are one vectorised evaluation;
+their operator graphs are built once, so re-costing them under new profile parameters (as a fit
+does hundreds of times) only redoes the roofline arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Callable
+
+import numpy as np
+
+from ..cost.profile import Profile, load_profile
+from ..errors import LlmsizerError
+from ..inference.estimate import Prepared, cost, prepare, scenario
+from ..inference.predict import _engine_label
+from ..inference.workload import Workload
+from ..units import MS
+
+#: measured metric -> the predicted quantity it is compared with
+METRIC_KIND = {
+    "ttft_ms": "ttft", "prefill_latency_ms": "ttft",
+    "tpot_ms": "tpot", "decode_step_ms": "tpot",
+    "e2e_latency_ms": "e2e_latency", "throughput_tokens_per_s": "throughput",
+}
+KINDS = ("ttft", "tpot", "e2e_latency", "throughput")
+
+
+def shipped_measurements_path():
+    return resources.files("llmsizer.data").joinpath("validation", "measurements.csv")
+
+
+def read_measurements(path=None):
+    import pandas as pd
+
+    with resources.as_file(shipped_measurements_path()) if path is None else _nullcontext(path) as p:
+        frame = pd.read_csv(p, keep_default_na=False)
+    unknown = sorted(set(frame["metric"]) - set(METRIC_KIND))
+    if unknown:
+        raise LlmsizerError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRIC_KIND)}")
+    return frame
+
+
+class _nullcontext:
+    def __init__(self, value):
+        self.value = value
+
+    def __enter__(self):
+        return self.value
+
+    def __exit__(self, *exc):
+        return False
+
+
+@dataclass
+class Group:
+    positions: np.ndarray
+    prepared: Prepared
+    engine: str
+    hardware: str
+
+
+@dataclass
+class Rows:
+    """Measurements with their scenarios prepared: `frame` gains `kind`, `engine`, `batch_run`
+    (the batch evaluated: the stated one, or the largest that fits when it does not) and `error`."""
+
+    frame: object
+    groups: list[Group]
+
+    @property
+    def engines(self) -> list[str]:
+        return sorted({g.engine for g in self.groups})
+
+    @property
+    def hardware(self) -> list[str]:
+        return sorted({g.hardware for g in self.groups})
+
+    def subset(self, mask) -> "Rows":
+        """Rows where `mask` holds (a boolean array over the frame), sharing the prepared graphs."""
+        keep = np.flatnonzero(mask)
+        remap = -np.ones(len(self.frame), dtype=int)
+        remap[keep] = np.arange(len(keep))
+        groups = []
+        for g in self.groups:
+            inside = mask[g.positions]
+            if inside.all():
+                groups.append(Group(remap[g.positions], g.prepared, g.engine, g.hardware))
+            elif inside.any():
+                groups.append(_subgroup(g, inside, remap))
+        return Rows(self.frame.iloc[keep].reset_index(drop=True), groups)
+
+
+def _subgroup(g: Group, inside: np.ndarray, remap: np.ndarray) -> Group:
+    w = g.prepared.workload
+    pick = lambda x: np.asarray(x, dtype=float)[inside]  # noqa: E731
+    prepared = prepare(g.prepared.scenario, Workload(pick(w.batch), pick(w.input), pick(w.output)))
+    return Group(remap[g.positions[inside]], prepared, g.engine, g.hardware)
+
+
+def prepare_rows(frame) -> Rows:
+    """Resolve and prepare every row's scenario; a row that cannot be estimated keeps its reason."""
+    frame = frame.reset_index(drop=True).copy()
+    frame["kind"] = frame["metric"].map(METRIC_KIND)
+    frameworks = frame["framework"] if "framework" in frame.columns else [""] * len(frame)
+    frame["engine"] = [_engine_label(f).split(" ")[0] for f in frameworks]
+    frame["batch_run"] = frame["batch_size"].astype(float)
+    frame["error"] = ""
+    keys = ["model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision", "engine"]
+    groups = []
+    for positions in frame.groupby(keys, sort=False).indices.values():
+        first = frame.iloc[positions[0]]
+        try:
+            sc = scenario(first["model"], first["hardware"], devices=int(first["num_devices"]), tp=int(first["tp"]),
+                          pp=int(first["pp"]), ep=int(first["ep"]), weight_precision=first["weight_precision"],
+                          kv_precision=first["kv_precision"], profile=first["engine"])
+            rows = frame.iloc[positions]
+            stated = Workload(rows["batch_size"].to_numpy(float), rows["input_len"].to_numpy(float),
+                              rows["output_len"].to_numpy(float))
+            fitting = np.minimum(stated.batch, np.maximum(prepare(sc, stated).memory.max_batch, 1))
+            frame.loc[positions, "batch_run"] = fitting
+            prepared = prepare(sc, Workload(fitting, stated.input, stated.output))
+        except (LlmsizerError, ValueError) as exc:
+            frame.loc[positions, "error"] = str(exc)
+            continue
+        groups.append(Group(np.asarray(positions), prepared, first["engine"], sc.system.accelerator.name))
+    return Rows(frame, groups)
+
+
+ProfileFor = Callable[[str, str], Profile]
+
+
+def default_profiles(engine: str, hardware: str) -> Profile:
+    return load_profile(engine, hardware)
+
+
+def predicted(rows: Rows, profile_for: ProfileFor = default_profiles) -> np.ndarray:
+    """The predicted value of each row's metric (NaN where it could not be estimated)."""
+    out = np.full(len(rows.frame), np.nan)
+    kinds = rows.frame["kind"].to_numpy()
+    for g in rows.groups:
+        est = cost(g.prepared, profile_for(g.engine, g.hardware))
+        values = {"ttft": est.ttft / MS, "tpot": est.tpot / MS, "e2e_latency": est.e2e / MS,
+                  "throughput": est.throughput}
+        k = kinds[g.positions]
+        out[g.positions] = np.select([k == name for name in KINDS], [values[name] for name in KINDS])
+    return out

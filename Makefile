@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench calibrate accuracy clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_predict.py
+
+# Refit the shipped profiles on the shipped measurements (profiles/fitted/*.yaml).
+calibrate: $(VENV)/.installed
+	$(BIN)/llmsizer calibrate -o src/llmsizer/data/profiles/fitted
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -206,16 +206,23 @@ def estimate(model, hardware, system, devices, tp, pp, ep, weight_precision, kv_
                   f"profile {data['profile']}")
     console.print(f"batch {batch}, {input_len} prompt tokens, {output_len} output tokens")
     mem = data["memory_breakdown_gb"]
-    console.print(_table("metrics", ["metric", "value", "bound by"], [
-        ["time to first token", f"{data['ttft_ms']:.2f} ms", data["prefill_bound"]],
-        ["time per output token", f"{data['tpot_ms']:.2f} ms", data["decode_bound"]],
-        ["end-to-end latency", f"{data['e2e_latency_ms']:.1f} ms", ""],
-        ["throughput", f"{data['throughput_tokens_per_s']:.1f} tokens/s", ""],
+    bands = data["bands"]
+
+    def band(key, digits):
+        low, high = bands[key]
+        return f"{low:.{digits}f} - {high:.{digits}f}"
+
+    console.print(_table("metrics", ["metric", "value", "~80% band", "bound by"], [
+        ["time to first token", f"{data['ttft_ms']:.2f} ms", band("ttft_ms", 2), data["prefill_bound"]],
+        ["time per output token", f"{data['tpot_ms']:.2f} ms", band("tpot_ms", 2), data["decode_bound"]],
+        ["end-to-end latency", f"{data['e2e_latency_ms']:.1f} ms", band("e2e_latency_ms", 1), ""],
+        ["throughput", f"{data['throughput_tokens_per_s']:.1f} tokens/s", band("throughput_tokens_per_s", 1), ""],
         ["memory per device", f"{data['memory_per_device_gb']:.1f} of {mem['capacity']:.1f} GB "
                               f"(weights {mem['weights']:.1f}, KV {mem['kv_cache']:.1f}, "
-                              f"activations {mem['activations']:.1f}, reserve {mem['runtime_reserve']:.1f})", ""],
-        ["fits", "yes" if data["fits"] else f"NO: largest batch that fits is {data['max_batch']}", ""],
+                              f"activations {mem['activations']:.1f}, reserve {mem['runtime_reserve']:.1f})", "", ""],
+        ["fits", "yes" if data["fits"] else f"NO: largest batch that fits is {data['max_batch']}", "", ""],
     ]))
+    console.print(f"[dim]band: {data['band_basis']}[/]")
     summary = block_summary(frame)
     console.print(_table("time by block (ms per step)", ["phase", "block", "ms"],
                          [[r.phase, r.block, f"{r.time_ms:.3f}"] for r in summary.itertuples()]))

@@ -4,7 +4,7 @@ The figure to quote is out-of-sample: k-fold (each row predicted by a fit that d
 and leave-one-source-out (each publication predicted from the others: its engine and hardware
 then keep their documented priors unless another source covers them). Error bands are the 80th
 percentile of each engine's k-fold absolute log errors per metric; engines the data does not
-cover get the wider leave-one-source-out band.
+cover, or covers with fewer than MIN_BAND_ROWS rows of a metric, get the leave-one-source-out band.
 """
 
 from __future__ import annotations
@@ -37,17 +37,15 @@ class Calibration:
         frame = self.rows.frame
         measured = frame["value"].to_numpy(float)
         out = {}
+        everything = np.ones(len(frame), dtype=bool)
         for kind in KINDS:
             of_kind = frame["kind"].to_numpy() == kind
-            pooled = _quantile(self.leave_source_out, measured, of_kind) if engine is None else \
-                _quantile(self.k_fold, measured, of_kind)
-            if engine is not None:
-                own = of_kind & (frame["engine"].to_numpy() == engine)
-                if np.count_nonzero(own) >= MIN_BAND_ROWS:
-                    pooled = _quantile(self.k_fold, measured, own)
-            if not np.isfinite(pooled):
-                pooled = _quantile(self.leave_source_out, measured, np.ones(len(frame), bool))
-            out[kind] = round(float(pooled), 4)
+            own = of_kind & (frame["engine"].to_numpy() == engine)
+            if engine is not None and np.count_nonzero(own) >= MIN_BAND_ROWS:
+                width = _quantile(self.k_fold, measured, own)
+            else:  # too few rows of this engine and metric: the band of an engine the fit never saw
+                width = _quantile(self.leave_source_out, measured, of_kind if of_kind.any() else everything)
+            out[kind] = round(float(width), 4)
         return out
 
     def profile_documents(self, source: str) -> dict[str, dict]:
@@ -58,8 +56,9 @@ class Calibration:
         for s in self.fit.slots:
             if s.parameter.level == "hardware":
                 hardware.setdefault(s.key, {})[s.parameter.name] = self.fit.values[(s.parameter.name, s.key)]
-        basis = (f"80th percentile of |ln(predicted/measured)| in {self.folds}-fold cross-validation over "
-                 f"{self.fit.rows} rows of {source}")
+        basis = (f"80th percentile of |ln(predicted/measured)| over {source}: the engine's own {self.folds}-fold "
+                 f"cross-validation errors where it has {MIN_BAND_ROWS} or more rows of a metric, else the errors of "
+                 "predicting each source from a fit on the others")
         docs = {}
         for engine in self.rows.engines:
             params = {s.parameter.name: self.fit.values[(s.parameter.name, s.key)]

@@ -181,4 +181,14 @@ def load_profile(name: str = "default", hardware: str | None = None, fitted: boo
         fitted_entry = fitted_entry or _fitted_data()["default"]
         profile = _overlay(profile, fitted_entry, hardware, f"fitted profile {profile.name}", own)
         profile = replace(profile, source=f"{fitted_entry.get('source', '')} Prior: {profile.source}")
+        if not own:
+            profile = _widen(profile, _fitted_data()["default"], f"engine {profile.name} had no calibration data")
+        elif hardware is not None and hardware not in (fitted_entry.get("hardware") or {}):
+            profile = _widen(profile, _fitted_data()["default"], f"{hardware} had no calibration data")
     return profile
+
+
+def _widen(profile: Profile, unseen: dict, why: str) -> Profile:
+    """The band of predictions outside the calibration data: the held-out-source band."""
+    band = {k: max(profile.uncertainty.get(k, 0.0), v) for k, v in (unseen.get("uncertainty") or {}).items()}
+    return replace(profile, uncertainty=band, uncertainty_basis=f"{why}: {unseen.get('uncertainty_basis', '')}")

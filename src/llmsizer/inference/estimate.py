@@ -138,6 +138,12 @@ class Estimate:
     def fits(self):
         return self.memory.fits
 
+    def band(self, metric: str) -> tuple:
+        """(low, high) of a metric's ~80% band from the profile's out-of-sample errors."""
+        value = {"ttft": self.ttft, "tpot": self.tpot, "e2e_latency": self.e2e, "throughput": self.throughput}[metric]
+        width = np.exp(self.scenario.profile.uncertainty[metric])
+        return value / width, value * width
+
     def to_dict(self) -> dict:
         """Plain numbers for JSON (scalar scenarios)."""
         sc, mem = self.scenario, self.memory
@@ -170,6 +176,13 @@ class Estimate:
             },
             "fits": bool(np.asarray(mem.fits).reshape(-1)[0]),
             "max_batch": int(num(mem.max_batch)),
+            "bands": {
+                f"{metric}{unit}": [num(low) / scale, num(high) / scale]
+                for metric, unit, scale in (("ttft", "_ms", MS), ("tpot", "_ms", MS), ("e2e_latency", "_ms", MS),
+                                            ("throughput", "_tokens_per_s", 1.0))
+                for low, high in [self.band(metric)]
+            },
+            "band_basis": sc.profile.uncertainty_basis,
         }
 
     def breakdown(self):

@@ -17,7 +17,10 @@ from .workload import Workload
 
 INPUT_COLUMNS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision",
                  "batch_size", "input_len", "output_len")
+_BANDED = (("ttft", "pred_ttft_ms", MS), ("tpot", "pred_tpot_ms", MS), ("e2e_latency", "pred_e2e_latency_ms", MS),
+           ("throughput", "pred_throughput_tokens_per_s", 1.0))
 OUTPUT_COLUMNS = ("pred_ttft_ms", "pred_tpot_ms", "pred_e2e_latency_ms", "pred_throughput_tokens_per_s",
+                  *(f"{column}_{end}" for _, column, _ in _BANDED for end in ("low", "high")),
                   "pred_memory_per_device_gb", "pred_fits", "pred_max_batch", "pred_engine", "pred_error")
 _SCENARIO_KEYS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision",
                   "pred_engine")
@@ -64,6 +67,10 @@ def predict(frame, profile: str | None = None):
         except (LlmsizerError, ValueError, KeyError, TypeError) as exc:
             errors[positions] = str(exc)
             continue
+        for metric, column, scale in _BANDED:
+            low, high = est.band(metric)
+            results[f"{column}_low"][positions] = low / scale
+            results[f"{column}_high"][positions] = high / scale
         results["pred_ttft_ms"][positions] = est.ttft / MS
         results["pred_tpot_ms"][positions] = est.tpot / MS
         results["pred_e2e_latency_ms"][positions] = est.e2e / MS

@@ -30,5 +30,10 @@ bench: $(VENV)/.installed
 calibrate: $(VENV)/.installed
 	$(BIN)/llmsizer calibrate -o src/llmsizer/data/profiles/fitted
 
+# Regenerate docs/accuracy.md and docs/accuracy.png from the shipped measurements.
+accuracy: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[report]'
+	$(BIN)/python -m llmsizer.calibration.report docs
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -104,10 +104,10 @@ def test_layers_of_one_kind_are_costed_once_and_multiplied():
 
 def test_operator_time_is_never_below_its_pure_roofline(llama70b, h100):
     system = System.single_node(h100, 4)
-    profile = Profile()
+    profile, layout = Profile(), Plan(tp=4).layout(system)
     for step in (prefill_step(4, 3000), decode_step(64, 3000)):
         for op in step_ops(ctx_for(llama70b, tp=4), step):
-            cost = op_cost(op, system, profile)
+            cost = op_cost(op, system, profile, layout)
             if op.kind == "collective":
                 assert np.all(cost.time > 0)
                 continue
@@ -127,11 +127,12 @@ def test_weight_only_int4_pays_dequantisation_and_runs_at_activation_rate(llama7
     int4 = Context(llama70b, Plan(), Sizes.of(Precisions("int4", "bf16", "bf16")))
     bf16 = ctx_for(llama70b)
     system, profile = System.single_node(h100, 1), Profile()
+    layout = Plan().layout(system)
     step = prefill_step(1, 4096)
     q4 = next(op for op in step_ops(int4, step) if op.name == "up_gate")
     b16 = next(op for op in step_ops(bf16, step) if op.name == "up_gate")
     assert q4.precision == "bf16" and q4.dequant_elements == b16.weight_bytes / 2
-    assert float(op_cost(q4, system, profile).compute) > float(op_cost(b16, system, profile).compute)
+    assert float(op_cost(q4, system, profile, layout).compute) > float(op_cost(b16, system, profile, layout).compute)
     fp8 = next(op for op in step_ops(ctx_for(llama70b, weights="fp8"), step) if op.name == "up_gate")
     assert fp8.precision == "fp8" and fp8.dequant_elements == 0
 

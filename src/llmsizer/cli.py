@@ -50,7 +50,7 @@ def main():
 
 def _workload_options(f):
     for option in reversed([
-        click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1), help="Requests in the static batch."),
+        click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1), help="Requests in the static batch (of each data-parallel replica)."),
         click.option("--input", "input_len", default=1024, show_default=True, type=click.IntRange(min=1), help="Prompt tokens per request."),
         click.option("--output", "output_len", default=256, show_default=True, type=click.IntRange(min=1), help="Generated tokens per request."),
     ]):
@@ -63,15 +63,24 @@ def _scenario_options(f):
         click.option("--model", "-m", required=True, help="Zoo name, Hugging Face id, or path to a config.json."),
         click.option("--hardware", "-H", help="Accelerator name or alias (see `llmsizer hardware`), or a YAML file."),
         click.option("--system", "-s", help="Built-in system (see `llmsizer hardware --systems`) or a YAML file, instead of --hardware."),
-        click.option("--devices", "-n", type=click.IntRange(min=1), help="Devices in use [default: tp x pp]; extra ones run data-parallel replicas."),
+        click.option("--devices", "-n", type=click.IntRange(min=1), help="Devices in use [default: tp x pp x cp x dp, or the whole --system]; extra ones run data-parallel replicas."),
         click.option("--tp", default=1, show_default=True, type=click.IntRange(min=1), help="Tensor-parallel degree."),
         click.option("--pp", default=1, show_default=True, type=click.IntRange(min=1), help="Pipeline-parallel degree."),
-        click.option("--ep", default=1, show_default=True, type=click.IntRange(min=1), help="Expert-parallel degree (inside the TP group)."),
+        click.option("--ep", default=1, show_default=True, type=click.IntRange(min=1), help="Expert-parallel degree: dividing tp, experts sit in the TP group; a multiple of tp, they span the DP replicas (all-to-all)."),
+        click.option("--dp", type=click.IntRange(min=1), help="Data-parallel replicas [default: devices / (tp x pp x cp)]."),
+        click.option("--cp", default=1, show_default=True, type=click.IntRange(min=1), help="Context-parallel degree (ring attention over a prompt's tokens)."),
+        click.option("--microbatches", type=click.IntRange(min=1), help="Pipeline micro-batches [default: pp]."),
+        click.option("--order", help="Network order of the groups, innermost first [default: tp,cp,pp,dp]."),
+        click.option("--moe-imbalance", default=1.0, show_default=True, type=click.FloatRange(min=1.0), help="Busiest expert device's tokens over the average (1: uniform routing)."),
         click.option("--weight-precision", default="bf16", show_default=True, type=click.Choice(PRECISIONS), help="Weight precision (fp8/int8 run W8A8; int4/fp4 weight-only)."),
         click.option("--kv-precision", type=click.Choice(PRECISIONS), help="KV-cache precision [default: the weights' for fp8/16-bit, else bf16]."),
     ]):
         f = option(f)
     return f
+
+
+def _order(text):
+    return tuple(part.strip() for part in text.split(",")) if text else None
 
 
 def _require_target(hardware, system):
@@ -137,20 +146,21 @@ def hardware(systems, as_json):
 @_scenario_options
 @_workload_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def memory(model, hardware, system, devices, tp, pp, ep, weight_precision, kv_precision, batch, input_len,
-           output_len, as_json):
+def memory(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches, order, moe_imbalance, weight_precision,
+           kv_precision, batch, input_len, output_len, as_json):
     """Memory per device: weights, KV cache, activations, reserve; fits or not; largest batch."""
     _require_target(hardware, system)
     from .inference.estimate import scenario
     from .inference.memory import RESERVE_FIXED_BYTES, RESERVE_FRACTION, memory_breakdown
 
-    sc = scenario(model, hardware, system=system, devices=devices, tp=tp, pp=pp, ep=ep,
+    sc = scenario(model, hardware, system=system, devices=devices, tp=tp, pp=pp, ep=ep, dp=dp, cp=cp,
+                  microbatches=microbatches, order=_order(order), moe_imbalance=moe_imbalance,
                   weight_precision=weight_precision, kv_precision=kv_precision)
     mem = memory_breakdown(sc.model, sc.plan, sc.precisions, sc.system.accelerator.memory_capacity,
                            batch, input_len, output_len)
     data = {
         "model": sc.model.name, "hardware": sc.system.accelerator.name,
-        "plan": {"tp": tp, "pp": pp, "ep": ep},
+        "plan": {"tp": sc.plan.tp, "pp": sc.plan.pp, "ep": sc.plan.ep, "dp": sc.plan.dp, "cp": sc.plan.cp},
         "precisions": {"weights": sc.precisions.weights, "kv_cache": sc.precisions.kv_cache,
                        "activations": sc.precisions.activations},
         "weights_gb": mem.weights / 1e9, "kv_cache_gb": float(mem.kv_cache) / 1e9,
@@ -162,7 +172,8 @@ def memory(model, hardware, system, devices, tp, pp, ep, weight_precision, kv_pr
         click.echo(json.dumps(data, indent=2))
         return
     console = _console()
-    console.print(f"[bold]{sc.model.name}[/] on {sc.system.accelerator.name}, tp={tp} pp={pp} ep={ep}, "
+    console.print(f"[bold]{sc.model.name}[/] on {sc.system.accelerator.name}, tp={tp} pp={pp} ep={ep} "
+                  f"dp={sc.plan.dp} cp={cp}, "
                   f"weights {sc.precisions.weights}, KV {sc.precisions.kv_cache}; batch {batch} x "
                   f"({input_len} + {output_len}) tokens")
     console.print(_table("memory per device", ["part", "GB"], [
@@ -181,14 +192,15 @@ def memory(model, hardware, system, devices, tp, pp, ep, weight_precision, kv_pr
 @click.option("--profile", help="Efficiency profile YAML file (overrides --engine).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--breakdown", is_flag=True, help="Also print the per-operator table.")
-def estimate(model, hardware, system, devices, tp, pp, ep, weight_precision, kv_precision, batch, input_len,
-             output_len, engine, profile, as_json, breakdown):
+def estimate(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches, order, moe_imbalance,
+             weight_precision, kv_precision, batch, input_len, output_len, engine, profile, as_json, breakdown):
     """TTFT, TPOT, end-to-end latency, throughput and memory of one static batch."""
     _require_target(hardware, system)
     from .inference.estimate import estimate as run
     from .inference.report import block_summary
 
-    est = run(model, hardware, system=system, devices=devices, tp=tp, pp=pp, ep=ep,
+    est = run(model, hardware, system=system, devices=devices, tp=tp, pp=pp, ep=ep, dp=dp, cp=cp,
+              microbatches=microbatches, order=_order(order), moe_imbalance=moe_imbalance,
               weight_precision=weight_precision, kv_precision=kv_precision, engine=engine, profile=profile,
               batch=batch, input=input_len, output=output_len)
     data = est.to_dict()
@@ -201,7 +213,7 @@ def estimate(model, hardware, system, devices, tp, pp, ep, weight_precision, kv_
     console = _console()
     plan = data["plan"]
     console.print(f"[bold]{data['model']}[/] on {data['system']} ({data['devices']} devices: tp={plan['tp']} "
-                  f"pp={plan['pp']} ep={plan['ep']} dp={plan['dp']}), weights {data['precisions']['weights']}, "
+                  f"pp={plan['pp']} ep={plan['ep']} dp={plan['dp']} cp={plan['cp']}), weights {data['precisions']['weights']}, "
                   f"activations {data['precisions']['activations']}, KV {data['precisions']['kv_cache']}, "
                   f"profile {data['profile']}")
     console.print(f"batch {batch}, {input_len} prompt tokens, {output_len} output tokens")
@@ -345,3 +357,38 @@ def calibrate(data, hardware_name, engine, folds, folder):
         (f" ({engine})" if engine else "")
     paths = write_profiles(result, Path(folder), source)
     console.print(f"wrote {', '.join(str(p) for p in paths)}; use one with --profile")
+
+
+@main.command()
+@click.option("--model", "-m", required=True, help="Zoo name, Hugging Face id, or path to a config.json.")
+@click.option("--system", "-s", required=True, help="Built-in system or a YAML system file.")
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1), help="Concurrent requests on the whole system, split across replicas.")
+@click.option("--input", "input_len", default=1024, show_default=True, type=click.IntRange(min=1), help="Prompt tokens per request.")
+@click.option("--output", "output_len", default=256, show_default=True, type=click.IntRange(min=1), help="Generated tokens per request.")
+@click.option("--weight-precision", default="bf16", show_default=True, type=click.Choice(PRECISIONS), help="Weight precision.")
+@click.option("--kv-precision", type=click.Choice(PRECISIONS), help="KV-cache precision [default: as for estimate].")
+@click.option("--engine", "-e", help="Serving engine profile [default: default].")
+@click.option("--max-cp", default=1, show_default=True, type=click.IntRange(min=1), help="Largest context-parallel degree to try.")
+@click.option("--objective", default="throughput-per-device", show_default=True,
+              type=click.Choice(["ttft", "tpot", "throughput-per-device"]), help="What ranks the plans.")
+@click.option("--top", default=20, show_default=True, type=click.IntRange(min=1), help="Plans to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print every valid plan as JSON.")
+def plans(model, system, batch, input_len, output_len, weight_precision, kv_precision, engine, max_cp, objective,
+          top, as_json):
+    """Every valid parallel plan of a model on a system, best first; plans that do not fit say why."""
+    from .search.plans import ranked, search_plans
+
+    results = search_plans(model, system, batch=batch, input=input_len, output=output_len, max_cp=max_cp,
+                           weight_precision=weight_precision, kv_precision=kv_precision, engine=engine)
+    frame = ranked(results, objective)
+    if as_json:
+        click.echo(frame.to_json(orient="records", indent=2))
+        return
+    invalid = sum(r.estimate is None for r in results)
+    console = _console()
+    console.print(f"{len(frame)} valid plans ({invalid} candidates break a rule of the model or network); "
+                  f"{int(frame['fits'].sum())} fit; ranked by {objective}, batch {batch} on the whole system")
+    console.print(_table("plans", ["tp", "pp", "ep", "dp", "cp", "TTFT ms", "TPOT ms", "tok/s/device", "GB/device", "fits"],
+                         [[r.tp, r.pp, r.ep, r.dp, r.cp, f"{r.ttft_ms:.1f}", f"{r.tpot_ms:.2f}",
+                           f"{r.throughput_per_device:.1f}", f"{r.memory_per_device_gb:.1f}", "yes" if r.fits else f"no: {r.why}"]
+                          for r in frame.head(top).itertuples()]))

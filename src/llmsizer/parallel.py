@@ -1,18 +1,27 @@
-"""A parallel plan: how one model instance is split across devices.
+"""A parallel plan: how a model is split across devices, and where each group sits on the network.
 
-Tensor parallelism (tp) splits heads and FFN width with an all-reduce after attention and after
-the FFN; pipeline parallelism (pp) splits the layers into stages; expert parallelism (ep) places
-each MoE layer's experts on `ep` devices of the tensor-parallel group (each expert's width is
-split over the remaining tp / ep), so it adds no collective beyond the tensor-parallel all-reduce;
-data parallelism (dp) runs independent replicas.
+- tp (tensor): heads and FFN widths split, an all-reduce after attention and after the FFN.
+- pp (pipeline): layers split into stages; `microbatches` micro-batches keep the stages busy.
+- cp (context): a prompt's tokens split across devices; ring attention passes K and V around.
+- dp (data): replicas that each serve their own batch (throughput scales, latency does not).
+- ep (expert): each MoE layer's experts spread over `ep` devices. When ep divides tp, experts
+  sit inside each replica's tensor-parallel group and the all-reduce combines them. Otherwise
+  (ep a multiple of tp dividing tp x dp) experts span the data-parallel replicas: attention runs
+  data-parallel, and tokens reach their experts by all-to-all dispatch and combine (the
+  DeepSeek-style deployment).
+Groups take network dimensions in `order`, innermost first (tp innermost by default).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .errors import require
+from .hardware.spec import Span, System
 from .models.spec import MLA, Attention, Mamba, Mamba2, Model, MoEFFN
+
+GROUPS = ("tp", "cp", "pp", "dp")
 
 
 @dataclass(frozen=True)
@@ -21,26 +30,37 @@ class Plan:
     pp: int = 1
     ep: int = 1
     dp: int = 1
+    cp: int = 1
+    microbatches: int | None = None
+    order: tuple[str, ...] = GROUPS
 
     def __post_init__(self):
-        for name in ("tp", "pp", "ep", "dp"):
+        for name in ("tp", "pp", "ep", "dp", "cp"):
             value = getattr(self, name)
             require(isinstance(value, int) and value >= 1, name, value, "must be a positive integer")
-        require(self.tp % self.ep == 0, "ep", self.ep, f"must divide tp ({self.tp}): experts are placed "
-                "inside the tensor-parallel group")
-
-    @property
-    def devices_per_replica(self) -> int:
-        return self.tp * self.pp
+        require(self.microbatches is None or (isinstance(self.microbatches, int) and self.microbatches >= 1),
+                "microbatches", self.microbatches, "must be a positive integer")
+        require(self.tp % self.ep == 0 or (self.ep % self.tp == 0 and (self.tp * self.dp) % self.ep == 0), "ep",
+                self.ep, f"must divide tp ({self.tp}), or be a multiple of tp dividing tp x dp ({self.tp * self.dp})")
+        require(sorted(self.order) == sorted(GROUPS), "order", self.order, f"must list each of {', '.join(GROUPS)} once")
 
     @property
     def devices(self) -> int:
-        return self.devices_per_replica * self.dp
+        return self.tp * self.pp * self.cp * self.dp
+
+    @property
+    def experts_span_replicas(self) -> bool:
+        """Experts spread across data-parallel replicas (all-to-all), not inside one TP group."""
+        return self.ep > 1 and self.tp % self.ep != 0
 
     @property
     def expert_tp(self) -> int:
         """Devices one expert's width is split over."""
-        return self.tp // self.ep
+        return (self.tp * self.dp if self.experts_span_replicas else self.tp) // self.ep
+
+    @property
+    def pipeline_microbatches(self) -> int:
+        return self.microbatches or self.pp
 
     def check(self, model: Model) -> None:
         """Fail with the rule a degree breaks for this model."""
@@ -58,6 +78,8 @@ class Plan:
                 require(mixer.num_heads % self.tp == 0, "tp", self.tp, f"must divide the Mamba-2 heads ({mixer.num_heads})")
             elif isinstance(mixer, Mamba):
                 require(mixer.d_inner % self.tp == 0, "tp", self.tp, f"must divide the Mamba inner width ({mixer.d_inner})")
+            if isinstance(mixer, (Mamba, Mamba2)):
+                require(self.cp == 1, "cp", self.cp, "context parallelism needs attention layers; Mamba layers scan in order")
             if isinstance(layer.ffn, MoEFFN):
                 require(layer.ffn.num_experts % self.ep == 0, "ep", self.ep,
                         f"must divide the expert count ({layer.ffn.num_experts})")
@@ -67,3 +89,31 @@ class Plan:
     def kv_heads_per_device(self, kv_heads: int) -> int:
         """KV heads each device holds: split when tp divides them, else replicated to one per device."""
         return max(1, kv_heads // self.tp)
+
+    def layout(self, system: System) -> dict[str, tuple[Span, ...]]:
+        """The network spans of each group: groups take dimensions in `order`, innermost first, a
+        group that does not fill a dimension leaving the rest of it to the next. The expert group
+        of experts spanning replicas is the tp and dp spans together."""
+        require(self.devices <= system.num_devices, "devices", self.devices,
+                f"the plan needs more devices than {system.name} has ({system.num_devices})")
+        free = [dim.size for dim in system.network]
+        spans: dict[str, list[Span]] = {}
+        for group in self.order:
+            need, taken = getattr(self, group), []
+            for i, dim in enumerate(system.network):
+                if need == 1:
+                    break
+                use = math.gcd(need, free[i])
+                if use > 1:
+                    taken.append(Span(dim, use))
+                    free[i] //= use
+                    need //= use
+            require(need == 1, f"{group}", getattr(self, group),
+                    f"cannot be laid out on {system.name}'s network ({' x '.join(str(d.size) for d in system.network)}) "
+                    f"after the groups before it in order {','.join(self.order)}")
+            spans[group] = taken
+        expert = {}
+        for span in spans["tp"] + (spans["dp"] if self.experts_span_replicas else []):
+            expert[span.dim] = expert.get(span.dim, 1) * span.size
+        spans["ep"] = [Span(dim, size) for dim, size in expert.items()]
+        return {group: tuple(s) for group, s in spans.items()}

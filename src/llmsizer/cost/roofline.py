@@ -17,7 +17,7 @@ import numpy as np
 
 from ..hardware.spec import System
 from ..ops.base import Op
-from .collectives import collective_time
+from .collectives import collective
 from .profile import Profile
 
 BOUNDS = ("compute", "memory", "communication", "overhead")
@@ -59,13 +59,16 @@ def tile_fill(tokens, tile: int):
     return tokens / np.maximum(tokens, tile)
 
 
-def op_cost(op: Op, system: System, profile: Profile) -> OpCost:
+def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
+    """Seconds of one operator instance. Collectives run over their group's spans in `layout`
+    (the plan laid out on the system's network)."""
     acc = system.accelerator
     zero = np.zeros(1)
     if op.kind == "collective":
-        comm = collective_time(op.collective, op.message_bytes, op.group, system, profile.link_efficiency,
-                               profile.collective_overhead_s)
-        return OpCost(op, comm, zero, zero, comm, 0.0)
+        result = collective(op.collective, op.message_bytes, layout[op.group], profile.link_efficiency,
+                            profile.collective_overhead_s)
+        op.extra["algorithm"] = result.algorithm
+        return OpCost(op, result.time, zero, zero, result.time, 0.0)
     if op.kind in ("matmul", "expert_matmul"):
         efficiency = profile.matmul_efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
         rate = acc.peak(op.precision) * efficiency * tile_fill(op.tokens, profile.tile_tokens)

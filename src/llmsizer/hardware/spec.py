@@ -41,6 +41,14 @@ class NetworkDim:
 
 
 @dataclass(frozen=True)
+class Span:
+    """The part of one network dimension a group of devices uses: `size` devices along `dim`."""
+
+    dim: NetworkDim
+    size: int
+
+
+@dataclass(frozen=True)
 class Accelerator:
     """One device: dense matrix peaks per precision, memory tiers, links, power and sources."""
 

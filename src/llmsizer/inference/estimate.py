@@ -37,38 +37,53 @@ DECODE_POINTS = 8
 
 @dataclass(frozen=True)
 class Scenario:
-    """Everything but the workload: model, system, split, precisions and efficiency profile."""
+    """Everything but the workload: model, system, split, precisions, efficiency profile, and how
+    unevenly the router loads experts."""
 
     model: Model
     system: System
     plan: Plan
     precisions: Precisions
     profile: Profile
+    moe_imbalance: float = 1.0
 
     @property
     def context(self) -> Context:
-        return Context(self.model, self.plan, Sizes.of(self.precisions))
+        return Context(self.model, self.plan, Sizes.of(self.precisions), self.moe_imbalance)
+
+    @property
+    def layout(self):
+        return self.plan.layout(self.system)
+
+
+#: default ratio of the busiest expert device's tokens to the average: uniform routing
+MOE_IMBALANCE = 1.0
 
 
 def scenario(model, hardware=None, *, system=None, devices: int | None = None, tp: int = 1, pp: int = 1,
-             ep: int = 1, weight_precision: str = "bf16", kv_precision: str | None = None,
+             ep: int = 1, dp: int | None = None, cp: int = 1, microbatches: int | None = None,
+             order: tuple[str, ...] | None = None, weight_precision: str = "bf16", kv_precision: str | None = None,
              activation_precision: str | None = None, engine: str | None = None,
-             profile: str | Profile | None = None) -> Scenario:
-    """Resolve names into a Scenario. Devices beyond tp x pp become data-parallel replicas."""
+             profile: str | Profile | None = None, moe_imbalance: float = MOE_IMBALANCE) -> Scenario:
+    """Resolve names into a Scenario. Devices beyond tp x pp x cp become data-parallel replicas
+    (`dp`, or as many as `devices` or the system allow)."""
     model = load_model(model)
     require((hardware is None) != (system is None), "hardware/system", (hardware, system),
             "give exactly one of a hardware name (with --devices) or a system")
     if system is not None:
         system = load_system(system)
-        devices = system.num_devices if devices is None else devices
-        require(devices <= system.num_devices, "devices", devices, f"{system.name} has {system.num_devices}")
-    else:
-        devices = tp * pp if devices is None else devices
-    require(devices % (tp * pp) == 0, "devices", devices, f"must be a multiple of tp x pp ({tp * pp})")
-    plan = Plan(tp=tp, pp=pp, ep=ep, dp=devices // (tp * pp))
+    per_replica = tp * pp * cp
+    if devices is None:
+        devices = per_replica * dp if dp is not None else (system.num_devices if system is not None else per_replica)
+    require(devices % per_replica == 0, "devices", devices, f"must be a multiple of tp x pp x cp ({per_replica})")
+    require(dp is None or dp * per_replica == devices, "dp", dp, f"must equal devices / (tp x pp x cp) = {devices // per_replica}")
+    require(moe_imbalance >= 1.0, "moe_imbalance", moe_imbalance, "must be >= 1 (the busiest device over the average)")
+    plan = Plan(tp=tp, pp=pp, ep=ep, dp=devices // per_replica, cp=cp, microbatches=microbatches,
+                **({"order": tuple(order)} if order else {}))
     plan.check(model)
     if system is None:
-        system = System.single_node(load_accelerator(hardware), tp * pp)
+        system = System.single_node(load_accelerator(hardware), devices)
+    plan.layout(system)  # fails early, naming the group that does not fit the network
     if not isinstance(profile, Profile):
         name = profile or engine_from_text(engine) or engine or "default"
         profile = load_profile(name, system.accelerator.name)
@@ -77,7 +92,7 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
         precisions = replace(precisions, activations=activation_precision)
     if precisions.weights == "fp8" and not profile.fp8_experts and model.is_moe:
         precisions = replace(precisions, experts="bf16")  # the engine keeps experts in 16 bits
-    return Scenario(model, system, plan, precisions, profile)
+    return Scenario(model, system, plan, precisions, profile, moe_imbalance)
 
 
 @dataclass
@@ -89,9 +104,11 @@ class Phase:
     bound: np.ndarray
 
 
-def _phase(ops: list, sc: Scenario, profile: Profile) -> Phase:
-    costs = [op_cost(op, sc.system, profile) for op in ops]
-    time = step_time(costs, profile)
+def _phase(ops: list, sc: Scenario, profile: Profile, layout: dict, pipeline_factor) -> Phase:
+    """Cost a step's operators; `pipeline_factor` turns the step over every layer for one
+    micro-batch into the phase's time with the pipeline's fill or steady state."""
+    costs = [op_cost(op, sc.system, profile, layout) for op in ops]
+    time = step_time(costs, profile) * pipeline_factor
     by_bound = [0.0, 0.0, 0.0, profile.step_overhead_s]  # seconds per bound, in BOUNDS order
     for c in costs:
         index = c.bound_index
@@ -156,7 +173,10 @@ class Estimate:
             "system": sc.system.name,
             "hardware": sc.system.accelerator.name,
             "devices": sc.plan.devices,
-            "plan": {"tp": sc.plan.tp, "pp": sc.plan.pp, "ep": sc.plan.ep, "dp": sc.plan.dp},
+            "plan": {"tp": sc.plan.tp, "pp": sc.plan.pp, "ep": sc.plan.ep, "dp": sc.plan.dp, "cp": sc.plan.cp,
+                     "microbatches": sc.plan.pipeline_microbatches, "order": list(sc.plan.order),
+                     "experts_span_replicas": sc.plan.experts_span_replicas},
+            "moe_imbalance": sc.moe_imbalance,
             "precisions": {"weights": sc.precisions.weights, "activations": sc.precisions.activations,
                            "kv_cache": sc.precisions.kv_cache},
             "workload": {"batch": num(self.workload.batch), "input": num(self.workload.input),
@@ -210,31 +230,47 @@ def prepare(sc: Scenario, workload: Workload, detail: bool = False) -> Prepared:
     """Build the operators of the prefill step and of the decode steps at the quadrature contexts;
     with `detail`, also the decode step at the mean context, kept for the breakdown."""
     batch = np.asarray(workload.batch, dtype=float)
+    micro = batch / microbatches(sc.plan, batch)
     ctx = sc.context
     contexts = decode_contexts(workload.input, workload.output)
     memory = memory_breakdown(sc.model, sc.plan, sc.precisions, sc.system.accelerator.memory_capacity,
                               batch, workload.input, workload.output)
     return Prepared(
         sc, workload,
-        prefill_ops=step_ops(ctx, prefill_step(batch, workload.input)),
-        decode_ops=step_ops(ctx, decode_step(batch[..., None], contexts)),
+        prefill_ops=step_ops(ctx, prefill_step(micro, workload.input)),
+        decode_ops=step_ops(ctx, decode_step(micro[..., None], contexts)),
         contexts=contexts, memory=memory,
-        detail_ops=step_ops(ctx, decode_step(batch, np.mean(contexts, axis=-1))) if detail else None,
+        detail_ops=step_ops(ctx, decode_step(micro, np.mean(contexts, axis=-1))) if detail else None,
     )
+
+
+def microbatches(plan: Plan, batch):
+    """Micro-batches a pipeline splits the batch into: the plan's number, at most one per sequence."""
+    return np.minimum(plan.pipeline_microbatches, np.maximum(np.asarray(batch, dtype=float), 1))
+
+
+def pipeline_factors(plan: Plan, batch):
+    """(prefill, decode) multipliers of one micro-batch's pass over all layers. Each stage holds
+    1/pp of it; prefill fills the pipeline, (m + pp - 1) stage times; a decode step of the whole
+    batch waits for max(m, pp) stage times. One micro-batch gives no overlap (both are 1)."""
+    m, pp = microbatches(plan, batch), plan.pp
+    return (m + pp - 1) / pp, np.maximum(m, pp) / pp
 
 
 def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     """Time both phases under `profile` (the scenario's own by default)."""
     sc = prep.scenario
     profile = profile or sc.profile
-    prefill = _phase(prep.prefill_ops, sc, profile)
+    layout = sc.layout
+    fill, steady = pipeline_factors(sc.plan, prep.workload.batch)
+    prefill = _phase(prep.prefill_ops, sc, profile, layout, fill)
     ttft = prefill.time + profile.prefill_overhead_s
-    decode = _phase(prep.decode_ops, sc, profile)
+    decode = _phase(prep.decode_ops, sc, profile, layout, np.asarray(steady)[..., None])
     shape = np.broadcast_shapes(np.shape(decode.time), np.shape(decode.bound), prep.contexts.shape)
     tpot = np.mean(np.broadcast_to(decode.time, shape), axis=-1)
     decode_bound = np.broadcast_to(decode.bound, shape)[..., shape[-1] // 2]  # the middle of the output
     if prep.detail_ops is not None:
-        decode = _phase(prep.detail_ops, sc, profile)
+        decode = _phase(prep.detail_ops, sc, profile, layout, steady)
     decode.bound = decode_bound
     return Estimate(sc, prep.workload, ttft, tpot, prefill, decode, prep.memory)
 

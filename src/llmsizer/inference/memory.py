@@ -86,7 +86,7 @@ def cache_bytes_per_sequence(model: Model, plan: Plan, sizes: Sizes, context) ->
             total = total + count * context * (mixer.kv_lora_rank + mixer.qk_rope_head_dim) * sizes.kv
         else:
             total = total + count * recurrent_state_elements(mixer, plan) * sizes.activation
-    return total / plan.pp
+    return total / (plan.pp * plan.cp)
 
 
 def recurrent_state_elements(mixer: Mamba | Mamba2, plan: Plan) -> float:
@@ -155,7 +155,8 @@ def runtime_reserve(capacity: float) -> float:
 
 def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity: float, batch, input, output,
                      prefill_tokens=None) -> MemoryBreakdown:
-    """Memory per device for a static batch whose sequences grow to `input + output` tokens.
+    """Memory per device for a static batch (per data-parallel replica) whose sequences grow to
+    `input + output` tokens.
     `prefill_tokens` caps the tokens one prefill step processes (chunked prefill); by default the
     whole batch's prompts are prefilled at once."""
     sizes = Sizes.of(precisions)
@@ -163,6 +164,7 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
     input = np.asarray(input, dtype=float)
     per_seq_cache = cache_bytes_per_sequence(model, plan, sizes, input + np.asarray(output, dtype=float))
     step_tokens_per_seq = input if prefill_tokens is None else np.minimum(input, prefill_tokens)
+    step_tokens_per_seq = step_tokens_per_seq / plan.cp / plan.pipeline_microbatches  # per device, per micro-batch
     per_seq_act = step_tokens_per_seq * activation_bytes_per_token(model, plan, sizes) + model.vocab / plan.tp * LOGIT_BYTES
     weights = weight_bytes_per_device(model, plan, sizes)
     reserve = runtime_reserve(capacity)

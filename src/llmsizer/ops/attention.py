@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..models.spec import MLA, Attention
-from .base import Context, Op, Segment, all_reduce, elementwise, matmul
+from .base import Context, Op, Segment, all_reduce, collective, elementwise, matmul
 
 
 def _visible_prefix(positions, span):
@@ -34,6 +34,21 @@ def cached_tokens_read(segment: Segment, span):
     return total if span is None else np.minimum(total, span)
 
 
+def context_parallel_ops(ctx: Context, seg: Segment, count: float, kv_bytes_per_token: float,
+                         out_elements: float) -> list[Op]:
+    """Ring attention over a context-parallel group: a prompt's keys and values travel round the
+    group (as much as an all-gather); a decode step merges each device's partial attention over
+    its share of the cache."""
+    if ctx.plan.cp == 1:
+        return []
+    seqs = np.asarray(seg.sequences, dtype=float)
+    if seg.decode:
+        return [collective("context_merge", "attention", count, "all_reduce",
+                           seg.tokens * out_elements * ctx.sizes.activation, "cp")]
+    length = np.asarray(seg.past_tokens, dtype=float) + seg.new_tokens
+    return [collective("ring_attention_kv", "attention", count, "all_gather", seqs * length * kv_bytes_per_token, "cp")]
+
+
 def attention_ops(ctx: Context, mixer: Attention, count: float, tokens, segments) -> list[Op]:
     hidden, sizes, plan = ctx.model.hidden, ctx.sizes, ctx.plan
     heads = mixer.num_heads // plan.tp
@@ -46,20 +61,22 @@ def attention_ops(ctx: Context, mixer: Attention, count: float, tokens, segments
                     tokens * (heads + kv_heads) * hd, flops_per_element=3.0),
     ]
     ops[-1].kv_bytes = tokens * 2 * kv_heads * hd * sizes.kv
-    for i, seg in enumerate(segments):
+    cp = plan.cp
+    for seg in segments:
         pairs = attended_pairs(seg, mixer.span)
         seqs = np.asarray(seg.sequences, dtype=float)
         cached = cached_tokens_read(seg, mixer.span)
         ops.append(Op(
             name="attention" if len(segments) == 1 else f"attention[{'decode' if seg.decode else 'prefill'}]",
             block="attention", kind="attention", count=count,
-            flops=4.0 * seqs * heads * hd * pairs,
-            act_bytes=2.0 * seg.tokens * heads * hd * sizes.activation,
-            kv_bytes=seqs * cached * 2 * kv_heads * hd * sizes.kv,
+            flops=4.0 * seqs * heads * hd * pairs / cp,
+            act_bytes=2.0 * seg.tokens * heads * hd * sizes.activation / (1 if seg.decode else cp),
+            kv_bytes=seqs * cached * 2 * kv_heads * hd * sizes.kv / cp,
             tokens=np.asarray(seg.new_tokens, dtype=float) * (heads // kv_heads),
             precision=sizes.attention_precision,
             kv_group=heads / kv_heads if seg.decode else 1.0,
         ))
+        ops += context_parallel_ops(ctx, seg, count, 2 * kv_heads * hd * sizes.kv, heads * hd)
     ops.append(matmul(ctx, "o_proj", "attention", count, tokens, heads * hd, hidden, bias=mixer.out_bias))
     return ops + all_reduce(ctx, "attention_all_reduce", "attention", count, tokens * hidden)
 
@@ -83,11 +100,13 @@ def mla_ops(ctx: Context, mixer: MLA, count: float, tokens, segments) -> list[Op
     kv_a = matmul(ctx, "kv_a_proj", "attention", count, tokens, hidden, latent)
     kv_a.kv_bytes = tokens * latent * sizes.kv
     ops.append(kv_a)
+    cp = plan.cp
     for seg in segments:
         seqs = np.asarray(seg.sequences, dtype=float)
-        pairs = attended_pairs(seg, None)
-        cached = cached_tokens_read(seg, None)
+        pairs = attended_pairs(seg, None) / cp
+        cached = cached_tokens_read(seg, None) / cp
         tag = "" if len(segments) == 1 else f"[{'decode' if seg.decode else 'prefill'}]"
+        ops += context_parallel_ops(ctx, seg, count, latent * sizes.kv, heads * mixer.v_head_dim)
         if seg.decode:
             ops.append(matmul(ctx, "q_absorb" + tag, "attention", count, seg.tokens,
                               mixer.qk_nope_head_dim, mixer.kv_lora_rank, heads=heads))

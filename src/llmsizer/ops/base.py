@@ -64,7 +64,8 @@ class Op:
     `kv_group` is the number of query heads per KV head, for engines whose decode kernel reads the
     cache once per query head. `dequant_elements` are weights converted to the activation type
     before the product (weight-only quantisation). `tokens` is the M dimension of a matrix product (what fills the
-    matrix unit). Collectives carry `collective`, `message_bytes` and `group`.
+    matrix unit). Collectives carry `collective`, `message_bytes` and the plan `group` they run
+    over (tp, cp, pp, ep or dp).
     """
 
     name: str
@@ -81,7 +82,7 @@ class Op:
     dequant_elements: float = 0.0
     collective: str | None = None
     message_bytes: object = 0.0
-    group: int = 1
+    group: str = ""
     extra: dict = field(default_factory=dict)
 
     @property
@@ -126,11 +127,18 @@ class Sizes:
 
 @dataclass(frozen=True)
 class Context:
-    """What every operator builder needs: the model, the split and the element sizes."""
+    """What every operator builder needs: the model, the split, the element sizes, and how
+    unevenly a router loads the experts (the busiest device's tokens over the average)."""
 
     model: Model
     plan: Plan
     sizes: Sizes
+    moe_imbalance: float = 1.0
+
+    def linear_tokens(self, step: "Step"):
+        """Tokens one device runs through the projections: a context-parallel group splits each
+        prompt's tokens; decode tokens are not split."""
+        return sum(s.tokens / (1 if s.decode else self.plan.cp) for s in step.segments)
 
 
 def matmul(ctx: Context, name: str, block: str, count: float, tokens, k: float, n: float,
@@ -164,10 +172,13 @@ def elementwise(ctx: Context, name: str, block: str, count: float, elements_read
     )
 
 
+def collective(name: str, block: str, count: float, kind: str, message_bytes, group: str) -> Op:
+    return Op(name=name, block="communication", kind="collective", count=count, collective=kind,
+              message_bytes=np.asarray(message_bytes, dtype=float), group=group, extra={"of": block})
+
+
 def all_reduce(ctx: Context, name: str, block: str, count: float, elements) -> list[Op]:
     """The tensor-parallel all-reduce of a layer output (none without tensor parallelism)."""
     if ctx.plan.tp == 1:
         return []
-    return [Op(name=name, block="communication", kind="collective", count=count, collective="all_reduce",
-               message_bytes=np.asarray(elements, dtype=float) * ctx.sizes.activation, group=ctx.plan.tp,
-               extra={"of": block})]
+    return [collective(name, block, count, "all_reduce", np.asarray(elements, dtype=float) * ctx.sizes.activation, "tp")]

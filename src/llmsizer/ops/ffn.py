@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..models.spec import DenseFFN, MoEFFN
-from .base import Context, Op, all_reduce, elementwise, matmul
+from .base import Context, Op, all_reduce, collective, elementwise, matmul
 
 
 def expected_experts_touched(num_experts: int, top_k: int, tokens):
@@ -37,21 +37,29 @@ def dense_ffn_ops(ctx: Context, ffn: DenseFFN, count: float, tokens) -> list[Op]
 
 
 def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens) -> list[Op]:
-    """Router, routed experts (weights of touched local experts only), shared experts, all-reduce.
+    """Router, routed experts (weights of touched local experts only), shared experts, combine.
 
-    Experts are spread over `ep` devices and each expert's width over `tp / ep`, so every device
-    does 1/tp of the expert FLOPs and reads the touched experts among its own E/ep.
+    Experts are spread over `ep` devices and each expert's width over `expert_tp` devices, so
+    every device does its share of the expert FLOPs (times the load imbalance) and reads the
+    touched experts among its own E/ep. Experts inside the TP group are combined by the TP
+    all-reduce; experts spanning data-parallel replicas receive and return tokens by all-to-all.
     """
     plan, hidden, sizes = ctx.plan, ctx.model.hidden, ctx.sizes
     tokens = np.asarray(tokens, dtype=float)
     E, k = ffn.num_experts, ffn.top_k
     width = ffn.expert_intermediate // plan.expert_tp
     up_width = (2 if ffn.gated else 1) * width
-    touched = expected_experts_touched(E, k, tokens)
+    # experts spanning replicas serve every replica's tokens; the busiest device gets `imbalance` x its share
+    group_tokens = tokens * plan.dp if plan.experts_span_replicas else tokens
+    touched = expected_experts_touched(E, k, group_tokens)
     touched_here = touched / plan.ep
-    routed = tokens * k / plan.ep  # token-expert pairs computed on this device
-    per_expert = np.where(touched > 0, tokens * k / np.maximum(touched, 1e-12), 0.0)
+    routed = group_tokens * k / plan.ep * ctx.moe_imbalance  # token-expert pairs on the busiest device
+    per_expert = np.where(touched > 0, group_tokens * k / np.maximum(touched, 1e-12), 0.0) * ctx.moe_imbalance
     ops = [matmul(ctx, "router", "moe", count, tokens, hidden, E, bias=ffn.router_bias)]
+    if plan.experts_span_replicas:
+        dispatched = tokens / plan.tp * k * hidden * sizes.activation  # each TP rank sends its share of tokens
+        ops += [collective(name, "moe", count, "all_to_all", dispatched, "ep")
+                for name in ("moe_dispatch", "moe_combine")]
     for name, k_dim, n_dim in (("experts_up_gate" if ffn.gated else "experts_up", hidden, up_width),
                                ("experts_down", width, hidden)):
         ops.append(Op(
@@ -69,4 +77,4 @@ def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens) -> list[Op]:
         ops += _dense_ops(ctx, "shared_", "moe", count, tokens, ffn.shared_intermediate // plan.tp, ffn.gated, False)
     if ffn.shared_gate:
         ops.append(matmul(ctx, "shared_gate", "moe", count, tokens, hidden, 1))
-    return ops + all_reduce(ctx, "moe_all_reduce", "moe", count, tokens * hidden)
+    return ops + all_reduce(ctx, "moe_all_reduce", "moe", count, tokens * hidden)  # sums TP partials and shards

@@ -7,7 +7,7 @@ import numpy as np
 from ..models.params import norm_params
 from ..models.spec import MLA, Attention, DenseFFN, Layer, Mamba, Mamba2, MoEFFN
 from .attention import attention_ops, mla_ops
-from .base import Context, Op, Step, all_reduce, elementwise, matmul
+from .base import Context, Op, Step, all_reduce, collective, elementwise, matmul
 from .ffn import dense_ffn_ops, moe_ops
 from .mamba import mamba2_ops, mamba_ops
 
@@ -16,7 +16,7 @@ LOGIT_BYTES = 4.0
 
 
 def layer_ops(ctx: Context, layer: Layer, count: float, step: Step) -> list[Op]:
-    tokens = step.tokens
+    tokens = ctx.linear_tokens(step)
     sequences = step.sequences
     hidden = ctx.model.hidden
     ops = []
@@ -46,7 +46,7 @@ def step_ops(ctx: Context, step: Step) -> list[Op]:
     """Every operator of one step on one device. Layers of one kind are built once and carry their
     count; pipeline stages run one after another, so the step walks every layer."""
     model, plan, sizes = ctx.model, ctx.plan, ctx.sizes
-    tokens, sequences = step.tokens, step.sequences
+    tokens, sequences = ctx.linear_tokens(step), step.sequences
     vocab_here = model.vocab / plan.tp
     embed = Op(name="embedding_gather", block="embedding", kind="gather", count=1,
                act_bytes=tokens * model.hidden * (sizes.embedding + sizes.activation))
@@ -54,9 +54,7 @@ def step_ops(ctx: Context, step: Step) -> list[Op]:
     for layer, count in model.layer_kinds().items():
         ops += layer_ops(ctx, layer, count, step)
     if plan.pp > 1:
-        ops.append(Op(name="stage_send", block="communication", kind="collective", count=plan.pp - 1,
-                      collective="p2p", message_bytes=tokens * model.hidden * sizes.activation, group=2,
-                      extra={"of": "pipeline"}))
+        ops.append(collective("stage_send", "pipeline", plan.pp - 1, "p2p", tokens * model.hidden * sizes.activation, "pp"))
     if model.final_norm:
         ops.append(elementwise(ctx, "final_norm", "head", 1, sequences * model.hidden, sequences * model.hidden, 4.0,
                                weight_bytes=norm_params(model.hidden, model.norm) * sizes.embedding))
@@ -64,9 +62,7 @@ def step_ops(ctx: Context, step: Step) -> list[Op]:
     head.act_bytes = sequences * (model.hidden * sizes.activation + vocab_here * LOGIT_BYTES)
     ops.append(head)
     if plan.tp > 1:
-        ops.append(Op(name="logits_all_gather", block="communication", kind="collective", count=1,
-                      collective="all_gather", message_bytes=sequences * model.vocab * LOGIT_BYTES, group=plan.tp,
-                      extra={"of": "head"}))
+        ops.append(collective("logits_all_gather", "head", 1, "all_gather", sequences * model.vocab * LOGIT_BYTES, "tp"))
     ops.append(Op(name="sampling", block="head", kind="elementwise", count=1,
                   flops=sequences * model.vocab * 3.0, act_bytes=sequences * model.vocab * LOGIT_BYTES,
                   precision="fp32"))

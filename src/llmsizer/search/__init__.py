@@ -1,0 +1,1 @@
+"""Searches over configurations: parallel plans on a system."""

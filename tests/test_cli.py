@@ -54,6 +54,7 @@ def test_estimate_table_with_breakdown_and_system():
     out = run("estimate", "-m", "mixtral-8x7b", "-s", "dgx-h100", "--tp", "8", "--breakdown")
     assert out.exit_code == 0, out.output
     assert "time to first token" in out.output and "experts_up_gate" in out.output
+    assert "moe_all_reduce" in out.output and ("direct" in out.output or "tree" in out.output)
 
 
 def test_errors_are_one_line_without_traceback():

@@ -239,9 +239,11 @@ def estimate(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches,
     console.print(_table("time by block (ms per step)", ["phase", "block", "ms"],
                          [[r.phase, r.block, f"{r.time_ms:.3f}"] for r in summary.itertuples()]))
     if breakdown:
-        console.print(_table("operators", ["phase", "operator", "count", "GFLOP", "MB", "ms", "share", "bound"],
+        console.print(_table("operators", ["phase", "operator", "count", "GFLOP", "MB", "message MB", "ms", "share",
+                                           "bound", "algorithm"],
                              [[r.phase, r.operator, f"{r.count:g}", f"{r.gflop:.2f}", f"{r.mbytes:.1f}",
-                               f"{r.time_ms:.3f}", f"{r.share:.1%}", r.bound] for r in frame.itertuples()]))
+                               f"{r.message_mb:.2f}" if r.message_mb else "", f"{r.time_ms:.3f}", f"{r.share:.1%}",
+                               r.bound, r.algorithm] for r in frame.itertuples()]))
 
 
 @main.command()

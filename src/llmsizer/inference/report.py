@@ -38,6 +38,7 @@ def breakdown_frame(est):
                 "time_ms": time / MS,
                 "share": time / step,
                 "bound": str(np.asarray(c.bound).reshape(-1)[0]),
+                "algorithm": str(np.asarray(op.extra.get("algorithm", "")).reshape(-1)[0]),
                 "compute_util": (_scalar(op.flops) / acc.peak(op.precision) / per_instance)
                 if op.kind in ("matmul", "expert_matmul", "attention") else 0.0,
                 "memory_util": _scalar(op.bytes) / acc.memory_bandwidth / per_instance,
@@ -45,7 +46,7 @@ def breakdown_frame(est):
         rows.append({"phase": phase_name, "operator": "engine_step", "block": "overhead", "kind": "overhead",
                      "count": 1, "gflop": 0.0, "mbytes": 0.0, "message_mb": 0.0,
                      "time_ms": profile.step_overhead_s / MS, "share": profile.step_overhead_s / step,
-                     "bound": "overhead", "compute_util": 0.0, "memory_util": 0.0})
+                     "bound": "overhead", "algorithm": "", "compute_util": 0.0, "memory_util": 0.0})
     return pd.DataFrame(rows)
 
 

@@ -63,7 +63,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     """Seconds of one operator instance. Collectives run over their group's spans in `layout`
     (the plan laid out on the system's network)."""
     acc = system.accelerator
-    zero = np.zeros(1)
+    zero = np.zeros(())
     if op.kind == "collective":
         result = collective(op.collective, op.message_bytes, layout[op.group], profile.link_efficiency,
                             profile.collective_overhead_s)

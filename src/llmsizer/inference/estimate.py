@@ -13,6 +13,7 @@ Batch, input and output may be numpy arrays: every formula broadcasts.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -97,24 +98,29 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
 
 @dataclass
 class Phase:
-    """The operator costs of one phase's step, its time in seconds and what bounds it."""
+    """The operator costs of one phase's step and its time in seconds; `bound` (what holds most
+    of the time) is worked out only when asked for."""
 
     costs: list[OpCost]
     time: np.ndarray
-    bound: np.ndarray
+    step_overhead_s: float
+
+    @cached_property
+    def bound(self) -> np.ndarray:
+        shape = np.broadcast_shapes(*(np.shape(c.total) for c in self.costs),
+                                    *(np.shape(c.bound_index) for c in self.costs))
+        totals = np.stack([np.broadcast_to(c.total, shape) for c in self.costs])
+        index = np.stack([np.broadcast_to(c.bound_index, shape) for c in self.costs])
+        seconds = np.stack([(totals * (index == i)).sum(axis=0) for i in range(len(BOUNDS))])
+        seconds[BOUNDS.index("overhead")] += self.step_overhead_s
+        return np.asarray(BOUNDS)[np.argmax(seconds, axis=0)]
 
 
 def _phase(ops: list, sc: Scenario, profile: Profile, layout: dict, pipeline_factor) -> Phase:
     """Cost a step's operators; `pipeline_factor` turns the step over every layer for one
     micro-batch into the phase's time with the pipeline's fill or steady state."""
     costs = [op_cost(op, sc.system, profile, layout) for op in ops]
-    time = step_time(costs, profile) * pipeline_factor
-    by_bound = [0.0, 0.0, 0.0, profile.step_overhead_s]  # seconds per bound, in BOUNDS order
-    for c in costs:
-        index = c.bound_index
-        for i in range(len(BOUNDS)):
-            by_bound[i] = by_bound[i] + np.where(index == i, c.total, 0.0)
-    return Phase(costs, time, np.asarray(BOUNDS)[np.argmax(np.stack(np.broadcast_arrays(*by_bound)), axis=0)])
+    return Phase(costs, step_time(costs, profile) * pipeline_factor, profile.step_overhead_s)
 
 
 def decode_contexts(input, output, points: int = DECODE_POINTS):
@@ -155,6 +161,12 @@ class Estimate:
     def fits(self):
         return self.memory.fits
 
+    @property
+    def decode_bound(self):
+        """What bounds decode: at the mean context, or the middle of the quadrature contexts."""
+        bound = self.decode.bound
+        return bound[..., bound.shape[-1] // 2] if np.ndim(self.decode.time) > np.ndim(self.tpot) else bound
+
     def band(self, metric: str) -> tuple:
         """(low, high) of a metric's ~80% band from the profile's out-of-sample errors."""
         value = {"ttft": self.ttft, "tpot": self.tpot, "e2e_latency": self.e2e, "throughput": self.throughput}[metric]
@@ -187,7 +199,7 @@ class Estimate:
             "e2e_latency_ms": num(self.e2e) / MS,
             "throughput_tokens_per_s": num(self.throughput),
             "prefill_bound": str(np.asarray(self.prefill.bound).reshape(-1)[0]),
-            "decode_bound": str(np.asarray(self.decode.bound).reshape(-1)[0]),
+            "decode_bound": str(np.asarray(self.decode_bound).reshape(-1)[0]),
             "memory_per_device_gb": num(mem.total) / GB,
             "memory_breakdown_gb": {
                 "weights": mem.weights / GB, "kv_cache": num(mem.kv_cache) / GB,
@@ -266,12 +278,10 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     prefill = _phase(prep.prefill_ops, sc, profile, layout, fill)
     ttft = prefill.time + profile.prefill_overhead_s
     decode = _phase(prep.decode_ops, sc, profile, layout, np.asarray(steady)[..., None])
-    shape = np.broadcast_shapes(np.shape(decode.time), np.shape(decode.bound), prep.contexts.shape)
-    tpot = np.mean(np.broadcast_to(decode.time, shape), axis=-1)
-    decode_bound = np.broadcast_to(decode.bound, shape)[..., shape[-1] // 2]  # the middle of the output
-    if prep.detail_ops is not None:
+    tpot = np.mean(np.broadcast_to(decode.time, np.broadcast_shapes(np.shape(decode.time), prep.contexts.shape)),
+                   axis=-1)
+    if prep.detail_ops is not None:  # keep the step at the mean context, for its breakdown and bound
         decode = _phase(prep.detail_ops, sc, profile, layout, steady)
-    decode.bound = decode_bound
     return Estimate(sc, prep.workload, ttft, tpot, prefill, decode, prep.memory)
 
 

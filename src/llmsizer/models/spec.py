@@ -247,11 +247,14 @@ class Model:
         return sum(run.count for run in self.layers)
 
     def layer_kinds(self) -> dict[Layer, int]:
-        """Distinct layers with how many times each occurs: costed once, then multiplied."""
-        counts: Counter[Layer] = Counter()
-        for run in self.layers:
-            counts[run.layer] += run.count
-        return dict(counts)
+        """Distinct layers with how many times each occurs: costed once, then multiplied.
+        Kept after the first call (the model is immutable)."""
+        if "_kinds" not in self.__dict__:
+            counts: Counter[Layer] = Counter()
+            for run in self.layers:
+                counts[run.layer] += run.count
+            object.__setattr__(self, "_kinds", dict(counts))
+        return self.__dict__["_kinds"]
 
     def layer_sequence(self) -> list[Layer]:
         return [run.layer for run in self.layers for _ in range(run.count)]

@@ -8,7 +8,7 @@ from llmsizer.models.params import parameter_count
 from llmsizer.models.zoo import load_model
 from llmsizer.ops.base import Sizes
 from llmsizer.parallel import Plan
-from llmsizer.precision import Precisions
+from llmsizer.precision import Precisions, quant_preset
 from llmsizer.units import GIB
 
 BF16 = Precisions()
@@ -35,14 +35,22 @@ def test_expert_parallel_places_experts():
         weight_bytes_per_device(m, Plan(tp=8), sizes), rel=0.001)
 
 
-def test_int4_weights_carry_group_scales():
+def test_int4_weight_only_halves_int8_weights_plus_scale_bytes():
     m = load_model("llama-3.1-8b")
-    int8 = weight_bytes_per_device(m, Plan(), Sizes.of(Precisions("int8", "int8", "bf16")))
-    int4 = weight_bytes_per_device(m, Plan(), Sizes.of(Precisions("int4", "bf16", "bf16")))
+    int8 = weight_bytes_per_device(m, Plan(), Sizes.of(quant_preset("w8a16")))
+    int4 = weight_bytes_per_device(m, Plan(), Sizes.of(quant_preset("awq-int4")))
     tables = 2 * m.vocab * m.hidden * 2 + m.hidden * 2  # vocabulary tables stay 16-bit
     layers = parameter_count(m).total - 2 * m.vocab * m.hidden - m.hidden
     assert int8 == pytest.approx(layers * 1 + tables)
-    assert int4 == pytest.approx(layers * (0.5 + 2 / 128) + tables)
+    scales = layers * 2.5 / 128  # an fp16 scale and a packed int4 zero per group of 128
+    assert int4 - scales - tables == pytest.approx((int8 - tables) / 2)
+
+
+def test_block_scaled_fp4_presets():
+    nvfp4, mxfp4 = quant_preset("nvfp4"), quant_preset("mxfp4")
+    assert nvfp4.weight_bytes() == 0.5 + 1 / 16 and nvfp4.activations == "fp4"
+    assert mxfp4.weight_bytes() == 0.5 + 1 / 32 and mxfp4.activations == "bf16"
+    assert quant_preset("kv-int4").kv_bytes == 0.5 + 4 / 64
 
 
 def test_largest_batch_fits_and_one_more_does_not():
@@ -68,3 +76,10 @@ def test_arrays_broadcast():
     m = load_model("llama-3.1-8b")
     mem = memory_breakdown(m, Plan(), BF16, 80 * GIB, np.array([1, 8, 64]), 1024, 1024)
     assert mem.kv_cache.shape == (3,) and np.all(np.diff(mem.total) > 0)
+
+
+def test_cli_quant_presets_match_the_precision_module():
+    from llmsizer.cli import QUANT_PRESETS as listed
+    from llmsizer.precision import QUANT_PRESETS
+
+    assert listed == list(QUANT_PRESETS)

@@ -10,6 +10,9 @@ import click
 from .errors import LlmsizerError
 
 PRECISIONS = ["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+#: names of the quantisation presets (kept here so --help needs no import of the precision module)
+QUANT_PRESETS = ["bf16", "fp8", "fp8-kv16", "int8", "w8a16", "awq-int4", "gptq-int4", "nvfp4", "mxfp4", "kv-fp8",
+                 "kv-int4"]
 
 
 def _console():
@@ -74,6 +77,7 @@ def _scenario_options(f):
         click.option("--moe-imbalance", default=1.0, show_default=True, type=click.FloatRange(min=1.0), help="Busiest expert device's tokens over the average (1: uniform routing)."),
         click.option("--weight-precision", default="bf16", show_default=True, type=click.Choice(PRECISIONS), help="Weight precision (fp8/int8 run W8A8; int4/fp4 weight-only)."),
         click.option("--kv-precision", type=click.Choice(PRECISIONS), help="KV-cache precision [default: the weights' for fp8/16-bit, else bf16]."),
+        click.option("--quant", type=click.Choice(list(QUANT_PRESETS)), help="Named quantisation scheme setting weights, activations, KV and scales (overrides --weight-precision)."),
     ]):
         f = option(f)
     return f
@@ -147,7 +151,7 @@ def hardware(systems, as_json):
 @_workload_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def memory(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches, order, moe_imbalance, weight_precision,
-           kv_precision, batch, input_len, output_len, as_json):
+           kv_precision, quant, batch, input_len, output_len, as_json):
     """Memory per device: weights, KV cache, activations, reserve; fits or not; largest batch."""
     _require_target(hardware, system)
     from .inference.estimate import scenario
@@ -155,7 +159,7 @@ def memory(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches, o
 
     sc = scenario(model, hardware, system=system, devices=devices, tp=tp, pp=pp, ep=ep, dp=dp, cp=cp,
                   microbatches=microbatches, order=_order(order), moe_imbalance=moe_imbalance,
-                  weight_precision=weight_precision, kv_precision=kv_precision)
+                  weight_precision=weight_precision, kv_precision=kv_precision, quant=quant)
     mem = memory_breakdown(sc.model, sc.plan, sc.precisions, sc.system.accelerator.memory_capacity,
                            batch, input_len, output_len)
     data = {
@@ -193,7 +197,7 @@ def memory(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches, o
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--breakdown", is_flag=True, help="Also print the per-operator table.")
 def estimate(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches, order, moe_imbalance,
-             weight_precision, kv_precision, batch, input_len, output_len, engine, profile, as_json, breakdown):
+             weight_precision, kv_precision, quant, batch, input_len, output_len, engine, profile, as_json, breakdown):
     """TTFT, TPOT, end-to-end latency, throughput and memory of one static batch."""
     _require_target(hardware, system)
     from .inference.estimate import estimate as run
@@ -201,7 +205,7 @@ def estimate(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches,
 
     est = run(model, hardware, system=system, devices=devices, tp=tp, pp=pp, ep=ep, dp=dp, cp=cp,
               microbatches=microbatches, order=_order(order), moe_imbalance=moe_imbalance,
-              weight_precision=weight_precision, kv_precision=kv_precision, engine=engine, profile=profile,
+              weight_precision=weight_precision, kv_precision=kv_precision, quant=quant, engine=engine, profile=profile,
               batch=batch, input=input_len, output=output_len)
     data = est.to_dict()
     frame = est.breakdown()

@@ -13,14 +13,16 @@ class UnknownNameError(LlmsizerError):
     """A name did not resolve; the message lists the closest matches."""
 
 
-def unknown_name(kind: str, name: str, known: list[str]) -> UnknownNameError:
-    """Build the error for an unresolved name, with the closest known names (never a guess)."""
+def unknown_name(kind: str, name: str, known: list[str], listing: str | None = None) -> UnknownNameError:
+    """Build the error for an unresolved name, with the closest known names (never a guess) and
+    where to see them all (`listing`, by default `llmsizer KINDs`)."""
     import difflib
 
     close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=5, cutoff=0.5)
     lookup = {k.lower(): k for k in known}
     hint = f" Closest matches: {', '.join(lookup[c] for c in close)}." if close else ""
-    return UnknownNameError(f"unknown {kind} {name!r}.{hint} List them with `llmsizer {kind}s`.")
+    listing = listing or f"`llmsizer {kind}s`"
+    return UnknownNameError(f"unknown {kind} {name!r}.{hint} See {listing}.")
 
 
 def require(condition: bool, field: str, value, rule: str) -> None:

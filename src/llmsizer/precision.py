@@ -23,11 +23,10 @@ BYTES = {
     "fp4": 0.5,
 }
 
-#: group size of quantisation scales for sub-byte weights (one fp16 scale per group), the common
-#: default of AWQ/GPTQ checkpoints (group_size 128)
-INT4_GROUP_SIZE = 128
-#: fp4 weights carry one fp8 scale per 16 elements (NVFP4 block size)
-FP4_BLOCK_SIZE = 16
+#: default quantisation groups of sub-byte formats: (elements per scale, bytes per scale).
+#: int4: one fp16 scale and a packed int4 zero point per 128 weights (AWQ/GPTQ group_size 128);
+#: fp4: one fp8 scale per 16 elements (NVFP4); others use per-channel scales (negligible bytes).
+DEFAULT_GROUPS = {"int4": (128, 2.5), "fp4": (16, 1.0)}
 
 
 def bytes_per_element(precision: str) -> float:
@@ -35,14 +34,13 @@ def bytes_per_element(precision: str) -> float:
     return BYTES[precision]
 
 
-def weight_bytes_per_element(precision: str) -> float:
-    """Storage of one weight including its share of quantisation scales."""
-    base = bytes_per_element(precision)
-    if precision == "int4":
-        return base + 2.0 / INT4_GROUP_SIZE
-    if precision == "fp4":
-        return base + 1.0 / FP4_BLOCK_SIZE
-    return base
+def stored_bytes(precision: str, group: int | None = None, scale_bytes: float | None = None) -> float:
+    """Bytes of one element including its share of quantisation scales (`group` elements per
+    scale of `scale_bytes`; the format's default groups when not given)."""
+    default_group, default_scale = DEFAULT_GROUPS.get(precision, (0, 0.0))
+    group = default_group if group is None else group
+    scale_bytes = default_scale if scale_bytes is None else scale_bytes
+    return bytes_per_element(precision) + (scale_bytes / group if group else 0.0)
 
 
 def matmul_precision(weight: str, activation: str) -> str:
@@ -64,35 +62,88 @@ def needs_dequantisation(weight: str, activation: str) -> bool:
 
 @dataclass(frozen=True)
 class Precisions:
-    """The precision of each tensor class: weights, activations and the KV cache."""
+    """The precision of each tensor class: weights, activations and the KV cache (and MoE experts
+    when an engine keeps them apart), with the group size and scale bytes of quantised weights and
+    KV (None: the format's default groups)."""
 
     weights: str = "bf16"
     activations: str = "bf16"
     kv_cache: str = "bf16"
     #: MoE expert weights, when an engine keeps them in another precision than the other weights
     experts: str | None = None
+    weight_group: int | None = None
+    weight_scale_bytes: float | None = None
+    kv_group: int | None = None
+    kv_scale_bytes: float | None = None
 
     def __post_init__(self):
         for field in ("weights", "activations", "kv_cache", "expert_weights"):
             value = getattr(self, field)
             require(value in BYTES, f"{field} precision", value, f"must be one of {', '.join(BYTES)}")
         require(
-            self.activations in ("fp32", "bf16", "fp16", "fp8", "int8"),
+            self.activations in ("fp32", "bf16", "fp16", "fp8", "int8", "fp4"),
             "activations precision",
             self.activations,
-            "activations must be fp32, bf16, fp16, fp8 or int8",
+            "activations must be fp32, bf16, fp16, fp8, int8 or fp4",
         )
+        for field in ("weight_group", "kv_group"):
+            value = getattr(self, field)
+            require(value is None or (isinstance(value, int) and value >= 1), field, value, "must be a positive integer")
 
     @property
     def expert_weights(self) -> str:
         return self.experts or self.weights
+
+    def weight_bytes(self, precision: str | None = None) -> float:
+        """Bytes of one weight in `precision` (the weights' own by default), scales included."""
+        return stored_bytes(precision or self.weights, self.weight_group, self.weight_scale_bytes)
+
+    @property
+    def kv_bytes(self) -> float:
+        return stored_bytes(self.kv_cache, self.kv_group, self.kv_scale_bytes)
 
     @classmethod
     def from_weight_precision(cls, weights: str, kv_cache: str | None = None) -> "Precisions":
         """The usual pairing: 8-bit float weights run W8A8; 16-bit and sub-byte weights run with
         16-bit activations (weight-only quantisation); the KV cache follows the weights unless given."""
         activations = weights if weights in ("fp8", "int8", "fp16", "bf16", "fp32") else "bf16"
-        if weights == "int8":
-            activations = "int8"
         kv = kv_cache if kv_cache is not None else (weights if weights in ("fp8", "bf16", "fp16") else "bf16")
         return cls(weights=weights, activations=activations, kv_cache=kv)
+
+
+@dataclass(frozen=True)
+class QuantPreset:
+    """A named quantisation scheme and where its conventions come from."""
+
+    precisions: Precisions
+    description: str
+
+
+QUANT_PRESETS = {
+    "bf16": QuantPreset(Precisions(), "16-bit weights, activations and KV cache"),
+    "fp8": QuantPreset(Precisions("fp8", "fp8", "fp8"),
+                       "W8A8 FP8 (e4m3, per-tensor or per-channel scales) with an FP8 KV cache, as TensorRT-LLM, "
+                       "vLLM and SGLang serve FP8 checkpoints"),
+    "fp8-kv16": QuantPreset(Precisions("fp8", "fp8", "bf16"), "W8A8 FP8 with a 16-bit KV cache"),
+    "int8": QuantPreset(Precisions("int8", "int8", "bf16"), "W8A8 INT8 (SmoothQuant, per-channel scales)"),
+    "w8a16": QuantPreset(Precisions("int8", "bf16", "bf16"), "INT8 weight-only, per-channel scales"),
+    "awq-int4": QuantPreset(Precisions("int4", "bf16", "bf16", weight_group=128, weight_scale_bytes=2.5),
+                            "AWQ INT4 weight-only: group 128, an fp16 scale and a packed int4 zero per group"),
+    "gptq-int4": QuantPreset(Precisions("int4", "bf16", "bf16", weight_group=128, weight_scale_bytes=2.5),
+                             "GPTQ INT4 weight-only: group 128, an fp16 scale and a packed int4 zero per group"),
+    "nvfp4": QuantPreset(Precisions("fp4", "fp4", "fp8", weight_group=16, weight_scale_bytes=1.0),
+                         "NVFP4 W4A4: blocks of 16 with an FP8 (e4m3) scale, FP8 KV cache (Blackwell)"),
+    "mxfp4": QuantPreset(Precisions("fp4", "bf16", "bf16", weight_group=32, weight_scale_bytes=1.0),
+                         "MXFP4 weight-only (OCP microscaling): blocks of 32 with an 8-bit power-of-two scale"),
+    "kv-fp8": QuantPreset(Precisions("bf16", "bf16", "fp8"), "16-bit weights, FP8 KV cache"),
+    "kv-int4": QuantPreset(Precisions("bf16", "bf16", "int4", kv_group=64, kv_scale_bytes=4.0),
+                           "16-bit weights, INT4 KV cache with an fp16 scale and zero per 64 values (KIVI-style)"),
+}
+
+
+def quant_preset(name: str) -> Precisions:
+    from .errors import unknown_name
+
+    if name not in QUANT_PRESETS:
+        raise unknown_name("quantisation preset", name, list(QUANT_PRESETS), f"the presets: {', '.join(QUANT_PRESETS)}")
+    return QUANT_PRESETS[name].precisions

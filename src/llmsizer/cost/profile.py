@@ -146,7 +146,7 @@ def _entry(name: str) -> dict:
         import yaml
 
         return yaml.safe_load(path.read_text())
-    raise unknown_name("profile", name, profile_names())
+    raise unknown_name("profile", name, profile_names(), f"the profiles: {', '.join(profile_names())}, or a YAML file")
 
 
 def _overlay(profile: Profile, entry: dict, hardware: str | None, where: str, own: bool) -> Profile:

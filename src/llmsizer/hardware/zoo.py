@@ -57,7 +57,7 @@ def list_systems() -> list[System]:
     return list(_systems().values())
 
 
-def _resolve(kind: str, items: dict, key, from_data):
+def _resolve(kind: str, items: dict, key, from_data, listing: str):
     """A built-in item by name or alias (case-insensitive), or one read from a YAML file path."""
     found = _lookup(items, str(key))
     if found is not None:
@@ -65,7 +65,7 @@ def _resolve(kind: str, items: dict, key, from_data):
     path = Path(str(key))
     if path.is_file():
         return from_data(_read_yaml(path.read_text(), str(path)))
-    raise unknown_name(kind, str(key), [item.name for item in items.values()])
+    raise unknown_name(kind, str(key), [item.name for item in items.values()], listing)
 
 
 def _system_from_data(data: dict) -> System:
@@ -76,11 +76,11 @@ def load_accelerator(name_or_path: str | Accelerator) -> Accelerator:
     """A built-in accelerator by name or alias, or a YAML hardware file."""
     if isinstance(name_or_path, Accelerator):
         return name_or_path
-    return _resolve("hardware", _accelerators(), name_or_path, Accelerator.from_dict)
+    return _resolve("hardware", _accelerators(), name_or_path, Accelerator.from_dict, "`llmsizer hardware`")
 
 
 def load_system(name_or_path: str | System) -> System:
     """A built-in system by name or alias, or a YAML system file."""
     if isinstance(name_or_path, System):
         return name_or_path
-    return _resolve("system", _systems(), name_or_path, _system_from_data)
+    return _resolve("system", _systems(), name_or_path, _system_from_data, "`llmsizer hardware --systems`")

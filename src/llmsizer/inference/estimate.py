@@ -27,7 +27,7 @@ from ..models.zoo import load_model
 from ..ops.base import Context, Sizes, decode_step, prefill_step
 from ..ops.graph import step_ops
 from ..parallel import Plan
-from ..precision import Precisions
+from ..precision import Precisions, quant_preset
 from ..units import GB, MS
 from .memory import MemoryBreakdown, memory_breakdown
 from .workload import Workload
@@ -64,7 +64,7 @@ MOE_IMBALANCE = 1.0
 def scenario(model, hardware=None, *, system=None, devices: int | None = None, tp: int = 1, pp: int = 1,
              ep: int = 1, dp: int | None = None, cp: int = 1, microbatches: int | None = None,
              order: tuple[str, ...] | None = None, weight_precision: str = "bf16", kv_precision: str | None = None,
-             activation_precision: str | None = None, engine: str | None = None,
+             activation_precision: str | None = None, quant: str | None = None, engine: str | None = None,
              profile: str | Profile | None = None, moe_imbalance: float = MOE_IMBALANCE) -> Scenario:
     """Resolve names into a Scenario. Devices beyond tp x pp x cp become data-parallel replicas
     (`dp`, or as many as `devices` or the system allow)."""
@@ -88,7 +88,12 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
     if not isinstance(profile, Profile):
         name = profile or engine_from_text(engine) or engine or "default"
         profile = load_profile(name, system.accelerator.name)
-    precisions = Precisions.from_weight_precision(weight_precision, kv_precision)
+    if quant is not None:  # a named scheme sets every tensor class; an explicit KV precision still wins
+        precisions = quant_preset(quant)
+        if kv_precision is not None:
+            precisions = replace(precisions, kv_cache=kv_precision, kv_group=None, kv_scale_bytes=None)
+    else:
+        precisions = Precisions.from_weight_precision(weight_precision, kv_precision)
     if activation_precision is not None:
         precisions = replace(precisions, activations=activation_precision)
     if precisions.weights == "fp8" and not profile.fp8_experts and model.is_moe:
@@ -153,9 +158,9 @@ class Estimate:
 
     @property
     def throughput(self):
-        """Output tokens per second of the whole system (all replicas)."""
+        """Output tokens per second of the whole system (all replicas, every sample)."""
         w = self.workload
-        return self.scenario.plan.dp * np.asarray(w.batch, dtype=float) * w.output / self.e2e
+        return self.scenario.plan.dp * np.asarray(w.batch, dtype=float) * w.samples * w.output / self.e2e
 
     @property
     def fits(self):
@@ -246,13 +251,15 @@ def prepare(sc: Scenario, workload: Workload, detail: bool = False) -> Prepared:
     ctx = sc.context
     contexts = decode_contexts(workload.input, workload.output)
     memory = memory_breakdown(sc.model, sc.plan, sc.precisions, sc.system.accelerator.memory_capacity,
-                              batch, workload.input, workload.output)
+                              batch, workload.input, workload.output, samples=workload.samples)
+    prompt = np.asarray(workload.input, dtype=float)
     return Prepared(
         sc, workload,
-        prefill_ops=step_ops(ctx, prefill_step(micro, workload.input)),
-        decode_ops=step_ops(ctx, decode_step(micro[..., None], contexts)),
+        prefill_ops=step_ops(ctx, prefill_step(micro, workload.input, workload.cached_prefix)),
+        decode_ops=step_ops(ctx, decode_step(micro[..., None], contexts, workload.samples, prompt[..., None])),
         contexts=contexts, memory=memory,
-        detail_ops=step_ops(ctx, decode_step(micro, np.mean(contexts, axis=-1))) if detail else None,
+        detail_ops=step_ops(ctx, decode_step(micro, np.mean(contexts, axis=-1), workload.samples, prompt))
+        if detail else None,
     )
 
 

@@ -154,15 +154,19 @@ def runtime_reserve(capacity: float) -> float:
 
 
 def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity: float, batch, input, output,
-                     prefill_tokens=None) -> MemoryBreakdown:
+                     prefill_tokens=None, samples: int = 1) -> MemoryBreakdown:
     """Memory per device for a static batch (per data-parallel replica) whose sequences grow to
-    `input + output` tokens.
+    `input + output` tokens, each request decoding `samples` sequences over one shared prompt.
     `prefill_tokens` caps the tokens one prefill step processes (chunked prefill); by default the
     whole batch's prompts are prefilled at once."""
     sizes = Sizes.of(precisions)
     batch = np.asarray(batch, dtype=float)
     input = np.asarray(input, dtype=float)
-    per_seq_cache = cache_bytes_per_sequence(model, plan, sizes, input + np.asarray(output, dtype=float))
+    final = cache_bytes_per_sequence(model, plan, sizes, input + np.asarray(output, dtype=float))
+    # samples share the prompt's cache and each hold their own generated tokens and recurrent state
+    prompt = cache_bytes_per_sequence(model, plan, sizes, input)
+    state = cache_bytes_per_sequence(model, plan, sizes, 0.0)
+    per_seq_cache = prompt + samples * (final - prompt) + (samples - 1) * state
     step_tokens_per_seq = input if prefill_tokens is None else np.minimum(input, prefill_tokens)
     step_tokens_per_seq = step_tokens_per_seq / plan.cp / plan.pipeline_microbatches  # per device, per micro-batch
     per_seq_act = step_tokens_per_seq * activation_bytes_per_token(model, plan, sizes) + model.vocab / plan.tp * LOGIT_BYTES

@@ -28,12 +28,6 @@ def attended_pairs(segment: Segment, span):
     return _visible_prefix(past + segment.new_tokens, span) - _visible_prefix(past, span)
 
 
-def cached_tokens_read(segment: Segment, span):
-    """Cached tokens one sequence reads: the whole visible cache, capped by the window."""
-    total = np.asarray(segment.past_tokens, dtype=float) + segment.new_tokens
-    return total if span is None else np.minimum(total, span)
-
-
 def context_parallel_ops(ctx: Context, seg: Segment, count: float, kv_bytes_per_token: float,
                          out_elements: float) -> list[Op]:
     """Ring attention over a context-parallel group: a prompt's keys and values travel round the
@@ -65,13 +59,12 @@ def attention_ops(ctx: Context, mixer: Attention, count: float, tokens, segments
     for seg in segments:
         pairs = attended_pairs(seg, mixer.span)
         seqs = np.asarray(seg.sequences, dtype=float)
-        cached = cached_tokens_read(seg, mixer.span)
         ops.append(Op(
             name="attention" if len(segments) == 1 else f"attention[{'decode' if seg.decode else 'prefill'}]",
             block="attention", kind="attention", count=count,
             flops=4.0 * seqs * heads * hd * pairs / cp,
             act_bytes=2.0 * seg.tokens * heads * hd * sizes.activation / (1 if seg.decode else cp),
-            kv_bytes=seqs * cached * 2 * kv_heads * hd * sizes.kv / cp,
+            kv_bytes=seg.cached_reads(mixer.span) * 2 * kv_heads * hd * sizes.kv / cp,
             tokens=np.asarray(seg.new_tokens, dtype=float) * (heads // kv_heads),
             precision=sizes.attention_precision,
             kv_group=heads / kv_heads if seg.decode else 1.0,
@@ -104,7 +97,7 @@ def mla_ops(ctx: Context, mixer: MLA, count: float, tokens, segments) -> list[Op
     for seg in segments:
         seqs = np.asarray(seg.sequences, dtype=float)
         pairs = attended_pairs(seg, None) / cp
-        cached = cached_tokens_read(seg, None) / cp
+        cached_reads = seg.cached_reads() / cp
         tag = "" if len(segments) == 1 else f"[{'decode' if seg.decode else 'prefill'}]"
         ops += context_parallel_ops(ctx, seg, count, latent * sizes.kv, heads * mixer.v_head_dim)
         if seg.decode:
@@ -114,14 +107,14 @@ def mla_ops(ctx: Context, mixer: MLA, count: float, tokens, segments) -> list[Op
                 name="attention" + tag, block="attention", kind="attention", count=count,
                 flops=2.0 * seqs * heads * (latent + mixer.kv_lora_rank) * pairs,
                 act_bytes=seg.tokens * heads * (latent + mixer.kv_lora_rank) * sizes.activation,
-                kv_bytes=seqs * cached * latent * sizes.kv,
+                kv_bytes=cached_reads * latent * sizes.kv,
                 tokens=np.asarray(seg.new_tokens, dtype=float) * heads,
                 precision=sizes.attention_precision,
             ))
             ops.append(matmul(ctx, "v_up" + tag, "attention", count, seg.tokens, mixer.kv_lora_rank,
                               mixer.v_head_dim, heads=heads))
         else:
-            expanded = seqs * cached
+            expanded = cached_reads
             ops.append(matmul(ctx, "kv_b_proj" + tag, "attention", count, expanded, mixer.kv_lora_rank,
                               heads * (mixer.qk_nope_head_dim + mixer.v_head_dim)))
             ops[-1].kv_bytes = expanded * latent * sizes.kv

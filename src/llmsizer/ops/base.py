@@ -12,22 +12,35 @@ import numpy as np
 
 from ..models.spec import Model
 from ..parallel import Plan
-from ..precision import Precisions, bytes_per_element, matmul_precision, needs_dequantisation, weight_bytes_per_element
+from ..precision import Precisions, bytes_per_element, matmul_precision, needs_dequantisation
 
 
 @dataclass(frozen=True)
 class Segment:
     """`sequences` sequences that each add `new_tokens` to a cache already holding `past_tokens`.
-    `decode` marks one-token steps, which some operators run in a different form (absorbed MLA)."""
+    `decode` marks one-token steps, which some operators run in a different form (absorbed MLA).
+    The first `shared_prefix` cached tokens are shared by groups of `share` sequences (the samples
+    or beams of one request), so their KV cache is read once per group."""
 
     sequences: np.ndarray | float
     new_tokens: np.ndarray | float
     past_tokens: np.ndarray | float = 0.0
     decode: bool = False
+    shared_prefix: np.ndarray | float = 0.0
+    share: float = 1.0
 
     @property
     def tokens(self):
         return np.asarray(self.sequences, dtype=float) * self.new_tokens
+
+    def cached_reads(self, span=None):
+        """Cached tokens the segment's attention reads in all: each sequence's visible cache,
+        less the shared prefix re-read by the other members of its group."""
+        seqs = np.asarray(self.sequences, dtype=float)
+        total = np.asarray(self.past_tokens, dtype=float) + self.new_tokens
+        visible = total if span is None else np.minimum(total, span)
+        shared_visible = np.clip(np.asarray(self.shared_prefix, dtype=float) - (total - visible), 0.0, None)
+        return seqs * visible - (seqs - seqs / self.share) * shared_visible
 
 
 @dataclass(frozen=True)
@@ -50,9 +63,11 @@ def prefill_step(batch, prompt, cached_prefix=0.0) -> Step:
     return Step((Segment(batch, np.asarray(prompt, dtype=float) - cached_prefix, cached_prefix),))
 
 
-def decode_step(batch, context) -> Step:
-    """One new token per sequence over `context` cached tokens."""
-    return Step((Segment(batch, 1.0, context, decode=True),))
+def decode_step(batch, context, samples: int = 1, shared_prefix=0.0) -> Step:
+    """One new token per sequence over `context` cached tokens; with `samples` > 1, each of the
+    `batch` requests decodes that many sequences sharing its first `shared_prefix` tokens."""
+    return Step((Segment(np.asarray(batch, dtype=float) * samples, 1.0, context, decode=True,
+                         shared_prefix=shared_prefix, share=samples),))
 
 
 @dataclass
@@ -108,18 +123,18 @@ class Sizes:
 
     @classmethod
     def of(cls, precisions: Precisions) -> "Sizes":
-        wb = weight_bytes_per_element(precisions.weights)
+        wb = precisions.weight_bytes()
         ab = bytes_per_element(precisions.activations)
         return cls(
             weight=wb,
             activation=ab,
-            kv=bytes_per_element(precisions.kv_cache),
+            kv=precisions.kv_bytes,
             embedding=max(wb, 2.0) if precisions.weights != "fp32" else 4.0,
             matmul_precision=matmul_precision(precisions.weights, precisions.activations),
             attention_precision=matmul_precision(precisions.kv_cache, precisions.activations),
             activation_precision=precisions.activations,
             dequantise=needs_dequantisation(precisions.weights, precisions.activations),
-            expert_weight=weight_bytes_per_element(precisions.expert_weights),
+            expert_weight=precisions.weight_bytes(precisions.expert_weights),
             expert_matmul_precision=matmul_precision(precisions.expert_weights, precisions.activations),
             expert_dequantise=needs_dequantisation(precisions.expert_weights, precisions.activations),
         )

@@ -1,0 +1,124 @@
+"""Plotly figures of the pages. Each has a title and axis labels with units; the pages add the
+one-line explanation under it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+MEMORY_PARTS = [("weights", "weights"), ("kv_cache", "KV cache"), ("activations", "activations"),
+                ("runtime_reserve", "runtime reserve")]
+
+
+def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin={"t": 60, "b": 50, "l": 60, "r": 20},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0})
+    return fig
+
+
+def memory_bar(memory_gb: dict) -> go.Figure:
+    """Stacked parts of one device's memory against its capacity."""
+    fig = go.Figure()
+    for key, label in MEMORY_PARTS:
+        fig.add_bar(y=["per device"], x=[memory_gb[key]], name=label, orientation="h",
+                    hovertemplate=f"{label}: %{{x:.2f}} GB<extra></extra>")
+    capacity = memory_gb["capacity"]
+    fig.add_vline(x=capacity, line_dash="dash", line_color="crimson",
+                  annotation_text=f"capacity {capacity:.0f} GB", annotation_position="top left")
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title="memory per device (GB)")
+    fig.update_yaxes(showticklabels=False)
+    return _layout(fig, "Memory per device", height=230)
+
+
+def block_bars(summary: pd.DataFrame) -> go.Figure:
+    """Time of one prefill step and one decode step, split by block; each phase on its own scale."""
+    phases = [("prefill", "prefill step (TTFT)"), ("decode", "decode step (TPOT)")]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[title for _, title in phases], horizontal_spacing=0.15)
+    for col, (phase, _) in enumerate(phases, start=1):
+        part = summary[summary["phase"] == phase]
+        fig.add_bar(x=part["time_ms"], y=part["block"], orientation="h", name=phase, showlegend=False,
+                    hovertemplate="%{y}: %{x:.3f} ms<extra></extra>", row=1, col=col)
+        fig.update_xaxes(title_text="time per step (ms)", row=1, col=col)
+        fig.update_yaxes(title_text="block" if col == 1 else None, autorange="reversed", row=1, col=col)
+    return _layout(fig, "Time per step by block", height=360)
+
+
+def roofline(points: pd.DataFrame, peak_flops: float, bandwidth: float, precision: str) -> go.Figure:
+    """Operators at their operational intensity and achieved rate, under the device's roofs."""
+    fig = px.scatter(points, x="flop_per_byte", y="achieved_tflops", color="phase", symbol="bound",
+                     log_x=True, log_y=True, hover_name="operator",
+                     hover_data={"block": True, "count": True, "time_ms": ":.3f", "flop_per_byte": ":.1f",
+                                 "achieved_tflops": ":.1f", "phase": False, "bound": True})
+    peak, bw = peak_flops / 1e12, bandwidth / 1e12
+    ridge = peak / bw
+    low = min(points["flop_per_byte"].min(), ridge) / 4 if len(points) else ridge / 100
+    high = max(points["flop_per_byte"].max(), ridge) * 4 if len(points) else ridge * 100
+    fig.add_scatter(x=[low, ridge], y=[low * bw, peak], mode="lines", line={"color": "grey", "dash": "dash"},
+                    name=f"memory roof {bandwidth / 1e12:.2f} TB/s")
+    fig.add_scatter(x=[ridge, high], y=[peak, peak], mode="lines", line={"color": "black", "dash": "dash"},
+                    name=f"compute roof {peak:.0f} TFLOP/s ({precision})")
+    fig.update_xaxes(title="operational intensity (FLOP per byte)")
+    fig.update_yaxes(title="achieved (TFLOP/s)")
+    return _layout(fig, "Roofline of each operator", height=480)
+
+
+def compare_bars(table: pd.DataFrame, label: str) -> go.Figure:
+    """TTFT, TPOT and throughput of each scenario side by side, each metric on its own axis."""
+    metrics = [("ttft_ms", "TTFT (ms)"), ("tpot_ms", "TPOT (ms)"), ("throughput_tokens_per_s", "throughput (tokens/s)")]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in metrics])
+    for col, (key, title) in enumerate(metrics, start=1):
+        fig.add_bar(x=table[label], y=table[key], showlegend=False, name=title,
+                    hovertemplate=f"%{{x}}: %{{y:.2f}}<extra>{title}</extra>", row=1, col=col)
+        fig.update_yaxes(title_text=title, row=1, col=col)
+        fig.update_xaxes(title_text=label, row=1, col=col)
+    return _layout(fig, f"TTFT, TPOT and throughput by {label}", height=440)
+
+
+def heatmap(grid: pd.DataFrame, metric: str, title: str) -> go.Figure:
+    """`metric` over batch (columns) and prompt length (rows); cells that do not fit are blank."""
+    values = grid.assign(value=np.where(grid["fits"], grid[metric], np.nan))
+    table = values.pivot(index="input", columns="batch", values="value")
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=[str(b) for b in table.columns], y=[str(i) for i in table.index],
+                               colorscale="Viridis", colorbar={"title": {"text": "ms"}}, texttemplate="%{z:.3g}",
+                               hovertemplate="batch %{x}, prompt %{y} tokens: %{z:.2f} ms<extra></extra>"))
+    fig.update_xaxes(title="batch (requests per replica)", type="category")
+    fig.update_yaxes(title="prompt length (tokens)", type="category")
+    return _layout(fig, title, height=460)
+
+
+def pareto(points: pd.DataFrame) -> go.Figure:
+    """Throughput per device against tokens/s per user for every fitting plan and batch, with the
+    Pareto front joined."""
+    fitting = points[points["fits"]].assign(batch=lambda f: f["batch"].astype(str))
+    fig = px.scatter(fitting, x="tokens_per_s_per_user", y="throughput_per_device", color="batch",
+                     hover_name="plan", log_x=True, log_y=True,
+                     hover_data={"ttft_ms": ":.1f", "tpot_ms": ":.2f", "memory_per_device_gb": ":.1f", "batch": True},
+                     labels={"batch": "batch (system)"})
+    front = fitting[fitting["pareto"]].sort_values("tokens_per_s_per_user")
+    fig.add_scatter(x=front["tokens_per_s_per_user"], y=front["throughput_per_device"], mode="lines",
+                    line={"color": "black", "dash": "dot"}, name="Pareto front", hoverinfo="skip")
+    fig.update_xaxes(title="tokens/s per user (1000 / TPOT ms)")
+    fig.update_yaxes(title="throughput per device (output tokens/s)")
+    return _layout(fig, "Parallel plans: throughput per device against speed per user", height=480)
+
+
+def validation_scatter(frame: pd.DataFrame) -> go.Figure:
+    """Predicted against measured on log axes, one colour per accelerator, with the y = x line and
+    the ±20% band."""
+    ok = frame[np.isfinite(frame["predicted"]) & (frame["predicted"] > 0) & (frame["value"] > 0)]
+    fig = px.scatter(ok, x="value", y="predicted", color="hardware", symbol="kind", log_x=True, log_y=True,
+                     hover_name="id", hover_data={"model": True, "source": True, "metric": True, "unit": True})
+    low = min(ok["value"].min(), ok["predicted"].min()) / 1.5
+    high = max(ok["value"].max(), ok["predicted"].max()) * 1.5
+    fig.add_scatter(x=[low, high], y=[low, high], mode="lines", line={"color": "black"}, name="predicted = measured")
+    for factor, name in ((1.2, "±20%"), (1 / 1.2, None)):
+        fig.add_scatter(x=[low, high], y=[low * factor, high * factor], mode="lines",
+                        line={"color": "grey", "dash": "dot"}, name=name or "", showlegend=name is not None,
+                        legendgroup="band")
+    fig.update_xaxes(title="measured (ms for latencies, tokens/s for throughput)")
+    fig.update_yaxes(title="predicted (same unit)")
+    return _layout(fig, "Predicted against measured", height=560)

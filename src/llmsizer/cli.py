@@ -189,15 +189,37 @@ def memory(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches, o
     console.print(f"{verdict}; largest batch that fits: {data['max_batch']}")
 
 
+def _serving_options(f):
+    for option in reversed([
+        click.option("--samples", default=1, show_default=True, type=click.IntRange(min=1), help="Sequences per request sharing the prompt's KV cache (parallel sampling or beams)."),
+        click.option("--cached-prefix", default=0, show_default=True, type=click.IntRange(min=0), help="Prompt tokens already in the prefix cache (their prefill is skipped)."),
+        click.option("--chunk", type=click.IntRange(min=1), help="Chunked prefill: prompt tokens per step, mixed with --background decodes."),
+        click.option("--background", default=0, show_default=True, type=click.IntRange(min=0), help="Requests already decoding while a chunked prefill runs."),
+        click.option("--draft", help="Speculative decoding: a draft model, or 'heads' for self-drafting heads (MTP, Medusa)."),
+        click.option("--draft-tokens", type=click.IntRange(min=1), help="Tokens the draft proposes per step."),
+        click.option("--acceptance", type=click.FloatRange(0.0, 1.0), help="Per-token acceptance rate of the draft (required with --draft; no default)."),
+        click.option("--draft-tp", default=1, show_default=True, type=click.IntRange(min=1), help="Tensor-parallel degree of a draft model."),
+        click.option("--draft-layers", default=1.0, show_default=True, type=click.FloatRange(min=0.0), help="Cost of one self-drafting proposal, in target layers."),
+        click.option("--offload", type=click.Choice(["weights", "kv"]), help="Keep what does not fit in host memory and stream it over the host link."),
+        click.option("--prefill-devices", type=click.IntRange(min=1), help="Disaggregated serving: devices of a separate prefill pool (the other options describe the decode pool)."),
+        click.option("--prefill-tp", default=1, show_default=True, type=click.IntRange(min=1), help="Tensor-parallel degree of the prefill pool."),
+    ]):
+        f = option(f)
+    return f
+
+
 @main.command()
 @_scenario_options
 @_workload_options
+@_serving_options
 @click.option("--engine", "-e", help="Serving engine profile: trtllm, vllm, sglang, lmdeploy, hf [default: default].")
 @click.option("--profile", help="Efficiency profile YAML file (overrides --engine).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--breakdown", is_flag=True, help="Also print the per-operator table.")
 def estimate(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches, order, moe_imbalance,
-             weight_precision, kv_precision, quant, batch, input_len, output_len, engine, profile, as_json, breakdown):
+             weight_precision, kv_precision, quant, batch, input_len, output_len, samples, cached_prefix, chunk,
+             background, draft, draft_tokens, acceptance, draft_tp, draft_layers, offload, prefill_devices,
+             prefill_tp, engine, profile, as_json, breakdown):
     """TTFT, TPOT, end-to-end latency, throughput and memory of one static batch."""
     _require_target(hardware, system)
     from .inference.estimate import estimate as run
@@ -206,7 +228,10 @@ def estimate(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches,
     est = run(model, hardware, system=system, devices=devices, tp=tp, pp=pp, ep=ep, dp=dp, cp=cp,
               microbatches=microbatches, order=_order(order), moe_imbalance=moe_imbalance,
               weight_precision=weight_precision, kv_precision=kv_precision, quant=quant, engine=engine, profile=profile,
-              batch=batch, input=input_len, output=output_len)
+              batch=batch, input=input_len, output=output_len, samples=samples, cached_prefix=cached_prefix,
+              chunk=chunk, background=background, draft=draft, draft_tokens=draft_tokens, acceptance=acceptance,
+              draft_tp=draft_tp, draft_layers=draft_layers, offload=offload, prefill_devices=prefill_devices,
+              prefill_tp=prefill_tp)
     data = est.to_dict()
     frame = est.breakdown()
     if as_json:
@@ -239,6 +264,10 @@ def estimate(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches,
         ["fits", "yes" if data["fits"] else f"NO: largest batch that fits is {data['max_batch']}", "", ""],
     ]))
     console.print(f"[dim]band: {data['band_basis']}[/]")
+    for name, values in data["serving"].items():
+        console.print(_table(name.replace("_", " "), ["", "value"],
+                             [[key.replace("_", " "), f"{value:.4g}" if isinstance(value, float) else value]
+                              for key, value in values.items()]))
     summary = block_summary(frame)
     console.print(_table("time by block (ms per step)", ["phase", "block", "ms"],
                          [[r.phase, r.block, f"{r.time_ms:.3f}"] for r in summary.itertuples()]))

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import require
 from ..hardware.spec import System
 from ..ops.base import Op
 from .collectives import collective
 from .profile import Profile
 
-BOUNDS = ("compute", "memory", "communication", "overhead")
+BOUNDS = ("compute", "memory", "communication", "overhead", "offload")
 
 #: vector operations to turn one quantised weight into the activation type: unpack/convert and
 #: multiply by its group scale. Weight-only kernels redo this for every tile of tokens.
@@ -37,6 +38,7 @@ class OpCost:
     memory: np.ndarray
     communication: np.ndarray
     overhead: float
+    offload: np.ndarray | float = 0.0
 
     @property
     def total(self):
@@ -46,8 +48,10 @@ class OpCost:
     @property
     def bound_index(self):
         """Index into BOUNDS of the largest part of the time (ties go to the earlier bound)."""
-        best = np.maximum(np.maximum(self.compute, self.memory), np.maximum(self.communication, self.overhead))
-        return np.where(self.compute >= best, 0, np.where(self.memory >= best, 1, np.where(self.communication >= best, 2, 3)))
+        best = np.maximum(np.maximum(np.maximum(self.compute, self.memory), np.maximum(self.communication, self.overhead)),
+                          self.offload)
+        return np.where(self.compute >= best, 0, np.where(self.memory >= best, 1, np.where(
+            self.communication >= best, 2, np.where(self.overhead >= best, 3, 4))))
 
     @property
     def bound(self):
@@ -69,6 +73,10 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
                             profile.collective_overhead_s)
         op.extra["algorithm"] = result.algorithm
         return OpCost(op, result.time, zero, zero, result.time, 0.0)
+    if op.kind == "offload":
+        require(acc.host_link_bandwidth > 0, "offload", op.name, f"{acc.name} lists no host link to stream from")
+        stream = (np.asarray(op.weight_bytes, dtype=float) + op.kv_bytes) / acc.host_link_bandwidth
+        return OpCost(op, stream, zero, zero, zero, 0.0, stream)
     if op.kind in ("matmul", "expert_matmul"):
         efficiency = profile.matmul_efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
         rate = acc.peak(op.precision) * efficiency * tile_fill(op.tokens, profile.tile_tokens)

@@ -12,7 +12,7 @@ Batch, input and output may be numpy arrays: every formula broadcasts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -24,7 +24,7 @@ from ..hardware.spec import System
 from ..hardware.zoo import load_accelerator, load_system
 from ..models.spec import Model
 from ..models.zoo import load_model
-from ..ops.base import Context, Sizes, decode_step, prefill_step
+from ..ops.base import Context, Op, Sizes, decode_step, prefill_step
 from ..ops.graph import step_ops
 from ..parallel import Plan
 from ..precision import Precisions, quant_preset
@@ -47,6 +47,8 @@ class Scenario:
     precisions: Precisions
     profile: Profile
     moe_imbalance: float = 1.0
+    #: what lives in host memory when the device is full: "weights", "kv" or None
+    offload: str | None = None
 
     @property
     def context(self) -> Context:
@@ -65,7 +67,8 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
              ep: int = 1, dp: int | None = None, cp: int = 1, microbatches: int | None = None,
              order: tuple[str, ...] | None = None, weight_precision: str = "bf16", kv_precision: str | None = None,
              activation_precision: str | None = None, quant: str | None = None, engine: str | None = None,
-             profile: str | Profile | None = None, moe_imbalance: float = MOE_IMBALANCE) -> Scenario:
+             profile: str | Profile | None = None, moe_imbalance: float = MOE_IMBALANCE,
+             offload: str | None = None) -> Scenario:
     """Resolve names into a Scenario. Devices beyond tp x pp x cp become data-parallel replicas
     (`dp`, or as many as `devices` or the system allow)."""
     model = load_model(model)
@@ -98,7 +101,7 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
         precisions = replace(precisions, activations=activation_precision)
     if precisions.weights == "fp8" and not profile.fp8_experts and model.is_moe:
         precisions = replace(precisions, experts="bf16")  # the engine keeps experts in 16 bits
-    return Scenario(model, system, plan, precisions, profile, moe_imbalance)
+    return Scenario(model, system, plan, precisions, profile, moe_imbalance, offload)
 
 
 @dataclass
@@ -151,6 +154,8 @@ class Estimate:
     prefill: Phase
     decode: Phase
     memory: MemoryBreakdown
+    #: results of serving options (speculative decoding, chunked prefill, ...), by name
+    serving: dict = field(default_factory=dict)
 
     @property
     def e2e(self):
@@ -220,6 +225,7 @@ class Estimate:
                 for low, high in [self.band(metric)]
             },
             "band_basis": sc.profile.uncertainty_basis,
+            "serving": {name: result.to_dict() for name, result in self.serving.items()},
         }
 
     def breakdown(self):
@@ -250,17 +256,31 @@ def prepare(sc: Scenario, workload: Workload, detail: bool = False) -> Prepared:
     micro = batch / microbatches(sc.plan, batch)
     ctx = sc.context
     contexts = decode_contexts(workload.input, workload.output)
-    memory = memory_breakdown(sc.model, sc.plan, sc.precisions, sc.system.accelerator.memory_capacity,
-                              batch, workload.input, workload.output, samples=workload.samples)
+    acc = sc.system.accelerator
+    memory = memory_breakdown(sc.model, sc.plan, sc.precisions, acc.memory_capacity, batch, workload.input,
+                              workload.output, samples=workload.samples, offload=sc.offload,
+                              host_capacity=acc.host_capacity)
     prompt = np.asarray(workload.input, dtype=float)
     return Prepared(
         sc, workload,
-        prefill_ops=step_ops(ctx, prefill_step(micro, workload.input, workload.cached_prefix)),
-        decode_ops=step_ops(ctx, decode_step(micro[..., None], contexts, workload.samples, prompt[..., None])),
+        prefill_ops=step_ops(ctx, prefill_step(micro, workload.input, workload.cached_prefix))
+        + _offload_ops(memory, written=memory.kv_cache * (prompt / (prompt + workload.output))),
+        decode_ops=step_ops(ctx, decode_step(micro[..., None], contexts, workload.samples, prompt[..., None]))
+        + _offload_ops(memory, written=0.0, read=memory.kv_cache[..., None] if np.ndim(memory.kv_cache) else memory.kv_cache),
         contexts=contexts, memory=memory,
         detail_ops=step_ops(ctx, decode_step(micro, np.mean(contexts, axis=-1), workload.samples, prompt))
-        if detail else None,
+        + _offload_ops(memory, written=0.0, read=memory.kv_cache) if detail else None,
     )
+
+
+def _offload_ops(memory: MemoryBreakdown, written, read=0.0) -> list[Op]:
+    """Streaming over the host link each step: the offloaded weights, and the offloaded share of
+    the KV cache the step writes or reads (its whole cache, at the final length: an upper bound)."""
+    if not np.any(memory.offloaded):
+        return []
+    share = np.where(memory.kv_cache > 0, memory.offloaded_kv / np.maximum(memory.kv_cache, 1e-30), 0.0)
+    return [Op(name="offload_stream", block="offload", kind="offload", count=1,
+               weight_bytes=memory.offloaded_weights, kv_bytes=share * (np.asarray(written) + np.asarray(read)))]
 
 
 def microbatches(plan: Plan, batch):
@@ -298,10 +318,42 @@ def evaluate(sc: Scenario, workload: Workload, detail: bool = False) -> Estimate
     return cost(prepare(sc, workload, detail))
 
 
-def estimate(model, hardware=None, *, batch=1, input=1024, output=256, **options) -> Estimate:
+def estimate(model, hardware=None, *, batch=1, input=1024, output=256, samples: int = 1, cached_prefix=0,
+             chunk: int | None = None, background: int = 0, draft=None, draft_tokens: int | None = None,
+             acceptance: float | None = None, draft_tp: int = 1, draft_layers: float = 1.0,
+             prefill_devices: int | None = None, prefill_tp: int = 1, **options) -> Estimate:
     """Estimate one scenario: `llmsizer.estimate("llama-3.1-8b", "h100", batch=8)`.
 
-    Options are those of `scenario` (system, devices, tp, pp, ep, weight_precision, kv_precision,
-    engine, profile)."""
+    Options are those of `scenario` (system, devices, tp, pp, ep, dp, cp, weight_precision,
+    kv_precision, quant, engine, profile, ...) and the serving options: `samples` per request,
+    `cached_prefix` tokens, chunked prefill (`chunk` tokens per step mixed with `background`
+    decoding requests), speculative decoding (`draft`: a model, or "heads" for self-drafting heads
+    of `draft_layers` target layers; `draft_tokens`; `acceptance`, required), and disaggregated
+    serving (`prefill_devices` running prefill with `prefill_tp`, the rest of the options
+    describing the decode pool)."""
+    from .chunked import chunked_prefill
+    from .disaggregated import disaggregated
+    from .speculative import Speculation, speculate
+
     sc = scenario(model, hardware, **options)
-    return evaluate(sc, Workload(batch, input, output), detail=True)
+    workload = Workload(batch, input, output, samples, cached_prefix)
+    est = evaluate(sc, workload, detail=True)
+    if chunk is not None:
+        result = chunked_prefill(sc, workload, chunk, background)
+        est = replace(est, ttft=result.ttft, serving={**est.serving, "chunked_prefill": result})
+    if draft is not None:
+        require(acceptance is not None, "acceptance", acceptance,
+                "speculative decoding needs an acceptance rate: it depends on the draft and the task")
+        require(draft_tokens is not None, "draft_tokens", draft_tokens, "give the number of proposed tokens")
+        draft_sc = None if draft == "heads" else scenario(
+            draft, hardware, system=options.get("system"), devices=draft_tp, tp=draft_tp,
+            weight_precision=sc.precisions.weights if sc.precisions.weights in ("fp8", "bf16", "fp16") else "bf16",
+            engine=options.get("engine"), profile=options.get("profile"))
+        result = speculate(sc, workload, Speculation(draft_tokens, acceptance, draft_sc, draft_layers))
+        est = replace(est, tpot=result.tpot, serving={**est.serving, "speculative": result})
+    if prefill_devices is not None:
+        pool = {k: v for k, v in options.items() if k not in ("devices", "tp", "pp", "ep", "dp", "cp", "microbatches")}
+        prefill_sc = scenario(model, hardware, devices=prefill_devices, tp=prefill_tp, **pool)
+        result = disaggregated(prefill_sc, sc, workload)
+        est = replace(est, ttft=result.ttft, serving={**est.serving, "disaggregated": result})
+    return est

@@ -19,6 +19,7 @@ from ..models.spec import MLA, Attention, DenseFFN, Layer, Mamba, Mamba2, Model,
 from ..ops.base import Sizes
 from ..parallel import Plan
 from ..precision import Precisions
+from ..errors import require
 from ..units import GIB
 
 #: memory an engine keeps outside weights, cache and activations: CUDA context, kernels and
@@ -131,7 +132,9 @@ LOGIT_BYTES = 4.0
 
 @dataclass
 class MemoryBreakdown:
-    """Bytes per device by use, whether it fits, and the largest batch that fits."""
+    """Bytes per device by use, whether it fits, and the largest batch that fits. With offload,
+    `offloaded_weights` or `offloaded_kv` live in host memory instead (`total` is what stays on
+    the device; host memory is taken to be large enough unless the accelerator states its size)."""
 
     weights: float
     kv_cache: np.ndarray
@@ -139,22 +142,34 @@ class MemoryBreakdown:
     reserve: float
     capacity: float
     max_batch: np.ndarray
+    offloaded_weights: np.ndarray | float = 0.0
+    offloaded_kv: np.ndarray | float = 0.0
+    host_capacity: float = 0.0
 
     @property
     def total(self):
-        return self.weights + self.kv_cache + self.activations + self.reserve
+        return self.weights + self.kv_cache + self.activations + self.reserve - self.offloaded
+
+    @property
+    def offloaded(self):
+        return self.offloaded_weights + self.offloaded_kv
 
     @property
     def fits(self):
-        return self.total <= self.capacity
+        on_host = self.offloaded <= self.host_capacity if self.host_capacity else True
+        return (self.total <= self.capacity * (1 + 1e-12)) & on_host
 
 
 def runtime_reserve(capacity: float) -> float:
     return RESERVE_FIXED_BYTES + RESERVE_FRACTION * capacity
 
 
+OFFLOAD_CHOICES = ("weights", "kv")
+
+
 def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity: float, batch, input, output,
-                     prefill_tokens=None, samples: int = 1) -> MemoryBreakdown:
+                     prefill_tokens=None, samples: int = 1, offload: str | None = None,
+                     host_capacity: float = 0.0) -> MemoryBreakdown:
     """Memory per device for a static batch (per data-parallel replica) whose sequences grow to
     `input + output` tokens, each request decoding `samples` sequences over one shared prompt.
     `prefill_tokens` caps the tokens one prefill step processes (chunked prefill); by default the
@@ -174,5 +189,11 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
     reserve = runtime_reserve(capacity)
     room = capacity - weights - reserve
     max_batch = np.maximum(np.floor(room / (per_seq_cache + per_seq_act)), 0)
-    return MemoryBreakdown(weights=weights, kv_cache=batch * per_seq_cache, activations=batch * per_seq_act,
-                           reserve=reserve, capacity=capacity, max_batch=max_batch)
+    kv, act = batch * per_seq_cache, batch * per_seq_act
+    require(offload in (None, *OFFLOAD_CHOICES), "offload", offload, f"must be one of {', '.join(OFFLOAD_CHOICES)}")
+    overflow = np.maximum(weights + kv + act + reserve - capacity, 0.0)
+    return MemoryBreakdown(weights=weights, kv_cache=kv, activations=act, reserve=reserve, capacity=capacity,
+                           max_batch=max_batch,
+                           offloaded_weights=np.minimum(overflow, weights) if offload == "weights" else 0.0,
+                           offloaded_kv=np.minimum(overflow, kv) if offload == "kv" else 0.0,
+                           host_capacity=host_capacity)

@@ -112,8 +112,9 @@ class Plan:
                     f"cannot be laid out on {system.name}'s network ({' x '.join(str(d.size) for d in system.network)}) "
                     f"after the groups before it in order {','.join(self.order)}")
             spans[group] = taken
-        expert = {}
+        expert: dict[int, Span] = {}  # keyed by the dimension's identity: swept figures make dims unhashable
         for span in spans["tp"] + (spans["dp"] if self.experts_span_replicas else []):
-            expert[span.dim] = expert.get(span.dim, 1) * span.size
-        spans["ep"] = [Span(dim, size) for dim, size in expert.items()]
+            held = expert.get(id(span.dim))
+            expert[id(span.dim)] = Span(span.dim, span.size * (held.size if held else 1))
+        spans["ep"] = list(expert.values())
         return {group: tuple(s) for group, s in spans.items()}

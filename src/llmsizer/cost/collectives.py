@@ -12,6 +12,7 @@ A group using part of a fully connected dimension only has its share of each dev
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -172,8 +173,8 @@ def _hierarchical(kind: str, message: np.ndarray, links: list[_Link]) -> np.ndar
 
 def _flat_ring(kind: str, message: np.ndarray, links: list[_Link]) -> np.ndarray:
     """One ring through every device, paced by the slowest span and its longest hop."""
-    ring = _Link(math.prod(link.n for link in links), min(link.bandwidth for link in links),
-                 max(link.latency for link in links), "ring")
+    ring = _Link(math.prod(link.n for link in links), functools.reduce(np.minimum, [link.bandwidth for link in links]),
+                 functools.reduce(np.maximum, [link.latency for link in links]), "ring")
     latency, transfer = _options(kind, message, ring)["ring"]
     return latency + transfer
 
@@ -196,7 +197,7 @@ def _broadcast(message: np.ndarray, links: list[_Link]) -> np.ndarray:
     """A tree across spans, pipelined: each span adds the latency of its best streaming broadcast
     (ring or tree; a direct send repeats the message and does not stream) and the message flows
     once at the slowest span's bandwidth."""
-    latency = sum(min(span_latency for name, (span_latency, _) in _options("broadcast", message, link).items()
-                      if name != "direct")
+    latency = sum(functools.reduce(np.minimum, [span_latency for name, (span_latency, _)
+                                                in _options("broadcast", message, link).items() if name != "direct"])
                   for link in links)
-    return latency + message / min(link.bandwidth for link in links)
+    return latency + message / functools.reduce(np.minimum, [link.bandwidth for link in links])

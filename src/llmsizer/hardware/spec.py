@@ -1,17 +1,26 @@
 """Accelerators, network dimensions and systems, in SI units (FLOP/s, bytes, bytes/s, seconds).
 
 Data files state units in their key names (TFLOP/s, GiB, TB/s, GB/s, us); `from_dict` converts
-at this edge and keeps the source of every figure.
+at this edge and keeps the source of every figure. Figures may also be numpy arrays of swept
+values: the cost model broadcasts over them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import ConfigError, require
 from ..units import GB, GIB, MIB, TB, TERA, US
 
 TOPOLOGIES = ("switched", "fully_connected", "ring", "torus")
+
+
+def _all(value, bound: float, strict: bool = False) -> bool:
+    """Every element of a figure (a number, or an array of swept values) above `bound`."""
+    value = np.asarray(value)
+    return bool(np.all(value > bound) if strict else np.all(value >= bound))
 
 
 @dataclass(frozen=True)
@@ -28,8 +37,8 @@ class NetworkDim:
     def __post_init__(self):
         require(isinstance(self.size, int) and self.size >= 1, f"network[{self.name}].size", self.size,
                 "must be a positive integer")
-        require(self.bandwidth > 0, f"network[{self.name}].gb_s", self.bandwidth, "must be positive")
-        require(self.latency >= 0, f"network[{self.name}].latency_us", self.latency, "must be non-negative")
+        require(_all(self.bandwidth, 0, strict=True), f"network[{self.name}].gb_s", self.bandwidth, "must be positive")
+        require(_all(self.latency, 0), f"network[{self.name}].latency_us", self.latency, "must be non-negative")
         require(self.topology in TOPOLOGIES, f"network[{self.name}].topology", self.topology,
                 f"must be one of {', '.join(TOPOLOGIES)}")
 
@@ -72,9 +81,11 @@ class Accelerator:
     def __post_init__(self):
         require(bool(self.peak_flops), f"{self.name}.peak_tflops", self.peak_flops, "must list at least one precision")
         for precision, value in self.peak_flops.items():
-            require(value > 0, f"{self.name}.peak_tflops.{precision}", value, "must be positive")
-        require(self.memory_capacity > 0, f"{self.name}.memory.hbm_gib", self.memory_capacity, "must be positive")
-        require(self.memory_bandwidth > 0, f"{self.name}.memory.hbm_tb_s", self.memory_bandwidth, "must be positive")
+            require(_all(value, 0, strict=True), f"{self.name}.peak_tflops.{precision}", value, "must be positive")
+        require(_all(self.memory_capacity, 0, strict=True), f"{self.name}.memory.hbm_gib", self.memory_capacity,
+                "must be positive")
+        require(_all(self.memory_bandwidth, 0, strict=True), f"{self.name}.memory.hbm_tb_s", self.memory_bandwidth,
+                "must be positive")
 
     def __hash__(self):
         return hash(self.name)
@@ -91,7 +102,7 @@ class Accelerator:
     def elementwise_flops(self) -> float:
         """Rate of non-matrix (vector) work: the datasheet fp32 vector rate, or else 1/16 of the
         16-bit matrix peak (the ratio of A100's 19.5 to 312 and H100's 67 to 989 TFLOP/s)."""
-        return self.vector_flops or self.peak("bf16") / 16
+        return np.where(np.asarray(self.vector_flops) > 0, self.vector_flops, self.peak("bf16") / 16)
 
     def runs_natively(self, precision: str) -> bool:
         return precision in self.peak_flops

@@ -132,15 +132,21 @@ def _phase(ops: list, sc: Scenario, profile: Profile, layout: dict, pipeline_fac
 
 
 def decode_contexts(input, output, points: int = DECODE_POINTS):
-    """Cached tokens before each sampled decode step, a trailing axis of `points` midpoints.
+    """Cached tokens before each sampled decode step: a leading axis of `points` midpoints (first,
+    so that workload and swept hardware arrays of one shape broadcast in both phases).
 
     Decode step j (j = 1 .. output-1) appends the j-th generated token to `input + j - 1` cached
     tokens; with one output token the single point is the step that would follow the first token.
     """
-    input = np.asarray(input, dtype=float)[..., None]
-    steps = np.maximum(np.asarray(output, dtype=float)[..., None] - 1, 1)
-    fractions = (np.arange(points) + 0.5) / points
+    input = np.asarray(input, dtype=float)
+    steps = np.maximum(np.asarray(output, dtype=float) - 1, 1)
+    fractions = ((np.arange(points) + 0.5) / points).reshape((points,) + (1,) * np.ndim(input + steps))
     return input + fractions * steps + 0.5 - 1
+
+
+def quadrature_mean(values, contexts):
+    """Mean over the decode contexts' leading axis."""
+    return np.mean(np.broadcast_to(values, np.broadcast_shapes(np.shape(values), np.shape(contexts))), axis=0)
 
 
 @dataclass
@@ -175,7 +181,7 @@ class Estimate:
     def decode_bound(self):
         """What bounds decode: at the mean context, or the middle of the quadrature contexts."""
         bound = self.decode.bound
-        return bound[..., bound.shape[-1] // 2] if np.ndim(self.decode.time) > np.ndim(self.tpot) else bound
+        return bound[bound.shape[0] // 2] if np.ndim(self.decode.time) > np.ndim(self.tpot) else bound
 
     def band(self, metric: str) -> tuple:
         """(low, high) of a metric's ~80% band from the profile's out-of-sample errors."""
@@ -265,10 +271,10 @@ def prepare(sc: Scenario, workload: Workload, detail: bool = False) -> Prepared:
         sc, workload,
         prefill_ops=step_ops(ctx, prefill_step(micro, workload.input, workload.cached_prefix))
         + _offload_ops(memory, written=memory.kv_cache * (prompt / (prompt + workload.output))),
-        decode_ops=step_ops(ctx, decode_step(micro[..., None], contexts, workload.samples, prompt[..., None]))
-        + _offload_ops(memory, written=0.0, read=memory.kv_cache[..., None] if np.ndim(memory.kv_cache) else memory.kv_cache),
+        decode_ops=step_ops(ctx, decode_step(micro, contexts, workload.samples, prompt))
+        + _offload_ops(memory, written=0.0, read=memory.kv_cache),
         contexts=contexts, memory=memory,
-        detail_ops=step_ops(ctx, decode_step(micro, np.mean(contexts, axis=-1), workload.samples, prompt))
+        detail_ops=step_ops(ctx, decode_step(micro, np.mean(contexts, axis=0), workload.samples, prompt))
         + _offload_ops(memory, written=0.0, read=memory.kv_cache) if detail else None,
     )
 
@@ -304,9 +310,8 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     fill, steady = pipeline_factors(sc.plan, prep.workload.batch)
     prefill = _phase(prep.prefill_ops, sc, profile, layout, fill)
     ttft = prefill.time + profile.prefill_overhead_s
-    decode = _phase(prep.decode_ops, sc, profile, layout, np.asarray(steady)[..., None])
-    tpot = np.mean(np.broadcast_to(decode.time, np.broadcast_shapes(np.shape(decode.time), prep.contexts.shape)),
-                   axis=-1)
+    decode = _phase(prep.decode_ops, sc, profile, layout, steady)
+    tpot = quadrature_mean(decode.time, prep.contexts)
     if prep.detail_ops is not None:  # keep the step at the mean context, for its breakdown and bound
         decode = _phase(prep.detail_ops, sc, profile, layout, steady)
     return Estimate(sc, prep.workload, ttft, tpot, prefill, decode, prep.memory)

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import require
 from ..ops.base import Segment, Step
 from ..ops.graph import layer_ops, step_ops
-from .estimate import Scenario, _phase, decode_contexts
+from .estimate import Scenario, _phase, decode_contexts, quadrature_mean
 from .workload import Workload
 
 
@@ -79,17 +79,16 @@ def _head_layers_time(sc: Scenario, batch, contexts, layers: float):
 
 def speculate(sc: Scenario, workload: Workload, spec: Speculation) -> SpeculativeResult:
     """TPOT with speculative decoding, averaged over the growing context like plain TPOT."""
-    batch = np.asarray(workload.batch, dtype=float)[..., None] * workload.samples
+    batch = np.asarray(workload.batch, dtype=float) * workload.samples
     contexts = decode_contexts(workload.input, workload.output)
     k = spec.tokens
-    plain = np.mean(_decode_time(sc, batch, contexts), axis=-1)
+    plain = quadrature_mean(_decode_time(sc, batch, contexts), contexts)
     verify = _decode_time(sc, batch, contexts, new_tokens=k + 1.0)
     if spec.draft is not None:
         draft = k * _decode_time(spec.draft, batch, contexts)
     else:
         draft = k * _head_layers_time(sc, batch, contexts, spec.draft_layers)
-    step = np.mean(np.broadcast_to(verify + draft, np.broadcast_shapes(np.shape(verify + draft), contexts.shape)),
-                   axis=-1)
+    step = quadrature_mean(verify + draft, contexts)
     tokens = expected_tokens(k, spec.acceptance)
     return SpeculativeResult(step / tokens, plain, step, tokens, break_even_acceptance(k, step / plain))
 

@@ -21,6 +21,8 @@ _LAZY = {
     "Precisions": "llmsizer.precision",
     "estimate": "llmsizer.inference.estimate",
     "predict": "llmsizer.inference.predict",
+    "sweep": "llmsizer.search.sweep",
+    "load_usecase": "llmsizer.usecases",
 }
 
 __all__ = sorted(_LAZY)

@@ -106,8 +106,8 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
 
 @dataclass
 class Phase:
-    """The operator costs of one phase's step and its time in seconds; `bound` (what holds most
-    of the time) is worked out only when asked for."""
+    """The operator costs of one phase's step and its time in seconds; what bounds it (the bound
+    holding most of the time) is worked out only when asked for."""
 
     costs: list[OpCost]
     time: np.ndarray
@@ -115,13 +115,26 @@ class Phase:
 
     @cached_property
     def bound(self) -> np.ndarray:
-        shape = np.broadcast_shapes(*(np.shape(c.total) for c in self.costs),
-                                    *(np.shape(c.bound_index) for c in self.costs))
-        totals = np.stack([np.broadcast_to(c.total, shape) for c in self.costs])
-        index = np.stack([np.broadcast_to(c.bound_index, shape) for c in self.costs])
-        seconds = np.stack([(totals * (index == i)).sum(axis=0) for i in range(len(BOUNDS))])
+        return self.bound_at(None)
+
+    def bound_at(self, index: int | None, axis_length: int | None = None) -> np.ndarray:
+        """The bound, or with `index` the bound at that position of a leading axis of
+        `axis_length` (the decode contexts), worked out on that slice only."""
+        def pick(values):
+            values = np.asarray(values)
+            if index is None or values.ndim == 0 or values.shape[0] != axis_length:
+                return values
+            return values[index]
+
+        totals = [pick(c.total) for c in self.costs]
+        indices = [pick(c.bound_index) for c in self.costs]
+        shape = np.broadcast_shapes(*(np.shape(t) for t in totals), *(np.shape(i) for i in indices))
+        seconds = np.zeros((len(BOUNDS), int(np.prod(shape, dtype=int))))
+        columns = np.arange(seconds.shape[1])
+        for total, bound in zip(totals, indices):
+            seconds[np.broadcast_to(bound, shape).ravel(), columns] += np.broadcast_to(total, shape).ravel()
         seconds[BOUNDS.index("overhead")] += self.step_overhead_s
-        return np.asarray(BOUNDS)[np.argmax(seconds, axis=0)]
+        return np.asarray(BOUNDS)[np.argmax(seconds, axis=0)].reshape(shape)
 
 
 def _phase(ops: list, sc: Scenario, profile: Profile, layout: dict, pipeline_factor) -> Phase:
@@ -131,16 +144,17 @@ def _phase(ops: list, sc: Scenario, profile: Profile, layout: dict, pipeline_fac
     return Phase(costs, step_time(costs, profile) * pipeline_factor, profile.step_overhead_s)
 
 
-def decode_contexts(input, output, points: int = DECODE_POINTS):
+def decode_contexts(input, output, points: int = DECODE_POINTS, batch=1.0):
     """Cached tokens before each sampled decode step: a leading axis of `points` midpoints (first,
     so that workload and swept hardware arrays of one shape broadcast in both phases).
 
     Decode step j (j = 1 .. output-1) appends the j-th generated token to `input + j - 1` cached
     tokens; with one output token the single point is the step that would follow the first token.
     """
-    input = np.asarray(input, dtype=float)
-    steps = np.maximum(np.asarray(output, dtype=float) - 1, 1)
-    fractions = ((np.arange(points) + 0.5) / points).reshape((points,) + (1,) * np.ndim(input + steps))
+    shape = np.broadcast_shapes(np.shape(input), np.shape(output), np.shape(batch))
+    input = np.broadcast_to(np.asarray(input, dtype=float), shape)
+    steps = np.maximum(np.broadcast_to(np.asarray(output, dtype=float), shape) - 1, 1)
+    fractions = ((np.arange(points) + 0.5) / points).reshape((points,) + (1,) * len(shape))
     return input + fractions * steps + 0.5 - 1
 
 
@@ -180,8 +194,10 @@ class Estimate:
     @property
     def decode_bound(self):
         """What bounds decode: at the mean context, or the middle of the quadrature contexts."""
-        bound = self.decode.bound
-        return bound[bound.shape[0] // 2] if np.ndim(self.decode.time) > np.ndim(self.tpot) else bound
+        if np.ndim(self.decode.time) > np.ndim(self.tpot):
+            points = np.shape(self.decode.time)[0]
+            return self.decode.bound_at(points // 2, points)
+        return self.decode.bound
 
     def band(self, metric: str) -> tuple:
         """(low, high) of a metric's ~80% band from the profile's out-of-sample errors."""
@@ -255,13 +271,13 @@ class Prepared:
     detail_ops: list | None = None
 
 
-def prepare(sc: Scenario, workload: Workload, detail: bool = False) -> Prepared:
+def prepare(sc: Scenario, workload: Workload, detail: bool = False, decode_points: int = DECODE_POINTS) -> Prepared:
     """Build the operators of the prefill step and of the decode steps at the quadrature contexts;
     with `detail`, also the decode step at the mean context, kept for the breakdown."""
     batch = np.asarray(workload.batch, dtype=float)
     micro = batch / microbatches(sc.plan, batch)
     ctx = sc.context
-    contexts = decode_contexts(workload.input, workload.output)
+    contexts = decode_contexts(workload.input, workload.output, decode_points, batch)
     acc = sc.system.accelerator
     memory = memory_breakdown(sc.model, sc.plan, sc.precisions, acc.memory_capacity, batch, workload.input,
                               workload.output, samples=workload.samples, offload=sc.offload,

@@ -1,0 +1,238 @@
+"""Sweeps: the product of any axes, evaluated as arrays in chunks.
+
+Structural axes (model, hardware or system, plan degrees, precisions, engine) change the operator
+graph, so each combination is prepared once. Numeric axes (batch, prompt and output lengths, and
+hardware figures scaled or set: peak FLOPS, memory bandwidth and capacity, link bandwidth and
+latency) become flat numpy arrays of one length, and each chunk of them is one vectorised
+evaluation of the same cost formulas `estimate` uses. Chunks run on a local thread pool (numpy
+releases the GIL) or, for sweeps too large for one machine, on a Dask cluster with the same
+spec and the same results.
+
+A spec (YAML or dict); every value may be a scalar or a list:
+    model: llama-3.1-70b              hardware: h100  (or system: dgx-h100)   devices: 8
+    plan: {tp: [1, 2, 4, 8], pp: 1}   weight_precision: [bf16, fp8]   kv_precision: fp8
+    engine: default                   batch: [1, 8, 64]   input: [128, 2048]   output: 256
+    scale: {peak_flops: [0.5, 1, 2], memory_bandwidth: [...], memory_capacity: [...],
+            link_bandwidth: [...], link_latency: [...]}           (multipliers of the datasheet)
+    set: {peak_tflops: [...], memory_tb_s: [...], memory_gib: [...], link_gb_s: [...],
+          link_latency_us: [...]}                                  (absolute values)
+    chunk: 262144                     decode_points: 8
+"""
+
+from __future__ import annotations
+
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, LlmsizerError, require
+from ..hardware.spec import NetworkDim, System
+from ..inference.estimate import DECODE_POINTS, cost, prepare, scenario
+from ..inference.workload import Workload
+from ..units import GB, GIB, MS, TB, TERA, US
+
+#: hardware figures a sweep can scale (multiplier) or set (absolute, in the unit in the name)
+SCALE_KEYS = ("peak_flops", "memory_bandwidth", "memory_capacity", "link_bandwidth", "link_latency")
+SET_KEYS = {"peak_tflops": TERA, "memory_tb_s": TB, "memory_gib": GIB, "link_gb_s": GB, "link_latency_us": US}
+WORKLOAD_KEYS = ("batch", "input", "output")
+PLAN_KEYS = ("tp", "pp", "ep", "dp", "cp")
+SPEC_KEYS = {"model", "hardware", "system", "devices", "plan", "weight_precision", "kv_precision", "quant", "engine",
+             *WORKLOAD_KEYS, "scale", "set", "chunk", "decode_points"}
+DEFAULT_CHUNK = 262_144
+
+
+def _list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+@dataclass
+class SweepSpec:
+    structural: list[dict]
+    numeric: dict[str, np.ndarray]
+    chunk: int = DEFAULT_CHUNK
+    decode_points: int = DECODE_POINTS
+    skipped: list[tuple[dict, str]] = field(default_factory=list)
+
+    @property
+    def numeric_size(self) -> int:
+        return int(np.prod([len(v) for v in self.numeric.values()])) if self.numeric else 1
+
+    @property
+    def size(self) -> int:
+        return len(self.structural) * self.numeric_size
+
+
+def read_spec(spec) -> dict:
+    if isinstance(spec, (str, Path)):
+        import yaml
+
+        data = yaml.safe_load(Path(spec).read_text())
+    else:
+        data = dict(spec)
+    if not isinstance(data, dict):
+        raise ConfigError("a sweep spec must be a mapping")
+    unknown = sorted(set(data) - SPEC_KEYS)
+    if unknown:
+        raise ConfigError(f"sweep spec: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SPEC_KEYS))}")
+    require(("hardware" in data) != ("system" in data), "sweep spec", sorted(data), "give exactly one of hardware or system")
+    return data
+
+
+def parse_spec(spec) -> SweepSpec:
+    data = read_spec(spec)
+    plan = data.get("plan", {}) or {}
+    unknown = sorted(set(plan) - set(PLAN_KEYS))
+    require(not unknown, "sweep spec plan", unknown, f"degrees must be among {', '.join(PLAN_KEYS)}")
+    target_key = "hardware" if "hardware" in data else "system"
+    axes = {
+        "model": _list(data["model"]), target_key: _list(data[target_key]),
+        "devices": _list(data.get("devices")), "weight_precision": _list(data.get("weight_precision", "bf16")),
+        "kv_precision": _list(data.get("kv_precision")), "quant": _list(data.get("quant")),
+        "engine": _list(data.get("engine")), **{k: _list(plan.get(k, 1)) for k in PLAN_KEYS},
+    }
+    structural = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    numeric = {k: np.asarray(_list(data.get(k, default)), dtype=float)
+               for k, default in zip(WORKLOAD_KEYS, (1, 1024, 256))}
+    for group, allowed in (("scale", SCALE_KEYS), ("set", tuple(SET_KEYS))):
+        values = data.get(group, {}) or {}
+        bad = sorted(set(values) - set(allowed))
+        require(not bad, f"sweep spec {group}", bad, f"must be among {', '.join(allowed)}")
+        numeric.update({f"{group}_{k}": np.asarray(_list(v), dtype=float) for k, v in values.items()})
+    for name, values in numeric.items():
+        require(bool(np.all(values > 0)), f"sweep spec {name}", values.tolist(), "values must be positive")
+    return SweepSpec(structural, numeric, int(data.get("chunk", DEFAULT_CHUNK)),
+                     int(data.get("decode_points", DECODE_POINTS)))
+
+
+def swept_system(system: System, values: dict[str, np.ndarray]) -> System:
+    """The system with its figures scaled or set to arrays of swept values."""
+    acc = system.accelerator
+    peak_scale = values.get("scale_peak_flops", 1.0)
+    if "set_peak_tflops" in values:
+        peak_scale = peak_scale * values["set_peak_tflops"] * TERA / acc.peak("bf16")
+    bandwidth = values.get("set_memory_tb_s", np.asarray(acc.memory_bandwidth) / TB) * TB
+    capacity = values.get("set_memory_gib", np.asarray(acc.memory_capacity) / GIB) * GIB
+    acc = replace(acc, peak_flops={k: v * peak_scale for k, v in acc.peak_flops.items()},
+                  vector_flops=acc.vector_flops * peak_scale,
+                  memory_bandwidth=bandwidth * values.get("scale_memory_bandwidth", 1.0),
+                  memory_capacity=capacity * values.get("scale_memory_capacity", 1.0))
+    network = []
+    for i, dim in enumerate(system.network):
+        link = values["set_link_gb_s"] * GB if "set_link_gb_s" in values and i == 0 else dim.bandwidth
+        latency = values["set_link_latency_us"] * US if "set_link_latency_us" in values else dim.latency
+        network.append(NetworkDim(dim.name, dim.size, link * values.get("scale_link_bandwidth", 1.0),
+                                  latency * values.get("scale_link_latency", 1.0), dim.topology))
+    return System(system.name, acc, tuple(network), system.aliases, system.source, system.notes)
+
+
+def _scenario(combo: dict):
+    options = {k: v for k, v in combo.items() if v is not None and k not in ("model", "hardware", "system", "dp")}
+    if combo.get("dp", 1) != 1:
+        options["dp"] = combo["dp"]
+    return scenario(combo["model"], combo.get("hardware"), system=combo.get("system"), **options)
+
+
+def _evaluate(sc, values: dict[str, np.ndarray], decode_points: int):
+    """Metrics of one chunk: a dict of flat arrays."""
+    n = len(next(iter(values.values())))
+    hardware = {k: v for k, v in values.items() if k.startswith(("scale_", "set_"))}
+    swept = replace(sc, system=swept_system(sc.system, hardware)) if hardware else sc
+    workload = Workload(*(np.broadcast_to(values[k], n) for k in WORKLOAD_KEYS))
+    est = cost(prepare(swept, workload, decode_points=decode_points))
+    devices = sc.plan.devices
+    return {
+        "ttft_ms": est.ttft / MS, "tpot_ms": est.tpot / MS, "e2e_latency_ms": est.e2e / MS,
+        "throughput_tokens_per_s": est.throughput, "throughput_per_device": est.throughput / devices,
+        "memory_per_device_gb": est.memory.total / GB, "fits": est.memory.fits, "max_batch": est.memory.max_batch,
+        "prefill_bound": est.prefill.bound, "decode_bound": est.decode_bound,
+    }
+
+
+def _numeric_chunks(spec: SweepSpec):
+    """Flat arrays of the numeric product, `spec.chunk` points at a time (never the whole grid)."""
+    names = list(spec.numeric)
+    shape = [len(spec.numeric[k]) for k in names]
+    total = spec.numeric_size
+    for start in range(0, total, spec.chunk):
+        index = np.unravel_index(np.arange(start, min(start + spec.chunk, total)), shape)
+        yield {k: spec.numeric[k][i] for k, i in zip(names, index)}
+
+
+def _frame(combo: dict, sc, values: dict, metrics: dict):
+    import pandas as pd
+
+    n = len(metrics["ttft_ms"])
+    columns = {"model": sc.model.name, "hardware": sc.system.accelerator.name, "system": sc.system.name,
+               "tp": sc.plan.tp, "pp": sc.plan.pp, "ep": sc.plan.ep, "dp": sc.plan.dp, "cp": sc.plan.cp,
+               "weight_precision": sc.precisions.weights, "kv_precision": sc.precisions.kv_cache,
+               "engine": sc.profile.name}
+    frame = pd.DataFrame({**{k: np.broadcast_to(np.asarray(v), n) for k, v in values.items()},
+                          **{k: np.broadcast_to(np.asarray(v), n) for k, v in metrics.items()}})
+    for position, (name, value) in enumerate(columns.items()):
+        frame.insert(position, name, value)
+    return frame
+
+
+def run_sweep(spec, progress: bool = False, workers: int = 2, dask_client=None):
+    """Evaluate a sweep spec; returns a DataFrame with one row per configuration and the list of
+    structural combinations that were skipped with the rule they break."""
+    import pandas as pd
+
+    spec = spec if isinstance(spec, SweepSpec) else parse_spec(spec)
+    prepared = []
+    for combo in spec.structural:
+        try:
+            prepared.append((combo, _scenario(combo)))
+        except (LlmsizerError, ValueError) as exc:
+            spec.skipped.append((combo, str(exc)))
+    tasks = [(combo, sc, chunk) for combo, sc in prepared for chunk in _numeric_chunks(spec)]
+    frames = []
+    if dask_client is not None:
+        futures = dask_client.map(_task, tasks, [spec.decode_points] * len(tasks), pure=False)
+        frames = dask_client.gather(futures)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool, _progress(progress, spec.numeric_size * len(prepared)) as bar:
+            for frame in pool.map(lambda task: _task(task, spec.decode_points), tasks):
+                frames.append(frame)
+                bar(len(frame))
+    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return result, spec.skipped
+
+
+def _task(task, decode_points: int):
+    combo, sc, values = task
+    return _frame(combo, sc, values, _evaluate(sc, values, decode_points))
+
+
+class _progress:
+    """A rich progress bar over configurations, or nothing."""
+
+    def __init__(self, show: bool, total: int):
+        self.show, self.total = show, total
+
+    def __enter__(self):
+        if not self.show:
+            return lambda n: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn())
+        self.bar.start()
+        task = self.bar.add_task("configurations", total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self.show:
+            self.bar.stop()
+        return False
+
+
+def sweep(spec, progress: bool = False, workers: int = 2, dask_client=None):
+    """`llmsizer.sweep(spec)`: a DataFrame of every configuration of a spec (dict or YAML path);
+    combinations that break a rule are listed in `frame.attrs["skipped"]`."""
+    frame, skipped = run_sweep(spec, progress, workers, dask_client)
+    frame.attrs["skipped"] = [(combo, why) for combo, why in skipped]
+    return frame

@@ -120,6 +120,10 @@ class Phase:
     def bound_at(self, index: int | None, axis_length: int | None = None) -> np.ndarray:
         """The bound, or with `index` the bound at that position of a leading axis of
         `axis_length` (the decode contexts), worked out on that slice only."""
+        return np.asarray(BOUNDS)[self.bound_code_at(index, axis_length)]
+
+    def bound_code_at(self, index: int | None, axis_length: int | None = None) -> np.ndarray:
+        """As `bound_at`, as indices into BOUNDS."""
         def pick(values):
             values = np.asarray(values)
             if index is None or values.ndim == 0 or values.shape[0] != axis_length:
@@ -134,7 +138,7 @@ class Phase:
         for total, bound in zip(totals, indices):
             seconds[np.broadcast_to(bound, shape).ravel(), columns] += np.broadcast_to(total, shape).ravel()
         seconds[BOUNDS.index("overhead")] += self.step_overhead_s
-        return np.asarray(BOUNDS)[np.argmax(seconds, axis=0)].reshape(shape)
+        return np.argmax(seconds, axis=0).reshape(shape)
 
 
 def _phase(ops: list, sc: Scenario, profile: Profile, layout: dict, pipeline_factor) -> Phase:
@@ -194,10 +198,15 @@ class Estimate:
     @property
     def decode_bound(self):
         """What bounds decode: at the mean context, or the middle of the quadrature contexts."""
+        return np.asarray(BOUNDS)[self.decode_bound_code]
+
+    @property
+    def decode_bound_code(self):
+        """As `decode_bound`, as indices into BOUNDS."""
         if np.ndim(self.decode.time) > np.ndim(self.tpot):
             points = np.shape(self.decode.time)[0]
-            return self.decode.bound_at(points // 2, points)
-        return self.decode.bound
+            return self.decode.bound_code_at(points // 2, points)
+        return self.decode.bound_code_at(None)
 
     def band(self, metric: str) -> tuple:
         """(low, high) of a metric's ~80% band from the profile's out-of-sample errors."""

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import ConfigError, LlmsizerError, require
 from ..hardware.spec import NetworkDim, System
+from ..cost.roofline import BOUNDS
 from ..inference.estimate import DECODE_POINTS, cost, prepare, scenario
 from ..inference.workload import Workload
 from ..units import GB, GIB, MS, TB, TERA, US
@@ -147,8 +148,14 @@ def _evaluate(sc, values: dict[str, np.ndarray], decode_points: int):
         "ttft_ms": est.ttft / MS, "tpot_ms": est.tpot / MS, "e2e_latency_ms": est.e2e / MS,
         "throughput_tokens_per_s": est.throughput, "throughput_per_device": est.throughput / devices,
         "memory_per_device_gb": est.memory.total / GB, "fits": est.memory.fits, "max_batch": est.memory.max_batch,
-        "prefill_bound": est.prefill.bound, "decode_bound": est.decode_bound,
+        "prefill_bound": _bounds(est.prefill.bound_code_at(None)), "decode_bound": _bounds(est.decode_bound_code),
     }
+
+
+def _bounds(codes):
+    import pandas as pd
+
+    return pd.Categorical.from_codes(np.asarray(codes).ravel(), categories=BOUNDS)
 
 
 def _numeric_chunks(spec: SweepSpec):
@@ -170,7 +177,8 @@ def _frame(combo: dict, sc, values: dict, metrics: dict):
                "weight_precision": sc.precisions.weights, "kv_precision": sc.precisions.kv_cache,
                "engine": sc.profile.name}
     frame = pd.DataFrame({**{k: np.broadcast_to(np.asarray(v), n) for k, v in values.items()},
-                          **{k: np.broadcast_to(np.asarray(v), n) for k, v in metrics.items()}})
+                          **{k: v if isinstance(v, pd.Categorical) else np.broadcast_to(np.asarray(v), n)
+                             for k, v in metrics.items()}})
     for position, (name, value) in enumerate(columns.items()):
         frame.insert(position, name, value)
     return frame

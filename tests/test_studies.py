@@ -107,3 +107,11 @@ def test_study_commands_run_and_draw(tmp_path):
     out = runner.invoke(main, ["compare", "-m", "llama-3.1-8b", "-u", "chat", "-s", "dgx-h100", "-s", "dgx-a100"])
     assert out.exit_code == 0 and "dgx-a100" in out.output
     assert runner.invoke(main, ["usecases"]).exit_code == 0
+
+
+def test_a_dask_cluster_gives_the_same_rows():
+    distributed = pytest.importorskip("dask.distributed")
+    local, _ = run_sweep(SPEC)
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+        remote, _ = run_sweep(SPEC, dask_client=client)
+    pd.testing.assert_frame_equal(local.reset_index(drop=True), remote.reset_index(drop=True))

@@ -83,6 +83,21 @@ def _scenario_options(f):
     return f
 
 
+def _economics(est, price) -> dict:
+    """Energy per token where the accelerator states its TDP, and $ per million tokens given a price."""
+    import numpy as np
+
+    from .economics import cost_per_million_tokens, energy_per_token
+
+    out = {}
+    if np.all(np.asarray(est.scenario.system.accelerator.tdp_w) > 0):
+        energy = energy_per_token(est)
+        out.update(energy_j_per_token=float(energy.joules_per_token), average_power_w=float(energy.average_power_w))
+    if price is not None:
+        out["usd_per_million_tokens"] = float(cost_per_million_tokens(est.throughput, est.scenario.plan.devices, price))
+    return out
+
+
 def _order(text):
     return tuple(part.strip() for part in text.split(",")) if text else None
 
@@ -214,12 +229,14 @@ def _serving_options(f):
 @_serving_options
 @click.option("--engine", "-e", help="Serving engine profile: trtllm, vllm, sglang, lmdeploy, hf [default: default].")
 @click.option("--profile", help="Efficiency profile YAML file (overrides --engine).")
+@click.option("--price", type=click.FloatRange(min=0.0), help="Price per device-hour ($): adds $ per million output tokens.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Draw time per block and the operators' roofline to this PNG or SVG.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--breakdown", is_flag=True, help="Also print the per-operator table.")
 def estimate(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches, order, moe_imbalance,
              weight_precision, kv_precision, quant, batch, input_len, output_len, samples, cached_prefix, chunk,
              background, draft, draft_tokens, acceptance, draft_tp, draft_layers, offload, prefill_devices,
-             prefill_tp, engine, profile, as_json, breakdown):
+             prefill_tp, engine, profile, price, plot, as_json, breakdown):
     """TTFT, TPOT, end-to-end latency, throughput and memory of one static batch."""
     _require_target(hardware, system)
     from .inference.estimate import estimate as run
@@ -234,6 +251,14 @@ def estimate(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches,
               prefill_tp=prefill_tp)
     data = est.to_dict()
     frame = est.breakdown()
+    data.update(_economics(est, price))
+    if plot:
+        from .search.plots import estimate_plot
+
+        acc = est.scenario.system.accelerator
+        estimate_plot(frame, acc.peak(est.scenario.precisions.activations), acc.memory_bandwidth, plot,
+                      f"{data['model']} on {data['system']}, batch {batch}, {input_len} in / {output_len} out")
+        data["plot"] = plot
     if as_json:
         if breakdown:
             data["breakdown"] = frame.to_dict(orient="records")
@@ -262,6 +287,10 @@ def estimate(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches,
                               f"(weights {mem['weights']:.1f}, KV {mem['kv_cache']:.1f}, "
                               f"activations {mem['activations']:.1f}, reserve {mem['runtime_reserve']:.1f})", "", ""],
         ["fits", "yes" if data["fits"] else f"NO: largest batch that fits is {data['max_batch']}", "", ""],
+        *([["energy", f"{data['energy_j_per_token']:.3g} J per output token "
+                      f"({data['average_power_w']:.0f} W per device)", "", ""]] if "energy_j_per_token" in data else []),
+        *([["cost", f"${data['usd_per_million_tokens']:.3g} per million output tokens", "", ""]]
+          if "usd_per_million_tokens" in data else []),
     ]))
     console.print(f"[dim]band: {data['band_basis']}[/]")
     for name, values in data["serving"].items():

@@ -68,36 +68,29 @@ def heat_map(flops_scales, bandwidth_scales, values, slo, path: str, title: str,
     plt.close(fig)
 
 
-def breakdown_bars(frame, path: str, title: str) -> None:
-    """Time per block of each phase's step, stacked."""
+def estimate_plot(frame, peak_flops: float, bandwidth: float, path: str, title: str) -> None:
+    """Two panels: time per block of each phase's step, and each operator under the roofline."""
     plt = _pyplot()
+    fig, (bars, roof) = plt.subplots(1, 2, figsize=(14, 5.5))
     blocks = frame.groupby(["phase", "block"], sort=False)["time_ms"].sum().unstack(fill_value=0.0)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    blocks.plot(kind="barh", stacked=True, ax=ax, colormap="tab10")
-    ax.set(xlabel="milliseconds per step", ylabel="", title=title)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def roofline_plot(frame, peak_flops: float, bandwidth: float, path: str, title: str) -> None:
-    """Each operator at its arithmetic intensity and achieved FLOP/s under the roof."""
-    plt = _pyplot()
+    blocks.plot(kind="barh", stacked=True, ax=bars, colormap="tab10")
+    bars.set(xlabel="milliseconds per step", ylabel="", title="time per step by block")
+    bars.legend(fontsize=7, loc="lower right")
     ops = frame[(frame["gflop"] > 0) & (frame["mbytes"] > 0) & (frame["time_ms"] > 0)]
     intensity = ops["gflop"] * 1e9 / (ops["mbytes"] * 1e6)
     achieved = ops["gflop"] * 1e9 / (ops["time_ms"] / 1e3)
-    fig, ax = plt.subplots(figsize=(8, 5.5))
     x = np.geomspace(min(intensity.min(), 0.1), max(intensity.max(), 1e4), 200)
-    ax.plot(x, np.minimum(peak_flops, bandwidth * x) / 1e12, color="black", lw=1.5, label="roofline")
+    roof.plot(x, np.minimum(peak_flops, bandwidth * x) / 1e12, color="black", lw=1.5, label="roofline (datasheet)")
     for phase, marker in (("prefill", "o"), ("decode", "s")):
         pick = ops["phase"] == phase
-        ax.scatter(intensity[pick], achieved[pick] / 1e12, marker=marker, s=28, label=phase)
+        roof.scatter(intensity[pick], achieved[pick] / 1e12, marker=marker, s=28, label=phase)
         for name, xi, yi in zip(ops["operator"][pick], intensity[pick], achieved[pick] / 1e12):
-            ax.annotate(name, (xi, yi), fontsize=6, xytext=(3, 2), textcoords="offset points")
-    ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity, FLOP per byte", ylabel="achieved TFLOP/s",
-           title=title)
-    ax.legend()
+            roof.annotate(name, (xi, yi), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    roof.set(xscale="log", yscale="log", xlabel="arithmetic intensity, FLOP per byte", ylabel="achieved TFLOP/s",
+             title="operators under the roofline")
+    _plain_log_ticks(roof)
+    roof.legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

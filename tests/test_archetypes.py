@@ -62,9 +62,11 @@ def test_wafer_scale_system_runs_an_8b_model_in_sram(options):
 def test_lpu_system_splits_an_8b_model_until_it_fits_in_sram():
     est = estimate("llama-3.1-8b", system="groq-lpu-576", tp=16, pp=18, batch=1, input=512, output=64)
     mem = est.memory
-    # the 1 GiB runtime reserve llmsizer assumes for GPU runtimes exceeds the chip: compare the model's own state
-    assert float(mem.weights + mem.kv_cache + mem.activations) < mem.capacity
+    assert mem.reserve == 0  # the chip states no runtime reserve: a statically scheduled program
+    assert bool(est.fits) and float(mem.total) < mem.capacity
     assert np.isfinite(float(est.tpot)) and float(est.tpot) > 0
+    too_few = estimate("llama-3.1-8b", system="groq-lpu-576", tp=8, pp=8, batch=1, input=512, output=64)
+    assert not bool(too_few.fits)  # 64 chips hold 14 GB of SRAM: not the 16 GB of weights
 
 
 def test_ddr_tier_holds_what_exceeds_hbm():

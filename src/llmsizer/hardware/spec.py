@@ -68,6 +68,8 @@ class Accelerator:
     sram: float = 0.0
     host_link_bandwidth: float = 0.0
     host_capacity: float = 0.0
+    #: memory the runtime keeps outside weights, cache and activations; None: llmsizer's GPU default
+    reserve: float | None = None
     vector_flops: float = 0.0
     scale_up: NetworkDim | None = None
     scale_out: NetworkDim | None = None
@@ -116,7 +118,7 @@ class Accelerator:
                            "vector_tflops", "memory", "scale_up", "scale_out", "tdp_w"}, "accelerator")
         name = data["name"]
         mem = data.get("memory") or {}
-        _check_keys(mem, {"hbm_gib", "hbm_tb_s", "sram_mib", "host_link_gb_s", "host_gib"}, f"{name}.memory")
+        _check_keys(mem, {"hbm_gib", "hbm_tb_s", "sram_mib", "host_link_gb_s", "host_gib", "reserve_gib"}, f"{name}.memory")
         require("hbm_gib" in mem and "hbm_tb_s" in mem, f"{name}.memory", sorted(mem), "needs hbm_gib and hbm_tb_s")
         peaks = data.get("peak_tflops") or {}
         unknown = sorted(set(peaks) - set(_FALLBACK))
@@ -139,6 +141,7 @@ class Accelerator:
             sram=mem.get("sram_mib", 0) * MIB,
             host_link_bandwidth=mem.get("host_link_gb_s", 0) * GB,
             host_capacity=mem.get("host_gib", 0) * GIB,
+            reserve=mem["reserve_gib"] * GIB if "reserve_gib" in mem else None,
             vector_flops=(data.get("vector_tflops") or {}).get("fp32", 0) * TERA,
             scale_up=link("scale_up", "scale-up"),
             scale_out=link("scale_out", "scale-out"),

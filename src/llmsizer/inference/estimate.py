@@ -290,7 +290,7 @@ def prepare(sc: Scenario, workload: Workload, detail: bool = False, decode_point
     acc = sc.system.accelerator
     memory = memory_breakdown(sc.model, sc.plan, sc.precisions, acc.memory_capacity, batch, workload.input,
                               workload.output, samples=workload.samples, offload=sc.offload,
-                              host_capacity=acc.host_capacity)
+                              host_capacity=acc.host_capacity, reserve=acc.reserve)
     prompt = np.asarray(workload.input, dtype=float)
     return Prepared(
         sc, workload,

@@ -160,8 +160,9 @@ class MemoryBreakdown:
         return (self.total <= self.capacity * (1 + 1e-12)) & on_host
 
 
-def runtime_reserve(capacity: float) -> float:
-    return RESERVE_FIXED_BYTES + RESERVE_FRACTION * capacity
+def runtime_reserve(capacity: float, stated: float | None = None) -> float:
+    """The accelerator's stated reserve, or the GPU default: a fixed part plus a share of capacity."""
+    return stated if stated is not None else RESERVE_FIXED_BYTES + RESERVE_FRACTION * capacity
 
 
 OFFLOAD_CHOICES = ("weights", "kv")
@@ -169,7 +170,7 @@ OFFLOAD_CHOICES = ("weights", "kv")
 
 def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity: float, batch, input, output,
                      prefill_tokens=None, samples: int = 1, offload: str | None = None,
-                     host_capacity: float = 0.0) -> MemoryBreakdown:
+                     host_capacity: float = 0.0, reserve: float | None = None) -> MemoryBreakdown:
     """Memory per device for a static batch (per data-parallel replica) whose sequences grow to
     `input + output` tokens, each request decoding `samples` sequences over one shared prompt.
     `prefill_tokens` caps the tokens one prefill step processes (chunked prefill); by default the
@@ -186,7 +187,7 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
     step_tokens_per_seq = step_tokens_per_seq / plan.cp / plan.pipeline_microbatches  # per device, per micro-batch
     per_seq_act = step_tokens_per_seq * activation_bytes_per_token(model, plan, sizes) + model.vocab / plan.tp * LOGIT_BYTES
     weights = weight_bytes_per_device(model, plan, sizes)
-    reserve = runtime_reserve(capacity)
+    reserve = runtime_reserve(capacity, reserve)
     room = capacity - weights - reserve
     max_batch = np.maximum(np.floor(room / (per_seq_cache + per_seq_act)), 0)
     kv, act = batch * per_seq_cache, batch * per_seq_act

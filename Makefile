@@ -26,6 +26,12 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_predict.py
 
+# Serve the web app on http://127.0.0.1:8501 (docs/web.md).
+.PHONY: app
+app: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[web]'
+	$(BIN)/llmsizer app
+
 # Refit the shipped profiles on the shipped measurements (profiles/fitted/*.yaml).
 calibrate: $(VENV)/.installed
 	$(BIN)/llmsizer calibrate -o src/llmsizer/data/profiles/fitted

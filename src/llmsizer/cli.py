@@ -670,3 +670,13 @@ def compare(model, usecase, weight_precision, kv_precision, engine, plot, system
                             [["-" if (isinstance(row[c], float) and row[c] != row[c]) else
                               (f"{row[c]:.4g}" if isinstance(row[c], float) else row[c]) for c in columns]
                              for _, row in frame.iterrows()]))
+
+
+def _register_web_app():
+    """The web app's command lives with the app (its heavy imports load only when it runs)."""
+    from .web.command import app
+
+    main.add_command(app)
+
+
+_register_web_app()

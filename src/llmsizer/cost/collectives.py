@@ -35,11 +35,31 @@ _ONE_HOP = ("switched", "fully_connected")
 
 
 @dataclass
+class Choice:
+    """Which of `names` is cheapest per element: the candidates' times, compared only when a report
+    asks (a sweep never does), or a single name."""
+
+    times: np.ndarray | None
+    names: tuple[str, ...]
+    shape: tuple = ()
+
+    @property
+    def labels(self) -> np.ndarray:
+        if self.times is None:
+            return np.full(self.shape, self.names[0])
+        return np.asarray(self.names)[self.times.argmin(axis=0)]
+
+
+@dataclass
 class CollectiveCost:
     """Seconds of one collective per message size, and the cheapest algorithm that gives them."""
 
     time: np.ndarray
-    algorithm: np.ndarray
+    choice: Choice
+
+    @property
+    def algorithm(self) -> np.ndarray:
+        return self.choice.labels
 
 
 @dataclass(frozen=True)
@@ -71,7 +91,7 @@ def collective(kind: str, message_bytes, spans: Sequence[Span], link_efficiency:
     message = np.asarray(message_bytes, dtype=float)
     links = [_Link.of(span, link_efficiency) for span in spans if span.size > 1]
     if not links:
-        return CollectiveCost(np.zeros_like(message), np.full(message.shape, "none"))
+        return CollectiveCost(np.zeros_like(message), _only("none", message.shape))
     time, algorithm = _cheapest_over(kind, message, links)
     return CollectiveCost(np.asarray(time + overhead_s), algorithm)
 
@@ -136,13 +156,17 @@ def _options(kind: str, message: np.ndarray, link: _Link) -> dict[str, tuple[flo
     return options
 
 
-def _cheapest(times: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _cheapest(times: dict[str, np.ndarray]) -> tuple[np.ndarray, Choice]:
     """Elementwise minimum of named times and the name attaining it (the first one on ties)."""
-    stacked = np.stack(np.broadcast_arrays(*times.values()))
-    return stacked.min(axis=0), np.asarray(np.asarray(list(times))[stacked.argmin(axis=0)])
+    values = list(times.values())
+    return functools.reduce(np.minimum, values), Choice(np.stack(np.broadcast_arrays(*values)), tuple(times))
 
 
-def _cheapest_over(kind: str, message: np.ndarray, links: list[_Link]) -> tuple[np.ndarray, np.ndarray]:
+def _only(name: str, shape) -> Choice:
+    return Choice(None, (name,), tuple(shape))
+
+
+def _cheapest_over(kind: str, message: np.ndarray, links: list[_Link]) -> tuple[np.ndarray, Choice]:
     """(seconds, algorithm) of `kind` over one or more spans, without the per-call overhead."""
     if kind == "p2p":
         links = links[-1:]  # the two ends sit furthest apart, across the outermost span
@@ -150,9 +174,9 @@ def _cheapest_over(kind: str, message: np.ndarray, links: list[_Link]) -> tuple[
         return _cheapest({name: latency + transfer
                           for name, (latency, transfer) in _options(kind, message, links[0]).items()})
     if kind == "all_to_all":
-        return _all_to_all(message, links), np.full(message.shape, "hierarchical")
+        return _all_to_all(message, links), _only("hierarchical", message.shape)
     if kind == "broadcast":
-        return _broadcast(message, links), np.full(message.shape, "hierarchical")
+        return _broadcast(message, links), _only("hierarchical", message.shape)
     return _cheapest({"ring": _flat_ring(kind, message, links), "hierarchical": _hierarchical(kind, message, links)})
 
 

@@ -12,6 +12,7 @@ Every term is numpy arithmetic, so one call evaluates many configurations.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class OpCost:
     overhead: float
     offload: np.ndarray | float = 0.0
 
-    @property
+    @cached_property
     def total(self):
         """Seconds of all `count` instances in the step."""
         return self.time * self.op.count
@@ -48,10 +49,19 @@ class OpCost:
     @property
     def bound_index(self):
         """Index into BOUNDS of the largest part of the time (ties go to the earlier bound)."""
-        best = np.maximum(np.maximum(np.maximum(self.compute, self.memory), np.maximum(self.communication, self.overhead)),
-                          self.offload)
-        return np.where(self.compute >= best, 0, np.where(self.memory >= best, 1, np.where(
-            self.communication >= best, 2, np.where(self.overhead >= best, 3, 4))))
+        return self.bound_index_of(lambda part: part)
+
+    def bound_index_of(self, pick):
+        """`bound_index` on `pick(part)` of each part: a slice costs only that slice's work."""
+        parts = [pick(np.asarray(p)) for p in (self.compute, self.memory, self.communication, self.overhead, self.offload)]
+        best, index = parts[0], np.zeros(np.shape(parts[0]), dtype=np.int8)
+        for i, part in enumerate(parts[1:], start=1):
+            if not np.any(part):
+                continue  # an absent part (no collective, no offload) never wins
+            larger = part > best
+            best = np.where(larger, part, best)
+            index = np.where(larger, np.int8(i), index)
+        return index
 
     @property
     def bound(self):
@@ -71,7 +81,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     if op.kind == "collective":
         result = collective(op.collective, op.message_bytes, layout[op.group], profile.link_efficiency,
                             profile.collective_overhead_s)
-        op.extra["algorithm"] = result.algorithm
+        op.extra["algorithm"] = result.choice  # named when a report asks (a sweep never does)
         return OpCost(op, result.time, zero, zero, result.time, 0.0)
     if op.kind == "offload":
         require(acc.host_link_bandwidth > 0, "offload", op.name, f"{acc.name} lists no host link to stream from")

@@ -131,14 +131,17 @@ class Phase:
             return values[index]
 
         totals = [pick(c.total) for c in self.costs]
-        indices = [pick(c.bound_index) for c in self.costs]
+        indices = [c.bound_index_of(pick) for c in self.costs]
         shape = np.broadcast_shapes(*(np.shape(t) for t in totals), *(np.shape(i) for i in indices))
-        seconds = np.zeros((len(BOUNDS), int(np.prod(shape, dtype=int))))
-        columns = np.arange(seconds.shape[1])
+        seconds = np.zeros((len(BOUNDS),) + shape)
         for total, bound in zip(totals, indices):
-            seconds[np.broadcast_to(bound, shape).ravel(), columns] += np.broadcast_to(total, shape).ravel()
+            if np.ndim(bound) == 0:  # one bound for every configuration: add the op's time to it
+                seconds[int(bound)] += total
+                continue
+            for code in range(len(BOUNDS)):
+                seconds[code] += np.where(bound == code, total, 0.0) if code else total * (bound == 0)
         seconds[BOUNDS.index("overhead")] += self.step_overhead_s
-        return np.argmax(seconds, axis=0).reshape(shape)
+        return np.argmax(seconds, axis=0)
 
 
 def _phase(ops: list, sc: Scenario, profile: Profile, layout: dict, pipeline_factor) -> Phase:

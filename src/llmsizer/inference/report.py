@@ -38,7 +38,7 @@ def breakdown_frame(est):
                 "time_ms": time / MS,
                 "share": time / step,
                 "bound": str(np.asarray(c.bound).reshape(-1)[0]),
-                "algorithm": str(np.asarray(op.extra.get("algorithm", "")).reshape(-1)[0]),
+                "algorithm": str(np.asarray(op.extra["algorithm"].labels).reshape(-1)[0]) if "algorithm" in op.extra else "",
                 "compute_util": (_scalar(op.flops) / acc.peak(op.precision) / per_instance)
                 if op.kind in ("matmul", "expert_matmul", "attention") else 0.0,
                 "memory_util": _scalar(op.bytes) / acc.memory_bandwidth / per_instance,

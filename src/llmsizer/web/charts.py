@@ -9,13 +9,22 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+#: distinct colours for categories (Streamlit's own palette pairs similar blues and reds)
+COLOURS = px.colors.qualitative.D3
+PHASE_COLOURS = {"prefill": COLOURS[0], "decode": COLOURS[1]}
+
 MEMORY_PARTS = [("weights", "weights"), ("kv_cache", "KV cache"), ("activations", "activations"),
                 ("runtime_reserve", "runtime reserve")]
 
 
-def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin={"t": 60, "b": 50, "l": 60, "r": 20},
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0})
+def _layout(fig: go.Figure, title: str, height: int = 420, legend: str = "top") -> go.Figure:
+    """Title, height and legend (a row above the plot, or a column at its right for many entries);
+    log axes get a label per power of ten only."""
+    place = ({"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1.0, "traceorder": "normal"}
+             if legend == "top" else {"orientation": "v", "yanchor": "top", "y": 1.0, "xanchor": "left", "x": 1.02})
+    fig.update_layout(title=title, height=height, margin={"t": 70, "b": 50, "l": 60, "r": 20}, legend=place)
+    fig.update_xaxes(dtick=1, selector={"type": "log"})
+    fig.update_yaxes(dtick=1, selector={"type": "log"})
     return fig
 
 
@@ -41,16 +50,17 @@ def block_bars(summary: pd.DataFrame) -> go.Figure:
     for col, (phase, _) in enumerate(phases, start=1):
         part = summary[summary["phase"] == phase]
         fig.add_bar(x=part["time_ms"], y=part["block"], orientation="h", name=phase, showlegend=False,
+                    marker_color=PHASE_COLOURS[phase],
                     hovertemplate="%{y}: %{x:.3f} ms<extra></extra>", row=1, col=col)
         fig.update_xaxes(title_text="time per step (ms)", row=1, col=col)
-        fig.update_yaxes(title_text="block" if col == 1 else None, autorange="reversed", row=1, col=col)
+        fig.update_yaxes(title_text="block", autorange="reversed", row=1, col=col)
     return _layout(fig, "Time per step by block", height=360)
 
 
 def roofline(points: pd.DataFrame, peak_flops: float, bandwidth: float, precision: str) -> go.Figure:
     """Operators at their operational intensity and achieved rate, under the device's roofs."""
     fig = px.scatter(points, x="flop_per_byte", y="achieved_tflops", color="phase", symbol="bound",
-                     log_x=True, log_y=True, hover_name="operator",
+                     color_discrete_map=PHASE_COLOURS, log_x=True, log_y=True, hover_name="operator",
                      hover_data={"block": True, "count": True, "time_ms": ":.3f", "flop_per_byte": ":.1f",
                                  "achieved_tflops": ":.1f", "phase": False, "bound": True})
     peak, bw = peak_flops / 1e12, bandwidth / 1e12
@@ -63,7 +73,7 @@ def roofline(points: pd.DataFrame, peak_flops: float, bandwidth: float, precisio
                     name=f"compute roof {peak:.0f} TFLOP/s ({precision})")
     fig.update_xaxes(title="operational intensity (FLOP per byte)")
     fig.update_yaxes(title="achieved (TFLOP/s)")
-    return _layout(fig, "Roofline of each operator", height=480)
+    return _layout(fig, "Roofline of each operator", height=480, legend="right")
 
 
 def compare_bars(table: pd.DataFrame, label: str) -> go.Figure:
@@ -72,6 +82,7 @@ def compare_bars(table: pd.DataFrame, label: str) -> go.Figure:
     fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in metrics])
     for col, (key, title) in enumerate(metrics, start=1):
         fig.add_bar(x=table[label], y=table[key], showlegend=False, name=title,
+                    marker_color=[COLOURS[i % len(COLOURS)] for i in range(len(table))],
                     hovertemplate=f"%{{x}}: %{{y:.2f}}<extra>{title}</extra>", row=1, col=col)
         fig.update_yaxes(title_text=title, row=1, col=col)
         fig.update_xaxes(title_text=label, row=1, col=col)
@@ -95,7 +106,7 @@ def pareto(points: pd.DataFrame) -> go.Figure:
     Pareto front joined."""
     fitting = points[points["fits"]].assign(batch=lambda f: f["batch"].astype(str))
     fig = px.scatter(fitting, x="tokens_per_s_per_user", y="throughput_per_device", color="batch",
-                     hover_name="plan", log_x=True, log_y=True,
+                     color_discrete_sequence=COLOURS, hover_name="plan", log_x=True, log_y=True,
                      hover_data={"ttft_ms": ":.1f", "tpot_ms": ":.2f", "memory_per_device_gb": ":.1f", "batch": True},
                      labels={"batch": "batch (system)"})
     front = fitting[fitting["pareto"]].sort_values("tokens_per_s_per_user")
@@ -103,15 +114,16 @@ def pareto(points: pd.DataFrame) -> go.Figure:
                     line={"color": "black", "dash": "dot"}, name="Pareto front", hoverinfo="skip")
     fig.update_xaxes(title="tokens/s per user (1000 / TPOT ms)")
     fig.update_yaxes(title="throughput per device (output tokens/s)")
-    return _layout(fig, "Parallel plans: throughput per device against speed per user", height=480)
+    return _layout(fig, "Parallel plans: throughput per device against speed per user", height=480, legend="right")
 
 
 def validation_scatter(frame: pd.DataFrame) -> go.Figure:
     """Predicted against measured on log axes, one colour per accelerator, with the y = x line and
     the ±20% band."""
     ok = frame[np.isfinite(frame["predicted"]) & (frame["predicted"] > 0) & (frame["value"] > 0)]
-    fig = px.scatter(ok, x="value", y="predicted", color="hardware", symbol="kind", log_x=True, log_y=True,
-                     hover_name="id", hover_data={"model": True, "source": True, "metric": True, "unit": True})
+    fig = px.scatter(ok, x="value", y="predicted", color="hardware", color_discrete_sequence=COLOURS, log_x=True,
+                     log_y=True, hover_name="id",
+                     hover_data={"model": True, "source": True, "metric": True, "unit": True, "kind": True})
     low = min(ok["value"].min(), ok["predicted"].min()) / 1.5
     high = max(ok["value"].max(), ok["predicted"].max()) * 1.5
     fig.add_scatter(x=[low, high], y=[low, high], mode="lines", line={"color": "black"}, name="predicted = measured")
@@ -121,4 +133,4 @@ def validation_scatter(frame: pd.DataFrame) -> go.Figure:
                         legendgroup="band")
     fig.update_xaxes(title="measured (ms for latencies, tokens/s for throughput)")
     fig.update_yaxes(title="predicted (same unit)")
-    return _layout(fig, "Predicted against measured", height=560)
+    return _layout(fig, "Predicted against measured", height=560, legend="right")

@@ -25,4 +25,4 @@ def app(port, host):
     click.echo(f"llmsizer app on http://{host}:{port} (Ctrl-C stops it)")
     sys.exit(subprocess.call([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
                               "--server.port", str(port), "--server.address", host,
-                              "--browser.gatherUsageStats", "false"]))
+                              "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]))

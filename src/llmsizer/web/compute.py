@@ -15,6 +15,7 @@ from ..inference.workload import Workload
 from ..models.spec import Model
 from ..units import MS
 
+#: the command line's precisions, the usual ones first
 PRECISIONS = ["bf16", "fp16", "fp8", "int8", "int4", "fp4", "fp32"]
 ENGINES = ["default", "trtllm", "vllm", "sglang", "lmdeploy", "hf"]
 

@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from ..hardware.zoo import list_accelerators, list_systems, load_accelerator
+from ..hardware.zoo import list_accelerators, list_systems
 from ..inference.report import block_summary
 from ..models.zoo import list_models
 from ..precision import matmul_precision
@@ -18,36 +18,41 @@ POWERS_OF_TWO = [2**i for i in range(0, 21)]
 
 
 def _require(choice: Choice | None, problem: str) -> Choice:
+    """The scenario, or stop the page with the reason the sidebar could not build one."""
     if choice is None:
         st.error(problem)
         st.stop()
     return choice
 
 
-def _downloads(stem: str, csv: str, document, key: str) -> None:
+def _downloads(stem: str, frame, key: str, document: dict | None = None) -> None:
+    """CSV of `frame`; JSON of `document`, or of the frame's records (NaN written as null)."""
+    text = json.dumps(document, indent=2) if document is not None else frame.to_json(orient="records", indent=2)
     cols = st.columns([1, 1, 4])
-    cols[0].download_button("Download CSV", csv, file_name=f"{stem}.csv", mime="text/csv", key=f"{key}_csv")
-    cols[1].download_button("Download JSON", json.dumps(document, indent=2, default=str), file_name=f"{stem}.json",
-                            mime="application/json", key=f"{key}_json")
+    cols[0].download_button("Download CSV", frame.to_csv(index=False), file_name=f"{stem}.csv", mime="text/csv",
+                            key=f"{key}_csv")
+    cols[1].download_button("Download JSON", text, file_name=f"{stem}.json", mime="application/json", key=f"{key}_json")
 
 
 def _describe(d: dict) -> str:
     plan = d["plan"]
     w = d["workload"]
-    return (f"**{d['model']}** on {d['system']} ({d['devices']} devices: tp={plan['tp']} pp={plan['pp']} "
+    devices = f"{d['devices']} device{'s' if d['devices'] != 1 else ''}"
+    return (f"**{d['model']}** on {d['system']} ({devices}: tp={plan['tp']} pp={plan['pp']} "
             f"ep={plan['ep']} dp={plan['dp']} cp={plan['cp']}), weights {d['precisions']['weights']}, "
             f"KV {d['precisions']['kv_cache']}, profile {d['profile']}; batch {w['batch']:.0f} x "
             f"({w['input']:.0f} prompt + {w['output']:.0f} output) tokens")
 
 
 def _metric(col, label: str, value: str, band: list | None = None, unit: str = "", digits: int = 1,
-            help: str | None = None) -> None:
+            help: str | None = None, note: str = "") -> None:
     col.metric(label, value, help=help)
     if band is not None:
-        col.caption(f"~80% band {band[0]:.{digits}f} - {band[1]:.{digits}f} {unit}")
+        col.caption(f"~80% band {band[0]:,.{digits}f} - {band[1]:,.{digits}f} {unit}{note}")
 
 
 def estimate_page(choice: Choice | None, problem: str) -> None:
+    """One scenario in full: metrics with bands, memory, time by block, and the roofline."""
     st.title("Estimate")
     choice = _require(choice, problem)
     try:
@@ -61,9 +66,9 @@ def estimate_page(choice: Choice | None, problem: str) -> None:
     st.markdown(_describe(d))
     row = st.columns(4)
     _metric(row[0], "TTFT", f"{d['ttft_ms']:.2f} ms", bands["ttft_ms"], "ms", 1,
-            help=f"Time to first token: prefill of the whole batch; bound by {d['prefill_bound']}.")
+            help="Time to first token: the prefill of the whole batch.", note=f"; {d['prefill_bound']} bound")
     _metric(row[1], "TPOT", f"{d['tpot_ms']:.2f} ms", bands["tpot_ms"], "ms", 2,
-            help=f"Time per output token: mean decode step; bound by {d['decode_bound']}.")
+            help="Time per output token: the mean decode step.", note=f"; {d['decode_bound']} bound")
     _metric(row[2], "End-to-end", f"{d['e2e_latency_ms']:.0f} ms", bands["e2e_latency_ms"], "ms", 0,
             help="TTFT + (output - 1) x TPOT.")
     _metric(row[3], "Throughput", f"{d['throughput_tokens_per_s']:,.0f} tok/s", bands["throughput_tokens_per_s"],
@@ -73,12 +78,12 @@ def estimate_page(choice: Choice | None, problem: str) -> None:
             help=f"Of {mem['capacity']:.1f} GB capacity.")
     _metric(row[1], "Fits", "yes" if d["fits"] else "no")
     _metric(row[2], "Largest batch that fits", f"{d['max_batch']:,}")
-    _metric(row[3], "Bound by", f"{d['prefill_bound']} / {d['decode_bound']}", help="Prefill / decode.")
+    _metric(row[3], "Devices", f"{d['devices']:,}", help="Every replica's devices together.")
     if not d["fits"]:
         st.warning(f"Does not fit: needs {d['memory_per_device_gb']:.1f} GB per device of {mem['capacity']:.1f} GB; "
                    f"the largest batch that fits is {d['max_batch']}.")
     st.caption(f"Bands: {d['band_basis']}")
-    _downloads("llmsizer-estimate", frame.to_csv(index=False), estimate_json(est, frame), "estimate")
+    _downloads("llmsizer-estimate", frame, "estimate", estimate_json(est, frame))
 
     st.plotly_chart(charts.memory_bar(mem), key="memory_chart")
     st.caption("What one device holds: weights of its shard, the KV cache at the final length, peak prefill "
@@ -97,6 +102,7 @@ def estimate_page(choice: Choice | None, problem: str) -> None:
 
 
 def compare_page(choice: Choice | None, problem: str) -> None:
+    """The sidebar's scenario across several models or several accelerators and systems."""
     st.title("Compare")
     choice = _require(choice, problem)
     st.caption("The sidebar's scenario with one thing varied: the model, or the hardware (same plan and workload).")
@@ -123,14 +129,15 @@ def compare_page(choice: Choice | None, problem: str) -> None:
     ok = table[table["error"] == ""].drop(columns="error")
     if ok.empty:
         return
-    st.dataframe(ok, hide_index=True)
-    _downloads(f"llmsizer-compare-{label}", ok.to_csv(index=False), ok.to_dict(orient="records"), "compare")
+    st.dataframe(ok.round(2), hide_index=True)
+    _downloads(f"llmsizer-compare-{label}", ok, "compare")
     st.plotly_chart(charts.compare_bars(ok, label), key="compare_chart")
     st.caption(f"Lower TTFT and TPOT and higher throughput are better; throughput counts every replica. "
                f"A {label} that does not fit is still shown (see the fits column).")
 
 
 def study_page(choice: Choice | None, problem: str) -> None:
+    """Sweeps of one scenario: latency over batch x prompt length, and its parallel plans."""
     st.title("Study")
     choice = _require(choice, problem)
     st.subheader("Latency over batch and prompt length")
@@ -150,7 +157,7 @@ def study_page(choice: Choice | None, problem: str) -> None:
                     key="study_heatmap")
     st.caption(f"{metric} in ms for every batch and prompt length at {choice.output} output tokens, from one "
                f"vectorised evaluation; blank cells do not fit in memory.")
-    _downloads("llmsizer-study", grid.to_csv(index=False), grid.to_dict(orient="records"), "study")
+    _downloads("llmsizer-study", grid, "study")
 
     st.subheader("Parallel plans")
     if choice.system is None:
@@ -172,16 +179,21 @@ def study_page(choice: Choice | None, problem: str) -> None:
     st.plotly_chart(charts.pareto(points), key="pareto_chart")
     st.caption(f"Every tp x pp x ep x dp split of the devices at each batch ({fitting} of {len(points)} fit; those "
                f"that do not are left out); the dotted line joins the plans no other beats on both axes.")
-    st.dataframe(points[points["pareto"]].sort_values("tokens_per_s_per_user"), hide_index=True)
-    _downloads("llmsizer-plans", points.to_csv(index=False), points.to_dict(orient="records"), "plans")
+    st.caption("Plans on the front, slowest per user first:")
+    front = points[points["pareto"]].sort_values("tokens_per_s_per_user")
+    st.dataframe(front[["plan", "batch", "ttft_ms", "tpot_ms", "tokens_per_s_per_user", "throughput_per_device",
+                        "memory_per_device_gb"]].round(2), hide_index=True)
+    _downloads("llmsizer-plans", points, "plans")
 
 
 @st.cache_data(show_spinner="Predicting the measured rows...")
 def _validation():
+    """The same for every visitor until the server restarts: compute it once."""
     return validation_rows()
 
 
 def validation_page() -> None:
+    """How far the built-in profiles land from the shipped measurements."""
     st.title("Validation")
     st.caption("Every shipped measurement predicted under the built-in (fitted) profiles: an in-sample view; "
                "docs/accuracy.md gives the out-of-sample figures. The sidebar's scenario is not used here.")
@@ -190,7 +202,7 @@ def validation_page() -> None:
     st.caption("Each point is one measured row; on the solid line the prediction is exact, between the dotted "
                "lines it is within 20%.")
     by = st.radio("Errors by", ["kind", "hardware", "engine", "source"], key="validation_by", horizontal=True)
-    st.dataframe(validation_scores(frame, by), hide_index=True)
+    st.dataframe(validation_scores(frame, by).round(1), hide_index=True)
     st.caption("male_pct: mean absolute log error; median and 90th-percentile absolute percentage error; share "
                "within 20%; bias (positive: predictions too high).")
-    _downloads("llmsizer-validation", frame.to_csv(index=False), frame.to_dict(orient="records"), "validation")
+    _downloads("llmsizer-validation", frame, "validation")

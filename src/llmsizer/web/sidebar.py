@@ -13,7 +13,7 @@ from .uploads import MAX_UPLOAD_BYTES, accelerator_from_upload, model_from_uploa
 
 MODEL_SOURCES = ["Built-in", "Upload config.json", "Paste config.json"]
 HARDWARE_SOURCES = ["Accelerator", "System", "Upload YAML"]
-AUTO_KV = "same as weights"
+AUTO_KV = "auto"
 
 
 def _index(options: list[str], wanted: str) -> int:
@@ -61,7 +61,7 @@ def _hardware() -> tuple:
 
 
 def _plan() -> dict:
-    cols = st.columns(5)
+    cols = st.columns(3) + st.columns(3)
     plan = {name: cols[i].number_input(name, min_value=1, value=1, step=1, key=name, help=tip)
             for i, (name, tip) in enumerate([("tp", "tensor parallel"), ("pp", "pipeline parallel"),
                                              ("ep", "expert parallel"), ("cp", "context parallel")])}
@@ -98,7 +98,7 @@ def scenario_sidebar() -> tuple[Choice | None, str]:
         cols = st.columns(2)
         weights = cols[0].selectbox("Weights", PRECISIONS, key="weight_precision")
         kv = cols[1].selectbox("KV cache", [AUTO_KV, *PRECISIONS], key="kv_precision",
-                               help="Same as weights: the weights' precision for fp8 and 16 bits, else bf16.")
+                               help="auto: the weights' precision for fp8 and 16 bits, else bf16.")
         engine = st.selectbox("Engine profile", ENGINES, key="engine")
     if problems:
         return None, "; ".join(problems)

@@ -11,6 +11,7 @@ Every term is numpy arithmetic, so one call evaluates many configurations.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -49,19 +50,21 @@ class OpCost:
     @property
     def bound_index(self):
         """Index into BOUNDS of the largest part of the time (ties go to the earlier bound)."""
-        return self.bound_index_of(lambda part: part)
+        return self.bound_index_of(lambda part: part)[0]
 
     def bound_index_of(self, pick):
-        """`bound_index` on `pick(part)` of each part: a slice costs only that slice's work."""
+        """`bound_index` on `pick(part)` of each part (a slice costs only that slice's work), and
+        the bounds it can take: those whose part is not absent."""
         parts = [pick(np.asarray(p)) for p in (self.compute, self.memory, self.communication, self.overhead, self.offload)]
-        best, index = parts[0], np.zeros(np.shape(parts[0]), dtype=np.int8)
+        best, index, possible = parts[0], np.zeros(np.shape(parts[0]), dtype=np.int8), [0]
         for i, part in enumerate(parts[1:], start=1):
             if not np.any(part):
                 continue  # an absent part (no collective, no offload) never wins
+            possible.append(i)
             larger = part > best
             best = np.where(larger, part, best)
             index = np.where(larger, np.int8(i), index)
-        return index
+        return index, possible
 
     @property
     def bound(self):
@@ -109,5 +112,11 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
 
 
 def step_time(costs: list[OpCost], profile: Profile):
-    """Seconds of one engine step: its operators in sequence plus the engine's per-step work."""
-    return sum(c.total for c in costs) + profile.step_overhead_s
+    """Seconds of one engine step: its operators in sequence plus the engine's per-step work.
+    Totals of one shape are summed first (most do not depend on the decode context), so the
+    full-size additions happen once per shape rather than once per operator."""
+    by_shape: dict[tuple, list] = {}
+    for c in costs:
+        by_shape.setdefault(np.shape(c.total), []).append(c.total)
+    partial = sorted((functools.reduce(np.add, group) for group in by_shape.values()), key=np.size)
+    return functools.reduce(np.add, partial) + profile.step_overhead_s

@@ -132,14 +132,15 @@ class Phase:
 
         totals = [pick(c.total) for c in self.costs]
         indices = [c.bound_index_of(pick) for c in self.costs]
-        shape = np.broadcast_shapes(*(np.shape(t) for t in totals), *(np.shape(i) for i in indices))
+        shape = np.broadcast_shapes(*(np.shape(t) for t in totals), *(np.shape(i) for i, _ in indices))
         seconds = np.zeros((len(BOUNDS),) + shape)
-        for total, bound in zip(totals, indices):
-            if np.ndim(bound) == 0:  # one bound for every configuration: add the op's time to it
-                seconds[int(bound)] += total
-                continue
-            for code in range(len(BOUNDS)):
-                seconds[code] += np.where(bound == code, total, 0.0) if code else total * (bound == 0)
+        for total, (bound, possible) in zip(totals, indices):
+            rest = np.asarray(total)
+            for code in possible[:-1]:  # each possible bound takes the op's time where it holds ...
+                part = np.where(bound == code, total, 0.0)
+                seconds[code] += part
+                rest = rest - part
+            seconds[possible[-1]] += rest  # ... and the last one the remainder
         seconds[BOUNDS.index("overhead")] += self.step_overhead_s
         return np.argmax(seconds, axis=0)
 

@@ -16,7 +16,7 @@ A spec (YAML or dict); every value may be a scalar or a list:
             link_bandwidth: [...], link_latency: [...]}           (multipliers of the datasheet)
     set: {peak_tflops: [...], memory_tb_s: [...], memory_gib: [...], link_gb_s: [...],
           link_latency_us: [...]}                                  (absolute values)
-    chunk: 262144                     decode_points: 8
+    chunk: 65536                      decode_points: 8
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ WORKLOAD_KEYS = ("batch", "input", "output")
 PLAN_KEYS = ("tp", "pp", "ep", "dp", "cp")
 SPEC_KEYS = {"model", "hardware", "system", "devices", "plan", "weight_precision", "kv_precision", "quant", "engine",
              *WORKLOAD_KEYS, "scale", "set", "chunk", "decode_points"}
-DEFAULT_CHUNK = 262_144
+DEFAULT_CHUNK = 65536
 
 
 def _list(value) -> list:

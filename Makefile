@@ -25,6 +25,7 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_predict.py
+	$(BIN)/python benchmarks/bench_sweep.py
 
 # Serve the web app on http://127.0.0.1:8501 (docs/web.md).
 .PHONY: app
@@ -38,7 +39,6 @@ calibrate: $(VENV)/.installed
 
 # Regenerate docs/accuracy.md and docs/accuracy.png from the shipped measurements.
 accuracy: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[report]'
 	$(BIN)/python -m llmsizer.calibration.report docs
 
 clean:

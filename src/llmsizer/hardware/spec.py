@@ -109,9 +109,6 @@ class Accelerator:
     def runs_natively(self, precision: str) -> bool:
         return precision in self.peak_flops
 
-    def source_of(self, figure: str) -> str:
-        return self.sources.get(figure, self.source)
-
     @classmethod
     def from_dict(cls, data: dict) -> "Accelerator":
         _check_keys(data, {"name", "aliases", "vendor", "source", "sources", "notes", "peak_tflops",

@@ -115,3 +115,21 @@ def test_a_dask_cluster_gives_the_same_rows():
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
         remote, _ = run_sweep(SPEC, dask_client=client)
     pd.testing.assert_frame_equal(local.reset_index(drop=True), remote.reset_index(drop=True))
+
+
+def test_serving_options_are_sweep_axes_equal_to_estimate():
+    spec = {"model": "llama-3.1-8b", "hardware": "h100", "batch": [2, 8], "input": 2000, "output": 100,
+            "samples": [1, 2], "cached_prefix": [0, 1000], "prefill_chunk": 1024, "background": 16,
+            "draft": "heads", "draft_tokens": 2, "acceptance": [0.5, 0.9]}
+    frame, skipped = run_sweep(spec)
+    assert not skipped and len(frame) == 2 * 2 * 2 * 2
+    for _, row in frame.iterrows():
+        est = estimate("llama-3.1-8b", "h100", batch=int(row.batch), input=2000, output=100, samples=int(row.samples),
+                       cached_prefix=int(row.cached_prefix), chunk=1024, background=16, draft="heads", draft_tokens=2,
+                       acceptance=float(row.acceptance))
+        assert row.ttft_ms == pytest.approx(float(est.ttft) * 1e3, rel=1e-9)
+        assert row.tpot_ms == pytest.approx(float(est.tpot) * 1e3, rel=1e-9)
+    from llmsizer.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="acceptance has no default"):
+        run_sweep({k: v for k, v in spec.items() if k != "acceptance"})

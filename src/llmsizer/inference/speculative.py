@@ -35,7 +35,8 @@ class Speculation:
 
     def __post_init__(self):
         require(isinstance(self.tokens, int) and self.tokens >= 1, "draft tokens", self.tokens, "must be >= 1")
-        require(0.0 <= self.acceptance <= 1.0, "acceptance", self.acceptance, "must be in [0, 1]")
+        a = np.asarray(self.acceptance)
+        require(bool(np.all((a >= 0.0) & (a <= 1.0))), "acceptance", self.acceptance, "must be in [0, 1]")
         require(self.draft_layers >= 0, "draft_layers", self.draft_layers, "must be >= 0")
 
 

@@ -16,6 +16,8 @@ A spec (YAML or dict); every value may be a scalar or a list:
             link_bandwidth: [...], link_latency: [...]}           (multipliers of the datasheet)
     set: {peak_tflops: [...], memory_tb_s: [...], memory_gib: [...], link_gb_s: [...],
           link_latency_us: [...]}                                  (absolute values)
+    samples: [1, 4]   cached_prefix: [0, 512]   offload: weights      (serving options)
+    prefill_chunk: 2048   background: 32   draft: heads   draft_tokens: 2   acceptance: [0.6, 0.8]
     chunk: 65536                      decode_points: 8
 """
 
@@ -40,8 +42,11 @@ SCALE_KEYS = ("peak_flops", "memory_bandwidth", "memory_capacity", "link_bandwid
 SET_KEYS = {"peak_tflops": TERA, "memory_tb_s": TB, "memory_gib": GIB, "link_gb_s": GB, "link_latency_us": US}
 WORKLOAD_KEYS = ("batch", "input", "output")
 PLAN_KEYS = ("tp", "pp", "ep", "dp", "cp")
+#: serving options: structural ones change the step's graph, numeric ones are arrays like batch
+SERVING_KEYS = ("samples", "offload", "prefill_chunk", "background", "draft", "draft_tokens", "draft_layers")
+SERVING_NUMERIC = {"cached_prefix": 0, "acceptance": None}
 SPEC_KEYS = {"model", "hardware", "system", "devices", "plan", "weight_precision", "kv_precision", "quant", "engine",
-             *WORKLOAD_KEYS, "scale", "set", "chunk", "decode_points"}
+             *WORKLOAD_KEYS, *SERVING_KEYS, *SERVING_NUMERIC, "scale", "set", "chunk", "decode_points"}
 DEFAULT_CHUNK = 65536
 
 
@@ -93,17 +98,23 @@ def parse_spec(spec) -> SweepSpec:
         "devices": _list(data.get("devices")), "weight_precision": _list(data.get("weight_precision", "bf16")),
         "kv_precision": _list(data.get("kv_precision")), "quant": _list(data.get("quant")),
         "engine": _list(data.get("engine")), **{k: _list(plan.get(k, 1)) for k in PLAN_KEYS},
+        **{k: _list(data.get(k)) for k in SERVING_KEYS},
     }
     structural = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
     numeric = {k: np.asarray(_list(data.get(k, default)), dtype=float)
                for k, default in zip(WORKLOAD_KEYS, (1, 1024, 256))}
+    numeric.update({k: np.asarray(_list(data[k]), dtype=float) for k in SERVING_NUMERIC if k in data})
+    require(("draft" in data) == ("acceptance" in data) == ("draft_tokens" in data), "sweep spec",
+            sorted(k for k in ("draft", "draft_tokens", "acceptance") if k in data),
+            "speculative decoding needs draft, draft_tokens and acceptance together (acceptance has no default)")
     for group, allowed in (("scale", SCALE_KEYS), ("set", tuple(SET_KEYS))):
         values = data.get(group, {}) or {}
         bad = sorted(set(values) - set(allowed))
         require(not bad, f"sweep spec {group}", bad, f"must be among {', '.join(allowed)}")
         numeric.update({f"{group}_{k}": np.asarray(_list(v), dtype=float) for k, v in values.items()})
     for name, values in numeric.items():
-        require(bool(np.all(values > 0)), f"sweep spec {name}", values.tolist(), "values must be positive")
+        low = 0 if name in SERVING_NUMERIC else 1e-300
+        require(bool(np.all(values >= low)), f"sweep spec {name}", values.tolist(), "values must be positive")
     return SweepSpec(structural, numeric, int(data.get("chunk", DEFAULT_CHUNK)),
                      int(data.get("decode_points", DECODE_POINTS)))
 
@@ -129,20 +140,50 @@ def swept_system(system: System, values: dict[str, np.ndarray]) -> System:
     return System(system.name, acc, tuple(network), system.aliases, system.source, system.notes)
 
 
-def _scenario(combo: dict):
-    options = {k: v for k, v in combo.items() if v is not None and k not in ("model", "hardware", "system", "dp")}
+@dataclass
+class Combination:
+    """One structural combination: its scenario, its serving options, and a draft scenario."""
+
+    scenario: object
+    serving: dict
+    draft: object = None
+
+
+def _scenario(combo: dict) -> Combination:
+    skip = ("model", "hardware", "system", "dp", *SERVING_KEYS)
+    options = {k: v for k, v in combo.items() if v is not None and k not in skip}
     if combo.get("dp", 1) != 1:
         options["dp"] = combo["dp"]
-    return scenario(combo["model"], combo.get("hardware"), system=combo.get("system"), **options)
+    serving = {k: combo.get(k) for k in SERVING_KEYS}
+    sc = scenario(combo["model"], combo.get("hardware"), system=combo.get("system"), offload=serving["offload"],
+                  **options)
+    draft = None
+    if serving["draft"] not in (None, "heads"):
+        draft = scenario(serving["draft"], combo.get("hardware"), system=combo.get("system"), devices=1,
+                         weight_precision=sc.precisions.weights if sc.precisions.weights in ("fp8", "bf16", "fp16")
+                         else "bf16", engine=combo.get("engine"))
+    return Combination(sc, serving, draft)
 
 
-def _evaluate(sc, values: dict[str, np.ndarray], decode_points: int):
+def _evaluate(prepared: Combination, values: dict[str, np.ndarray], decode_points: int):
     """Metrics of one chunk: a dict of flat arrays."""
+    from ..inference.chunked import chunked_prefill
+    from ..inference.speculative import Speculation, speculate
+
+    sc, serving = prepared.scenario, prepared.serving
     n = len(next(iter(values.values())))
     hardware = {k: v for k, v in values.items() if k.startswith(("scale_", "set_"))}
     swept = replace(sc, system=swept_system(sc.system, hardware)) if hardware else sc
-    workload = Workload(*(np.broadcast_to(values[k], n) for k in WORKLOAD_KEYS))
+    workload = Workload(*(np.broadcast_to(values[k], n) for k in WORKLOAD_KEYS), samples=serving["samples"] or 1,
+                        cached_prefix=np.broadcast_to(values.get("cached_prefix", 0.0), n))
     est = cost(prepare(swept, workload, decode_points=decode_points))
+    if serving["prefill_chunk"]:
+        est = replace(est, ttft=chunked_prefill(swept, workload, serving["prefill_chunk"], serving["background"] or 0).ttft)
+    if serving["draft"]:
+        draft = replace(prepared.draft, system=swept.system) if prepared.draft is not None else None
+        spec = Speculation(serving["draft_tokens"], np.broadcast_to(values["acceptance"], n), draft,
+                           serving["draft_layers"] if serving["draft_layers"] is not None else 1.0)
+        est = replace(est, tpot=speculate(swept, workload, spec).tpot)
     devices = sc.plan.devices
     return {
         "ttft_ms": est.ttft / MS, "tpot_ms": est.tpot / MS, "e2e_latency_ms": est.e2e / MS,
@@ -168,14 +209,15 @@ def _numeric_chunks(spec: SweepSpec):
         yield {k: spec.numeric[k][i] for k, i in zip(names, index)}
 
 
-def _frame(combo: dict, sc, values: dict, metrics: dict):
+def _frame(prepared: Combination, values: dict, metrics: dict):
     import pandas as pd
 
+    sc = prepared.scenario
     n = len(metrics["ttft_ms"])
     columns = {"model": sc.model.name, "hardware": sc.system.accelerator.name, "system": sc.system.name,
                "tp": sc.plan.tp, "pp": sc.plan.pp, "ep": sc.plan.ep, "dp": sc.plan.dp, "cp": sc.plan.cp,
                "weight_precision": sc.precisions.weights, "kv_precision": sc.precisions.kv_cache,
-               "engine": sc.profile.name}
+               "engine": sc.profile.name, **{k: v for k, v in prepared.serving.items() if v is not None}}
     frame = pd.DataFrame({**{k: np.broadcast_to(np.asarray(v), n) for k, v in values.items()},
                           **{k: v if isinstance(v, pd.Categorical) else np.broadcast_to(np.asarray(v), n)
                              for k, v in metrics.items()}})
@@ -196,7 +238,7 @@ def run_sweep(spec, progress: bool = False, workers: int = 2, dask_client=None):
             prepared.append((combo, _scenario(combo)))
         except (LlmsizerError, ValueError) as exc:
             spec.skipped.append((combo, str(exc)))
-    tasks = [(combo, sc, chunk) for combo, sc in prepared for chunk in _numeric_chunks(spec)]
+    tasks = [(ready, chunk) for _, ready in prepared for chunk in _numeric_chunks(spec)]
     frames = []
     if dask_client is not None:
         futures = dask_client.map(_task, tasks, [spec.decode_points] * len(tasks), pure=False)
@@ -211,8 +253,8 @@ def run_sweep(spec, progress: bool = False, workers: int = 2, dask_client=None):
 
 
 def _task(task, decode_points: int):
-    combo, sc, values = task
-    return _frame(combo, sc, values, _evaluate(sc, values, decode_points))
+    prepared, values = task
+    return _frame(prepared, values, _evaluate(prepared, values, decode_points))
 
 
 class _progress:

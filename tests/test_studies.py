@@ -13,6 +13,9 @@ from llmsizer.search.requirements import requirements
 from llmsizer.search.sweep import run_sweep, swept_system
 from llmsizer.usecases import load_usecase
 
+#: sweeps compute in single precision: rows equal `estimate` (double precision) to its round-off
+FLOAT32_ROUNDING = 1e-6
+
 SPEC = {"model": "llama-3.1-8b", "hardware": "h100", "plan": {"tp": [1, 2]}, "weight_precision": ["bf16", "fp8"],
         "batch": [1, 16], "input": [256, 4096], "output": [64, 512],
         "scale": {"memory_bandwidth": [0.5, 1.0], "peak_flops": [1.0, 2.0]}, "chunk": 7}
@@ -31,8 +34,8 @@ def test_sweep_rows_equal_estimate_on_the_same_points():
                                                              "scale_peak_flops": np.array(row.scale_peak_flops)}))
         est = estimate("llama-3.1-8b", batch=row.batch, input=row.input, output=row.output, hardware=None,
                        system=swept.system, tp=int(row.tp), weight_precision=row.weight_precision)
-        assert row.ttft_ms == pytest.approx(float(est.ttft) * 1e3, rel=1e-9)
-        assert row.tpot_ms == pytest.approx(float(est.tpot) * 1e3, rel=1e-9)
+        assert row.ttft_ms == pytest.approx(float(est.ttft) * 1e3, rel=FLOAT32_ROUNDING)
+        assert row.tpot_ms == pytest.approx(float(est.tpot) * 1e3, rel=FLOAT32_ROUNDING)
 
 
 def test_sweep_reports_invalid_combinations_and_rejects_unknown_fields():
@@ -127,8 +130,8 @@ def test_serving_options_are_sweep_axes_equal_to_estimate():
         est = estimate("llama-3.1-8b", "h100", batch=int(row.batch), input=2000, output=100, samples=int(row.samples),
                        cached_prefix=int(row.cached_prefix), chunk=1024, background=16, draft="heads", draft_tokens=2,
                        acceptance=float(row.acceptance))
-        assert row.ttft_ms == pytest.approx(float(est.ttft) * 1e3, rel=1e-9)
-        assert row.tpot_ms == pytest.approx(float(est.tpot) * 1e3, rel=1e-9)
+        assert row.ttft_ms == pytest.approx(float(est.ttft) * 1e3, rel=FLOAT32_ROUNDING)
+        assert row.tpot_ms == pytest.approx(float(est.tpot) * 1e3, rel=FLOAT32_ROUNDING)
     from llmsizer.errors import ConfigError
 
     with pytest.raises(ConfigError, match="acceptance has no default"):

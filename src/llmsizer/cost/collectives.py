@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ..hardware.spec import Span, System
+from ..arrays import real
 
 __all__ = ["KINDS", "Span", "CollectiveCost", "collective", "algorithm_times", "spans_for_group",
            "collective_time"]
@@ -88,10 +89,10 @@ def collective(kind: str, message_bytes, spans: Sequence[Span], link_efficiency:
     """Cost of one `kind` collective of `message_bytes` (see KINDS for what they count) over a
     group laid on `spans`, innermost first. A group of one device costs nothing."""
     _check_kind(kind)
-    message = np.asarray(message_bytes, dtype=float)
+    message = real(message_bytes)
     links = [_Link.of(span, link_efficiency) for span in spans if span.size > 1]
     if not links:
-        return CollectiveCost(np.zeros_like(message), _only("none", message.shape))
+        return CollectiveCost(np.zeros_like(message), _only("none", np.shape(message)))
     time, algorithm = _cheapest_over(kind, message, links)
     return CollectiveCost(np.asarray(time + overhead_s), algorithm)
 
@@ -101,7 +102,7 @@ def algorithm_times(kind: str, message_bytes, span: Span, link_efficiency: float
     _check_kind(kind)
     if span.size < 2:
         raise ValueError(f"a span of {span.size} device(s) has no algorithm to compare")
-    message = np.asarray(message_bytes, dtype=float)
+    message = real(message_bytes)
     return {name: np.asarray(latency + transfer)
             for name, (latency, transfer) in _options(kind, message, _Link.of(span, link_efficiency)).items()}
 
@@ -174,9 +175,9 @@ def _cheapest_over(kind: str, message: np.ndarray, links: list[_Link]) -> tuple[
         return _cheapest({name: latency + transfer
                           for name, (latency, transfer) in _options(kind, message, links[0]).items()})
     if kind == "all_to_all":
-        return _all_to_all(message, links), _only("hierarchical", message.shape)
+        return _all_to_all(message, links), _only("hierarchical", np.shape(message))
     if kind == "broadcast":
-        return _broadcast(message, links), _only("hierarchical", message.shape)
+        return _broadcast(message, links), _only("hierarchical", np.shape(message))
     return _cheapest({"ring": _flat_ring(kind, message, links), "hierarchical": _hierarchical(kind, message, links)})
 
 

@@ -22,6 +22,7 @@ from ..hardware.spec import System
 from ..ops.base import Op
 from .collectives import collective
 from .profile import Profile
+from ..arrays import real
 
 BOUNDS = ("compute", "memory", "communication", "overhead", "offload")
 
@@ -72,8 +73,8 @@ class OpCost:
 
 
 def tile_fill(tokens, tile: int):
-    tokens = np.maximum(np.asarray(tokens, dtype=float), 1e-9)
-    return tokens / np.maximum(tokens, tile)
+    tokens = real(np.maximum(real(tokens), 1e-9))
+    return real(tokens / np.maximum(tokens, tile))
 
 
 def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
@@ -88,7 +89,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
         return OpCost(op, result.time, zero, zero, result.time, 0.0)
     if op.kind == "offload":
         require(acc.host_link_bandwidth > 0, "offload", op.name, f"{acc.name} lists no host link to stream from")
-        stream = (np.asarray(op.weight_bytes, dtype=float) + op.kv_bytes) / acc.host_link_bandwidth
+        stream = (real(op.weight_bytes) + op.kv_bytes) / acc.host_link_bandwidth
         return OpCost(op, stream, zero, zero, zero, 0.0, stream)
     if op.kind in ("matmul", "expert_matmul"):
         efficiency = profile.matmul_efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
@@ -97,14 +98,14 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
         rate = acc.peak(op.precision) * profile.attention_efficiency * tile_fill(op.tokens, profile.tile_tokens)
     else:
         rate = acc.elementwise_flops
-    compute = np.asarray(op.flops, dtype=float) / rate
+    compute = real(op.flops) / rate
     if op.dequant_elements:
-        tiles = np.maximum(np.asarray(op.tokens, dtype=float) / profile.tile_tokens, 1.0)
+        tiles = np.maximum(real(op.tokens) / profile.tile_tokens, 1.0)
         compute = compute + op.dequant_elements * DEQUANT_FLOPS_PER_WEIGHT * tiles / acc.elementwise_flops
-    kv = np.asarray(op.kv_bytes, dtype=float)
+    kv = real(op.kv_bytes)
     if op.kv_group > 1:
         kv = kv * (1.0 + profile.reread_share(op.kv_group) * (op.kv_group - 1.0))
-    moved = np.asarray(op.weight_bytes, dtype=float) + op.act_bytes + kv
+    moved = real(op.weight_bytes) + op.act_bytes + kv
     memory = moved / (acc.memory_bandwidth * profile.memory_efficiency)
     longer, shorter = np.maximum(compute, memory), np.minimum(compute, memory)
     time = longer + (1.0 - profile.overlap) * shorter + profile.kernel_overhead_s

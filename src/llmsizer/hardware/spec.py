@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..arrays import real
 from ..errors import ConfigError, require
 from ..units import GB, GIB, MIB, TB, TERA, US
 
@@ -104,7 +105,7 @@ class Accelerator:
     def elementwise_flops(self) -> float:
         """Rate of non-matrix (vector) work: the datasheet fp32 vector rate, or else 1/16 of the
         16-bit matrix peak (the ratio of A100's 19.5 to 312 and H100's 67 to 989 TFLOP/s)."""
-        return np.where(np.asarray(self.vector_flops) > 0, self.vector_flops, self.peak("bf16") / 16)
+        return real(np.where(np.asarray(self.vector_flops) > 0, self.vector_flops, self.peak("bf16") / 16))
 
     def runs_natively(self, precision: str) -> bool:
         return precision in self.peak_flops

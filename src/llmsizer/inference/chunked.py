@@ -19,6 +19,7 @@ from ..ops.base import Segment, Step
 from ..ops.graph import step_ops
 from .estimate import Scenario, _phase
 from .workload import Workload
+from ..arrays import real
 
 
 @dataclass
@@ -43,9 +44,9 @@ def _step_time(sc: Scenario, segments) -> np.ndarray:
 def chunked_prefill(sc: Scenario, workload: Workload, chunk: int, background: int = 0) -> ChunkedResult:
     require(isinstance(chunk, int) and chunk >= 1, "chunk", chunk, "must be a positive number of tokens")
     require(isinstance(background, int) and background >= 0, "background", background, "must be >= 0")
-    batch = np.asarray(workload.batch, dtype=float)
-    prefix = np.asarray(workload.cached_prefix, dtype=float)
-    prompt = np.asarray(workload.input, dtype=float) - prefix  # tokens each prompt still has to prefill
+    batch = real(workload.batch)
+    prefix = real(workload.cached_prefix)
+    prompt = real(workload.input) - prefix  # tokens each prompt still has to prefill
     steps = np.ceil(batch * prompt / chunk)
     per_step = batch * prompt / steps  # tokens per step, the prompts spread evenly over the steps
     whole = per_step >= prompt
@@ -54,7 +55,7 @@ def chunked_prefill(sc: Scenario, workload: Workload, chunk: int, background: in
     new = np.where(whole, prompt, per_step)
     past = prefix + np.where(whole, 0.0, (prompt - per_step) / 2)
     segments = [Segment(sequences, new, past)]
-    decoding = Segment(float(background), 1.0, np.asarray(workload.input, dtype=float) + np.asarray(workload.output) / 2,
+    decoding = Segment(float(background), 1.0, real(workload.input) + np.asarray(workload.output) / 2,
                        decode=True)
     if background:
         segments.append(decoding)

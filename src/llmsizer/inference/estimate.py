@@ -31,6 +31,7 @@ from ..precision import Precisions, quant_preset
 from ..units import GB, MS
 from .memory import MemoryBreakdown, memory_breakdown
 from .workload import Workload
+from ..arrays import real
 
 #: contexts at which the decode step is evaluated to average TPOT over the output
 DECODE_POINTS = 8
@@ -133,7 +134,7 @@ class Phase:
         totals = [pick(c.total) for c in self.costs]
         indices = [c.bound_index_of(pick) for c in self.costs]
         shape = np.broadcast_shapes(*(np.shape(t) for t in totals), *(np.shape(i) for i, _ in indices))
-        seconds = np.zeros((len(BOUNDS),) + shape)
+        seconds = np.zeros((len(BOUNDS),) + shape, dtype=np.result_type(*totals))  # float32 in sweeps
         for total, (bound, possible) in zip(totals, indices):
             rest = np.asarray(total)
             for code in possible[:-1]:  # each possible bound takes the op's time where it holds ...
@@ -160,9 +161,9 @@ def decode_contexts(input, output, points: int = DECODE_POINTS, batch=1.0):
     tokens; with one output token the single point is the step that would follow the first token.
     """
     shape = np.broadcast_shapes(np.shape(input), np.shape(output), np.shape(batch))
-    input = np.broadcast_to(np.asarray(input, dtype=float), shape)
-    steps = np.maximum(np.broadcast_to(np.asarray(output, dtype=float), shape) - 1, 1)
-    fractions = ((np.arange(points) + 0.5) / points).reshape((points,) + (1,) * len(shape))
+    input = np.broadcast_to(real(input), shape)
+    steps = np.maximum(np.broadcast_to(real(output), shape) - 1, 1)
+    fractions = ((np.arange(points) + 0.5) / points).reshape((points,) + (1,) * len(shape)).astype(input.dtype)
     return input + fractions * steps + 0.5 - 1
 
 
@@ -187,13 +188,13 @@ class Estimate:
 
     @property
     def e2e(self):
-        return self.ttft + (np.asarray(self.workload.output, dtype=float) - 1) * self.tpot
+        return self.ttft + (real(self.workload.output) - 1) * self.tpot
 
     @property
     def throughput(self):
         """Output tokens per second of the whole system (all replicas, every sample)."""
         w = self.workload
-        return self.scenario.plan.dp * np.asarray(w.batch, dtype=float) * w.samples * w.output / self.e2e
+        return self.scenario.plan.dp * real(w.batch) * w.samples * w.output / self.e2e
 
     @property
     def fits(self):
@@ -287,7 +288,7 @@ class Prepared:
 def prepare(sc: Scenario, workload: Workload, detail: bool = False, decode_points: int = DECODE_POINTS) -> Prepared:
     """Build the operators of the prefill step and of the decode steps at the quadrature contexts;
     with `detail`, also the decode step at the mean context, kept for the breakdown."""
-    batch = np.asarray(workload.batch, dtype=float)
+    batch = real(workload.batch)
     micro = batch / microbatches(sc.plan, batch)
     ctx = sc.context
     contexts = decode_contexts(workload.input, workload.output, decode_points, batch)
@@ -295,7 +296,7 @@ def prepare(sc: Scenario, workload: Workload, detail: bool = False, decode_point
     memory = memory_breakdown(sc.model, sc.plan, sc.precisions, acc.memory_capacity, batch, workload.input,
                               workload.output, samples=workload.samples, offload=sc.offload,
                               host_capacity=acc.host_capacity, reserve=acc.reserve)
-    prompt = np.asarray(workload.input, dtype=float)
+    prompt = real(workload.input)
     return Prepared(
         sc, workload,
         prefill_ops=step_ops(ctx, prefill_step(micro, workload.input, workload.cached_prefix))
@@ -320,7 +321,7 @@ def _offload_ops(memory: MemoryBreakdown, written, read=0.0) -> list[Op]:
 
 def microbatches(plan: Plan, batch):
     """Micro-batches a pipeline splits the batch into: the plan's number, at most one per sequence."""
-    return np.minimum(plan.pipeline_microbatches, np.maximum(np.asarray(batch, dtype=float), 1))
+    return np.minimum(plan.pipeline_microbatches, np.maximum(real(batch), 1))
 
 
 def pipeline_factors(plan: Plan, batch):

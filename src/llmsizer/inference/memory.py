@@ -21,6 +21,7 @@ from ..parallel import Plan
 from ..precision import Precisions
 from ..errors import require
 from ..units import GIB
+from ..arrays import real
 
 #: memory an engine keeps outside weights, cache and activations: CUDA context, kernels and
 #: library workspaces (about 1 GiB on current GPUs with cuBLAS and NCCL loaded) ...
@@ -75,7 +76,7 @@ def weight_bytes_per_device(model: Model, plan: Plan, sizes: Sizes) -> float:
 
 def cache_bytes_per_sequence(model: Model, plan: Plan, sizes: Sizes, context) -> np.ndarray:
     """KV cache and recurrent state of one sequence holding `context` tokens, on one device."""
-    context = np.asarray(context, dtype=float)
+    context = real(context)
     total = np.zeros_like(context)
     for layer, count in model.layer_kinds().items():
         mixer = layer.mixer
@@ -176,9 +177,9 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
     `prefill_tokens` caps the tokens one prefill step processes (chunked prefill); by default the
     whole batch's prompts are prefilled at once."""
     sizes = Sizes.of(precisions)
-    batch = np.asarray(batch, dtype=float)
-    input = np.asarray(input, dtype=float)
-    final = cache_bytes_per_sequence(model, plan, sizes, input + np.asarray(output, dtype=float))
+    batch = real(batch)
+    input = real(input)
+    final = cache_bytes_per_sequence(model, plan, sizes, input + real(output))
     # samples share the prompt's cache and each hold their own generated tokens and recurrent state
     prompt = cache_bytes_per_sequence(model, plan, sizes, input)
     state = cache_bytes_per_sequence(model, plan, sizes, 0.0)

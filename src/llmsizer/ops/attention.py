@@ -12,11 +12,12 @@ import numpy as np
 
 from ..models.spec import MLA, Attention
 from .base import Context, Op, Segment, all_reduce, collective, elementwise, matmul
+from ..arrays import real
 
 
 def _visible_prefix(positions, span):
     """sum_{j=1..positions} min(j, span): key positions visible to the first `positions` queries."""
-    x = np.asarray(positions, dtype=float)
+    x = real(positions)
     if span is None:
         return x * (x + 1) / 2
     return np.where(x <= span, x * (x + 1) / 2, span * (span + 1) / 2 + (x - span) * span)
@@ -24,7 +25,7 @@ def _visible_prefix(positions, span):
 
 def attended_pairs(segment: Segment, span):
     """(query, key) pairs one sequence of the segment visits under causal masking."""
-    past = np.asarray(segment.past_tokens, dtype=float)
+    past = real(segment.past_tokens)
     return _visible_prefix(past + segment.new_tokens, span) - _visible_prefix(past, span)
 
 
@@ -35,11 +36,11 @@ def context_parallel_ops(ctx: Context, seg: Segment, count: float, kv_bytes_per_
     its share of the cache."""
     if ctx.plan.cp == 1:
         return []
-    seqs = np.asarray(seg.sequences, dtype=float)
+    seqs = real(seg.sequences)
     if seg.decode:
         return [collective("context_merge", "attention", count, "all_reduce",
                            seg.tokens * out_elements * ctx.sizes.activation, "cp")]
-    length = np.asarray(seg.past_tokens, dtype=float) + seg.new_tokens
+    length = real(seg.past_tokens) + seg.new_tokens
     return [collective("ring_attention_kv", "attention", count, "all_gather", seqs * length * kv_bytes_per_token, "cp")]
 
 
@@ -58,14 +59,14 @@ def attention_ops(ctx: Context, mixer: Attention, count: float, tokens, segments
     cp = plan.cp
     for seg in segments:
         pairs = attended_pairs(seg, mixer.span)
-        seqs = np.asarray(seg.sequences, dtype=float)
+        seqs = real(seg.sequences)
         ops.append(Op(
             name="attention" if len(segments) == 1 else f"attention[{'decode' if seg.decode else 'prefill'}]",
             block="attention", kind="attention", count=count,
             flops=4.0 * seqs * heads * hd * pairs / cp,
             act_bytes=2.0 * seg.tokens * heads * hd * sizes.activation / (1 if seg.decode else cp),
             kv_bytes=seg.cached_reads(mixer.span) * 2 * kv_heads * hd * sizes.kv / cp,
-            tokens=np.asarray(seg.new_tokens, dtype=float) * (heads // kv_heads),
+            tokens=real(seg.new_tokens) * (heads // kv_heads),
             precision=sizes.attention_precision,
             kv_group=heads / kv_heads if seg.decode else 1.0,
         ))
@@ -95,7 +96,7 @@ def mla_ops(ctx: Context, mixer: MLA, count: float, tokens, segments) -> list[Op
     ops.append(kv_a)
     cp = plan.cp
     for seg in segments:
-        seqs = np.asarray(seg.sequences, dtype=float)
+        seqs = real(seg.sequences)
         pairs = attended_pairs(seg, None) / cp
         cached_reads = seg.cached_reads() / cp
         tag = "" if len(segments) == 1 else f"[{'decode' if seg.decode else 'prefill'}]"
@@ -108,7 +109,7 @@ def mla_ops(ctx: Context, mixer: MLA, count: float, tokens, segments) -> list[Op
                 flops=2.0 * seqs * heads * (latent + mixer.kv_lora_rank) * pairs,
                 act_bytes=seg.tokens * heads * (latent + mixer.kv_lora_rank) * sizes.activation,
                 kv_bytes=cached_reads * latent * sizes.kv,
-                tokens=np.asarray(seg.new_tokens, dtype=float) * heads,
+                tokens=real(seg.new_tokens) * heads,
                 precision=sizes.attention_precision,
             ))
             ops.append(matmul(ctx, "v_up" + tag, "attention", count, seg.tokens, mixer.kv_lora_rank,
@@ -123,7 +124,7 @@ def mla_ops(ctx: Context, mixer: MLA, count: float, tokens, segments) -> list[Op
                 flops=2.0 * seqs * heads * (mixer.qk_head_dim + mixer.v_head_dim) * pairs,
                 act_bytes=(seg.tokens * heads * (mixer.qk_head_dim + mixer.v_head_dim)
                            + expanded * heads * (mixer.qk_head_dim + mixer.v_head_dim)) * sizes.activation,
-                tokens=np.asarray(seg.new_tokens, dtype=float),
+                tokens=real(seg.new_tokens),
                 precision=sizes.attention_precision,
             ))
     ops.append(matmul(ctx, "o_proj", "attention", count, tokens, heads * mixer.v_head_dim, hidden))

@@ -13,6 +13,7 @@ import numpy as np
 from ..models.spec import Model
 from ..parallel import Plan
 from ..precision import Precisions, bytes_per_element, matmul_precision, needs_dequantisation
+from ..arrays import real
 
 
 @dataclass(frozen=True)
@@ -31,15 +32,15 @@ class Segment:
 
     @property
     def tokens(self):
-        return np.asarray(self.sequences, dtype=float) * self.new_tokens
+        return real(self.sequences) * self.new_tokens
 
     def cached_reads(self, span=None):
         """Cached tokens the segment's attention reads in all: each sequence's visible cache,
         less the shared prefix re-read by the other members of its group."""
-        seqs = np.asarray(self.sequences, dtype=float)
-        total = np.asarray(self.past_tokens, dtype=float) + self.new_tokens
+        seqs = real(self.sequences)
+        total = real(self.past_tokens) + self.new_tokens
         visible = total if span is None else np.minimum(total, span)
-        shared_visible = np.clip(np.asarray(self.shared_prefix, dtype=float) - (total - visible), 0.0, None)
+        shared_visible = np.clip(real(self.shared_prefix) - (total - visible), 0.0, None)
         return seqs * visible - (seqs - seqs / self.share) * shared_visible
 
 
@@ -56,17 +57,17 @@ class Step:
     @property
     def sequences(self):
         """Sequences that produce a token this step: the output head runs on their last token only."""
-        return sum(np.asarray(s.sequences, dtype=float) for s in self.segments)
+        return sum(real(s.sequences) for s in self.segments)
 
 
 def prefill_step(batch, prompt, cached_prefix=0.0) -> Step:
-    return Step((Segment(batch, np.asarray(prompt, dtype=float) - cached_prefix, cached_prefix),))
+    return Step((Segment(batch, real(prompt) - cached_prefix, cached_prefix),))
 
 
 def decode_step(batch, context, samples: int = 1, shared_prefix=0.0) -> Step:
     """One new token per sequence over `context` cached tokens; with `samples` > 1, each of the
     `batch` requests decodes that many sequences sharing its first `shared_prefix` tokens."""
-    return Step((Segment(np.asarray(batch, dtype=float) * samples, 1.0, context, decode=True,
+    return Step((Segment(real(batch) * samples, 1.0, context, decode=True,
                          shared_prefix=shared_prefix, share=samples),))
 
 
@@ -161,7 +162,7 @@ def matmul(ctx: Context, name: str, block: str, count: float, tokens, k: float, 
     """A dense product of `tokens` x k activations with a k x n weight on one device; `heads`
     independent such products with their own weights (per-head projections of absorbed MLA)."""
     wb = ctx.sizes.weight if weight_bytes_per_element is None else weight_bytes_per_element
-    tokens = np.asarray(tokens, dtype=float)
+    tokens = real(tokens)
     return Op(
         name=name, block=block, kind="matmul", count=count,
         flops=2.0 * tokens * k * n * heads,
@@ -180,20 +181,20 @@ def elementwise(ctx: Context, name: str, block: str, count: float, elements_read
     ab = ctx.sizes.activation
     return Op(
         name=name, block=block, kind="elementwise", count=count,
-        flops=flops_per_element * np.asarray(elements_written, dtype=float),
+        flops=flops_per_element * real(elements_written),
         weight_bytes=weight_bytes,
-        act_bytes=(np.asarray(elements_read, dtype=float) + elements_written) * ab,
+        act_bytes=(real(elements_read) + elements_written) * ab,
         precision="fp32",
     )
 
 
 def collective(name: str, block: str, count: float, kind: str, message_bytes, group: str) -> Op:
     return Op(name=name, block="communication", kind="collective", count=count, collective=kind,
-              message_bytes=np.asarray(message_bytes, dtype=float), group=group, extra={"of": block})
+              message_bytes=real(message_bytes), group=group, extra={"of": block})
 
 
 def all_reduce(ctx: Context, name: str, block: str, count: float, elements) -> list[Op]:
     """The tensor-parallel all-reduce of a layer output (none without tensor parallelism)."""
     if ctx.plan.tp == 1:
         return []
-    return [collective(name, block, count, "all_reduce", np.asarray(elements, dtype=float) * ctx.sizes.activation, "tp")]
+    return [collective(name, block, count, "all_reduce", real(elements) * ctx.sizes.activation, "tp")]

@@ -12,11 +12,12 @@ import numpy as np
 
 from ..models.spec import DenseFFN, MoEFFN
 from .base import Context, Op, all_reduce, collective, elementwise, matmul
+from ..arrays import real
 
 
 def expected_experts_touched(num_experts: int, top_k: int, tokens):
     """Expected number of distinct experts a batch of `tokens` routes to (uniform routing)."""
-    tokens = np.asarray(tokens, dtype=float)
+    tokens = real(tokens)
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
 
 
@@ -45,7 +46,7 @@ def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens) -> list[Op]:
     all-reduce; experts spanning data-parallel replicas receive and return tokens by all-to-all.
     """
     plan, hidden, sizes = ctx.plan, ctx.model.hidden, ctx.sizes
-    tokens = np.asarray(tokens, dtype=float)
+    tokens = real(tokens)
     E, k = ffn.num_experts, ffn.top_k
     width = ffn.expert_intermediate // plan.expert_tp
     up_width = (2 if ffn.gated else 1) * width

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..models.spec import Mamba, Mamba2
 from .base import Context, Op, all_reduce, elementwise, matmul
+from ..arrays import real
 
 SCAN_FLOPS_PER_STATE_ELEMENT = 6.0
 SSD_CHUNK = 256
@@ -21,7 +22,7 @@ def _scan(ctx: Context, count: float, tokens, sequences, d_inner: float, d_state
           extra_flops=0.0) -> Op:
     """The scan reads its own small parameters (A, D, dt bias, ...), its inputs, and the state."""
     ab = ctx.sizes.activation
-    state_bytes = np.asarray(sequences, dtype=float) * d_inner * d_state * ab
+    state_bytes = real(sequences) * d_inner * d_state * ab
     return Op(
         name="selective_scan", block="mamba", kind="scan", count=count,
         flops=SCAN_FLOPS_PER_STATE_ELEMENT * tokens * d_inner * d_state + extra_flops,
@@ -35,7 +36,7 @@ def _scan(ctx: Context, count: float, tokens, sequences, d_inner: float, d_state
 def _conv(ctx: Context, count: float, tokens, sequences, channels: float, d_conv: int, bias: bool) -> Op:
     op = elementwise(ctx, "conv1d", "mamba", count, tokens * channels, tokens * channels, 2.0 * d_conv,
                      weight_bytes=channels * (d_conv + (1 if bias else 0)) * ctx.sizes.weight)
-    op.kv_bytes = 2.0 * np.asarray(sequences, dtype=float) * channels * (d_conv - 1) * ctx.sizes.activation
+    op.kv_bytes = 2.0 * real(sequences) * channels * (d_conv - 1) * ctx.sizes.activation
     return op
 
 
@@ -58,7 +59,7 @@ def mamba2_ops(ctx: Context, mixer: Mamba2, count: float, tokens, sequences, new
     d, heads = mixer.d_inner / tp, mixer.num_heads / tp
     conv_dim = mixer.conv_dim / tp
     in_width = 2 * d + 2 * mixer.n_groups * mixer.d_state / tp + heads
-    chunk = np.minimum(np.asarray(new_tokens, dtype=float), SSD_CHUNK)
+    chunk = np.minimum(real(new_tokens), SSD_CHUNK)
     intra_chunk = 2.0 * tokens * chunk * heads * (mixer.d_state + mixer.head_dim)
     ops = [
         matmul(ctx, "in_proj", "mamba", count, tokens, hidden, in_width, bias=mixer.proj_bias),

@@ -17,7 +17,7 @@ import numpy as np
 from ..cost.profile import Profile, load_profile
 from ..errors import LlmsizerError
 from ..inference.estimate import Prepared, cost, prepare, scenario
-from ..inference.predict import _engine_label
+from ..inference.predict import engine_label
 from ..inference.workload import Workload
 from ..units import MS
 
@@ -107,7 +107,7 @@ def prepare_rows(frame) -> Rows:
     frame = frame.reset_index(drop=True).copy()
     frame["kind"] = frame["metric"].map(METRIC_KIND)
     frameworks = frame["framework"] if "framework" in frame.columns else [""] * len(frame)
-    frame["engine"] = [_engine_label(f).split(" ")[0] for f in frameworks]
+    frame["engine"] = [engine_label(f).split(" ")[0] for f in frameworks]
     frame["batch_run"] = frame["batch_size"].astype(float)
     frame["error"] = ""
     keys = ["model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision", "engine"]

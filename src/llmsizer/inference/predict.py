@@ -26,7 +26,8 @@ _SCENARIO_KEYS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_
                   "pred_engine")
 
 
-def _engine_label(framework) -> str:
+def engine_label(framework) -> str:
+    """The profile a free-text framework names, or `default` with why (none given, not recognised)."""
     engine = engine_from_text(framework)
     if engine is not None:
         return engine
@@ -45,7 +46,7 @@ def predict(frame, profile: str | None = None):
         raise LlmsizerError(f"input is missing column(s) {', '.join(missing)}; required: {', '.join(INPUT_COLUMNS)}")
     out = frame.copy()
     frameworks = out["framework"] if "framework" in out.columns else pd.Series([None] * len(out), index=out.index)
-    out["pred_engine"] = profile or frameworks.map(_engine_label)
+    out["pred_engine"] = profile or frameworks.map(engine_label)
     n = len(out)
     results = {col: np.full(n, np.nan) for col in OUTPUT_COLUMNS if col not in ("pred_engine", "pred_error", "pred_fits")}
     fits = np.full(n, None, dtype=object)

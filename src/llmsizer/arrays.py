@@ -10,3 +10,8 @@ def real(values):
         return float(values)
     array = np.asarray(values)
     return array if array.dtype == np.float32 else array.astype(np.float64, copy=False)
+
+
+def first(values) -> float:
+    """The first value of a scalar or array, as a float: what a report of one scenario shows."""
+    return float(np.asarray(values, dtype=float).reshape(-1)[0])

@@ -19,7 +19,7 @@ from ..ops.base import Segment, Step
 from ..ops.graph import step_ops
 from .estimate import Scenario, _phase
 from .workload import Workload
-from ..arrays import real
+from ..arrays import first, real
 
 
 @dataclass
@@ -31,7 +31,6 @@ class ChunkedResult:
     background_plain_tpot: np.ndarray  # their time per token with no prefill mixed in
 
     def to_dict(self) -> dict:
-        first = lambda x: float(np.asarray(x).reshape(-1)[0])  # noqa: E731
         return {"steps": first(self.steps), "step_ms": first(self.step) * 1e3,
                 "background_tpot_ms": first(self.background_tpot) * 1e3,
                 "background_plain_tpot_ms": first(self.background_plain_tpot) * 1e3}

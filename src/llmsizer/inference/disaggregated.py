@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arrays import first
 from ..ops.base import Sizes
 from ..parallel import Plan
 from .estimate import Estimate, Scenario, evaluate
@@ -43,7 +44,6 @@ class DisaggregatedResult:
         return self.decode.throughput / self.decode.scenario.plan.devices
 
     def to_dict(self) -> dict:
-        first = lambda x: float(np.asarray(x).reshape(-1)[0])  # noqa: E731
         return {"prefill_devices": self.prefill.scenario.plan.devices, "prefill_tp": self.prefill.scenario.plan.tp,
                 "prefill_ttft_ms": first(self.prefill.ttft) * 1e3, "kv_transfer_gb": first(self.kv_bytes) / 1e9,
                 "kv_transfer_ms": first(self.transfer) * 1e3,

@@ -31,7 +31,7 @@ from ..precision import Precisions, quant_preset
 from ..units import GB, MS
 from .memory import MemoryBreakdown, memory_breakdown
 from .workload import Workload
-from ..arrays import real
+from ..arrays import first, real
 
 #: contexts at which the decode step is evaluated to average TPOT over the output
 DECODE_POINTS = 8
@@ -222,10 +222,6 @@ class Estimate:
     def to_dict(self) -> dict:
         """Plain numbers for JSON (scalar scenarios)."""
         sc, mem = self.scenario, self.memory
-
-        def num(x):
-            return float(np.asarray(x).reshape(-1)[0])
-
         return {
             "model": sc.model.name,
             "system": sc.system.name,
@@ -237,25 +233,25 @@ class Estimate:
             "moe_imbalance": sc.moe_imbalance,
             "precisions": {"weights": sc.precisions.weights, "activations": sc.precisions.activations,
                            "kv_cache": sc.precisions.kv_cache},
-            "workload": {"batch": num(self.workload.batch), "input": num(self.workload.input),
-                         "output": num(self.workload.output)},
+            "workload": {"batch": first(self.workload.batch), "input": first(self.workload.input),
+                         "output": first(self.workload.output)},
             "profile": sc.profile.name,
-            "ttft_ms": num(self.ttft) / MS,
-            "tpot_ms": num(self.tpot) / MS,
-            "e2e_latency_ms": num(self.e2e) / MS,
-            "throughput_tokens_per_s": num(self.throughput),
+            "ttft_ms": first(self.ttft) / MS,
+            "tpot_ms": first(self.tpot) / MS,
+            "e2e_latency_ms": first(self.e2e) / MS,
+            "throughput_tokens_per_s": first(self.throughput),
             "prefill_bound": str(np.asarray(self.prefill.bound).reshape(-1)[0]),
             "decode_bound": str(np.asarray(self.decode_bound).reshape(-1)[0]),
-            "memory_per_device_gb": num(mem.total) / GB,
+            "memory_per_device_gb": first(mem.total) / GB,
             "memory_breakdown_gb": {
-                "weights": mem.weights / GB, "kv_cache": num(mem.kv_cache) / GB,
-                "activations": num(mem.activations) / GB, "runtime_reserve": mem.reserve / GB,
+                "weights": mem.weights / GB, "kv_cache": first(mem.kv_cache) / GB,
+                "activations": first(mem.activations) / GB, "runtime_reserve": mem.reserve / GB,
                 "capacity": mem.capacity / GB,
             },
             "fits": bool(np.asarray(mem.fits).reshape(-1)[0]),
-            "max_batch": int(num(mem.max_batch)),
+            "max_batch": int(first(mem.max_batch)),
             "bands": {
-                f"{metric}{unit}": [num(low) / scale, num(high) / scale]
+                f"{metric}{unit}": [first(low) / scale, first(high) / scale]
                 for metric, unit, scale in (("ttft", "_ms", MS), ("tpot", "_ms", MS), ("e2e_latency", "_ms", MS),
                                             ("throughput", "_tokens_per_s", 1.0))
                 for low, high in [self.band(metric)]

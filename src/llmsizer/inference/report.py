@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arrays import first
 from ..units import MS
-
-
-def _scalar(x) -> float:
-    return float(np.asarray(x, dtype=float).reshape(-1)[0])
 
 
 def breakdown_frame(est):
@@ -19,13 +16,13 @@ def breakdown_frame(est):
     profile = est.scenario.profile
     rows = []
     for phase_name, phase in (("prefill", est.prefill), ("decode", est.decode)):
-        step = _scalar(phase.time)
+        step = first(phase.time)
         for c in phase.costs:
             op = c.op
-            time = _scalar(c.total)
-            per_instance = _scalar(c.time)
-            flops = _scalar(op.flops) * op.count
-            moved = _scalar(op.bytes) * op.count
+            time = first(c.total)
+            per_instance = first(c.time)
+            flops = first(op.flops) * op.count
+            moved = first(op.bytes) * op.count
             rows.append({
                 "phase": phase_name,
                 "operator": op.name,
@@ -34,14 +31,14 @@ def breakdown_frame(est):
                 "count": op.count,
                 "gflop": flops / 1e9,
                 "mbytes": moved / 1e6,
-                "message_mb": _scalar(op.message_bytes) * op.count / 1e6,
+                "message_mb": first(op.message_bytes) * op.count / 1e6,
                 "time_ms": time / MS,
                 "share": time / step,
                 "bound": str(np.asarray(c.bound).reshape(-1)[0]),
                 "algorithm": str(np.asarray(op.extra["algorithm"].labels).reshape(-1)[0]) if "algorithm" in op.extra else "",
-                "compute_util": (_scalar(op.flops) / acc.peak(op.precision) / per_instance)
+                "compute_util": (first(op.flops) / acc.peak(op.precision) / per_instance)
                 if op.kind in ("matmul", "expert_matmul", "attention") else 0.0,
-                "memory_util": _scalar(op.bytes) / acc.memory_bandwidth / per_instance,
+                "memory_util": first(op.bytes) / acc.memory_bandwidth / per_instance,
             })
         rows.append({"phase": phase_name, "operator": "engine_step", "block": "overhead", "kind": "overhead",
                      "count": 1, "gflop": 0.0, "mbytes": 0.0, "message_mb": 0.0,

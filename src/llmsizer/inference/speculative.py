@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arrays import first
 from ..errors import require
 from ..ops.base import Segment, Step
 from ..ops.graph import layer_ops, step_ops
@@ -59,7 +60,6 @@ class SpeculativeResult:
         return self.plain_tpot / self.tpot
 
     def to_dict(self) -> dict:
-        first = lambda x: float(np.asarray(x).reshape(-1)[0])  # noqa: E731
         return {"tokens_per_step": first(self.tokens_per_step), "speedup": first(self.speedup),
                 "step_ms": first(self.step) * 1e3, "plain_tpot_ms": first(self.plain_tpot) * 1e3,
                 "break_even_acceptance": first(self.break_even)}

@@ -8,6 +8,7 @@ does hundreds of times) only redoes the roofline arithmetic.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from importlib import resources
 from typing import Callable
@@ -37,23 +38,12 @@ def shipped_measurements_path():
 def read_measurements(path=None):
     import pandas as pd
 
-    with resources.as_file(shipped_measurements_path()) if path is None else _nullcontext(path) as p:
+    with resources.as_file(shipped_measurements_path()) if path is None else nullcontext(path) as p:
         frame = pd.read_csv(p, keep_default_na=False)
     unknown = sorted(set(frame["metric"]) - set(METRIC_KIND))
     if unknown:
         raise LlmsizerError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRIC_KIND)}")
     return frame
-
-
-class _nullcontext:
-    def __init__(self, value):
-        self.value = value
-
-    def __enter__(self):
-        return self.value
-
-    def __exit__(self, *exc):
-        return False
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from dataclasses import replace
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import assume, given, settings
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 from llmsizer.cli import main
 from llmsizer.errors import ConfigError
 from llmsizer.hardware.spec import NetworkDim, System
-from llmsizer.hardware.zoo import load_accelerator, load_system
+from llmsizer.hardware.zoo import load_system
 from llmsizer.inference.estimate import evaluate, pipeline_factors, prepare, scenario
 from llmsizer.inference.workload import Workload
 from llmsizer.models.zoo import load_model

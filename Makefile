@@ -33,9 +33,9 @@ app: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[web]'
 	$(BIN)/llmsizer app
 
-# Refit the shipped profiles on the shipped measurements (profiles/fitted/*.yaml).
+# Refit the shipped levels on the shipped measurements (profiles/fitted/levels.yaml).
 calibrate: $(VENV)/.installed
-	$(BIN)/llmsizer calibrate -o src/llmsizer/data/profiles/fitted
+	$(BIN)/python -m llmsizer.calibration.calibrate src/llmsizer/data/profiles/fitted
 
 # Regenerate docs/accuracy.md and docs/accuracy.png from the shipped measurements.
 accuracy: $(VENV)/.installed

@@ -1,17 +1,21 @@
-"""Calibration: recovers known parameters, stays accurate out of sample, and gives honest bands."""
-
-from dataclasses import replace
+"""Calibration in levels: recovers known parameters, pools chips and engines towards their
+families, stays accurate out of sample, and gives bands that cover what they claim."""
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from llmsizer.calibration.calibrate import calibrate
-from llmsizer.calibration.fit import fit, k_folds, out_of_sample
+from llmsizer.calibration.fit import _profile, fit
 from llmsizer.calibration.measurements import predicted, prepare_rows, read_measurements
 from llmsizer.calibration.scoring import statistics
+from llmsizer.calibration.validation import summary
 from llmsizer.cli import main
+from llmsizer.cost.levels import Levels, fitted_levels
 from llmsizer.cost.profile import load_profile
+from llmsizer.inference.estimate import estimate
+
+HOPPER = ("H100-SXM5-80GB", "H200-SXM-141GB")
 
 
 @pytest.fixture(scope="module")
@@ -19,61 +23,102 @@ def rows():
     return prepare_rows(read_measurements())
 
 
-#: parameters these rows identify, with how closely a fit must find them (the per-step and
-#: per-kernel overheads both add a constant per step: the rows only tell their sum apart through
-#: layer counts, so their split follows the priors and is not asserted)
-TRUTH = {("memory_efficiency", "H100-SXM5-80GB"): 0.7, ("matmul_efficiency", "H100-SXM5-80GB"): 0.55,
-         ("memory_efficiency", "A100-SXM4-80GB"): 0.9, ("matmul_efficiency", "A100-SXM4-80GB"): 0.8,
-         ("prefill_overhead_s", "trtllm"): 2e-3}
-TOLERANCE = {"memory_efficiency": 0.03, "matmul_efficiency": 0.03, "prefill_overhead_s": 0.15}
+def _subset(rows, hardware):
+    keep = (rows.frame["engine"] == "trtllm/0.x").to_numpy() & rows.frame["hardware"].isin(hardware).to_numpy()
+    return rows.subset(keep)
 
 
-def test_fit_recovers_known_parameters_from_synthetic_measurements(rows):
-    """Measurements made by the model itself under known parameters are fitted back to them."""
-    keep = (rows.frame["engine"] == "trtllm").to_numpy() & rows.frame["hardware"].isin(
-        ["H100-SXM5-80GB", "A100-SXM4-80GB"]).to_numpy()
-    subset = rows.subset(keep)
-
-    def truth(engine, hardware):
-        profile = load_profile(engine, hardware, fitted=False)
-        changes = {name: value for (name, key), value in TRUTH.items() if key in (engine, hardware)}
-        return replace(profile, **changes)
-
-    subset.frame["value"] = predicted(subset, truth)
-    result = fit(subset, max_evaluations=100)
-    for key, value in TRUTH.items():
-        assert result.values[key] == pytest.approx(value, rel=TOLERANCE[key[0]]), key
-    measured = subset.frame["value"].to_numpy()
-    assert statistics(predicted(subset, result.profile_for), measured)["male_pct"] < 2.0
+#: chip and engine values the synthetic rows are made with
+TRUTH = Levels(hardware={"H100-SXM5-80GB": {"memory_efficiency": 0.72, "matmul_efficiency_8bit": 0.55},
+                         "H200-SXM-141GB": {"memory_efficiency": 0.78, "matmul_efficiency_8bit": 0.6},
+                         "A100-SXM4-80GB": {"memory_efficiency": 0.9, "matmul_efficiency": 0.8}},
+               engines={"trtllm/0.x": {"prefill_overhead_s": 2e-3}})
 
 
-def test_out_of_sample_error_stays_within_bound(rows):
-    """Each row predicted by a fit that never saw it (5-fold): mean absolute log error <= 25%."""
-    pred = out_of_sample(rows, k_folds(len(rows.frame), 5))
-    stats = statistics(pred, rows.frame["value"].to_numpy(float))
-    assert stats["rows"] == 150
-    assert stats["male_pct"] <= 25.0
+@pytest.mark.slow
+def test_fit_recovers_known_level_parameters_from_synthetic_measurements(rows):
+    """Rows made by the model itself under known chip and engine values are fitted back to them,
+    and the family level lies between its chips."""
+    subset = _subset(rows, (*HOPPER, "A100-SXM4-80GB"))
+    subset.frame["value"] = predicted(subset, lambda engine, hw: _profile(TRUTH, engine, hw))
+    result = fit(subset, max_evaluations=60)
+    for hw, values in TRUTH.hardware.items():
+        profile = result.profile_for("trtllm/0.x", hw)
+        for name, value in values.items():
+            assert getattr(profile, name) == pytest.approx(value, rel=0.05), (hw, name)
+    assert result.profile_for("trtllm/0.x", "H100-SXM5-80GB").prefill_overhead_s == pytest.approx(2e-3, rel=0.25)
+    family = result.levels.hardware_families["NVIDIA Hopper"]["memory_efficiency"]
+    assert 0.72 - 0.01 <= family <= 0.78 + 0.01
+    assert statistics(predicted(subset, result.profile_for), subset.frame["value"].to_numpy())["male_pct"] < 2.0
 
 
-def test_calibration_bands_are_wider_for_unseen_engines(rows):
-    small = rows.subset(rows.frame["engine"].isin(["lmdeploy"]).to_numpy())
-    result = calibrate(small, folds=3)
-    docs = result.profile_documents("test rows")
-    assert set(docs) == {"lmdeploy", "default"}
-    assert docs["lmdeploy"]["uncertainty"]["throughput"] <= docs["default"]["uncertainty"]["throughput"]
-    assert set(docs["lmdeploy"]["hardware"]) == {"A100-SXM4-80GB"}
+@pytest.mark.slow
+def test_a_chip_removed_from_the_fit_gets_its_family_level(rows):
+    """H200 left out: it takes the fitted NVIDIA Hopper level (from H100), not the raw prior; a chip
+    of a family without rows (B200) takes the shared level."""
+    result = fit(_subset(rows, ("H100-SXM5-80GB", "A100-SXM4-80GB")))
+    levels = result.levels
+    h200 = result.profile_for("trtllm/0.x", "H200-SXM-141GB")
+    prior = load_profile("trtllm/0.x", "H200-SXM-141GB", fitted=False)
+    for name in ("memory_efficiency", "matmul_efficiency_8bit", "attention_efficiency"):
+        assert getattr(h200, name) == pytest.approx(levels.hardware_families["NVIDIA Hopper"][name], rel=1e-9)
+        assert getattr(h200, name) != pytest.approx(getattr(prior, name), rel=1e-3)
+    b200 = result.profile_for("trtllm/0.x", "B200-180GB")
+    assert b200.memory_efficiency == pytest.approx(levels.shared["memory_efficiency"], rel=1e-9)
 
 
-def test_shipped_profiles_are_fitted_and_widen_off_their_data():
-    trtllm_h100 = load_profile("trtllm", "H100-SXM5-80GB")
-    assert trtllm_h100.source.startswith("Fitted") and "no calibration" not in trtllm_h100.uncertainty_basis
-    prior = load_profile("trtllm", "H100-SXM5-80GB", fitted=False)
-    assert trtllm_h100.memory_efficiency != prior.memory_efficiency
-    unseen_hw = load_profile("trtllm", "B200-180GB")
-    assert "B200-180GB had no calibration data" in unseen_hw.uncertainty_basis
-    assert all(unseen_hw.uncertainty[k] >= trtllm_h100.uncertainty[k] for k in trtllm_h100.uncertainty)
-    unseen_engine = load_profile("sglang", "H100-SXM5-80GB")
-    assert "engine sglang had no calibration data" in unseen_engine.uncertainty_basis
+@pytest.fixture(scope="module")
+def calibration(rows):
+    return calibrate(rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attribute", ["k_fold", "leave_source_out", "leave_hardware_out"])
+def test_band_coverage_on_the_folds(calibration, attribute):
+    """The 80% band, drawn from the other folds' errors, holds 75-85% of each fold's rows."""
+    assert 75.0 <= calibration.coverage(attribute) <= 85.0
+
+
+@pytest.mark.slow
+def test_out_of_sample_error_and_summary(calibration, rows):
+    measured = rows.frame["value"].to_numpy(float)
+    k_fold = statistics(calibration.k_fold, measured)
+    assert k_fold["rows"] == len(rows.frame) and k_fold["male_pct"] <= 15.0
+    bands = calibration.bands()
+    assert all(bands["unmeasured_both"]["width"][k] >= bands["measured"]["width"][k] for k in bands["measured"]["width"])
+    lines = summary(rows, [("out of sample: 5-fold", calibration.k_fold)], calibration)
+    assert lines[0][-1].endswith("%")
+
+
+def test_shipped_levels_compose_by_family():
+    levels = fitted_levels()
+    assert levels is not None and "NVIDIA Hopper" in levels.hardware_families
+    h20 = load_profile("trtllm/0.x", "H20-96GB")  # no rows: its family's fitted level
+    hopper = levels.hardware_families["NVIDIA Hopper"]
+    assert h20.memory_efficiency == pytest.approx(hopper["memory_efficiency"], rel=1e-6)
+    seen = load_profile("trtllm/0.x", "H100-SXM5-80GB")
+    unseen = load_profile("sglang/0.4", "B200-180GB")
+    assert "no calibration data" in unseen.uncertainty_basis and "no calibration" not in seen.uncertainty_basis
+    assert all(unseen.uncertainty[k] >= seen.uncertainty[k] for k in seen.uncertainty)
+
+
+def test_throughput_and_e2e_bands_have_the_same_relative_width():
+    est = estimate("llama-3.1-8b", "h100", batch=8, input=512, output=128, engine="trtllm")
+    (e2e_low, e2e_high), (thr_low, thr_high) = est.band("e2e_latency"), est.band("throughput")
+    assert e2e_high / e2e_low == pytest.approx(thr_high / thr_low)
+
+
+def test_a_profile_file_of_its_own_uses_its_own_band(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\nparameters: {step_overhead_s: 0.002}\nhardware:\n  H100-SXM5-80GB: {memory_efficiency: 0.8}\n"
+                    "uncertainty: {ttft: 0.05, tpot: 0.04, e2e_latency: 0.03, throughput: 0.03}\n"
+                    "uncertainty_unseen_hardware: {ttft: 0.3, tpot: 0.3, e2e_latency: 0.3, throughput: 0.3}\n")
+    est = estimate("llama-3.1-8b", "h100", batch=1, input=512, output=64, profile=str(path))
+    low, high = est.band("tpot")
+    assert high / low == pytest.approx(np.exp(0.08))
+    assert est.scenario.profile.memory_efficiency == 0.8 and est.scenario.profile.step_overhead_s == 0.002
+    other = estimate("llama-3.1-8b", "a100", batch=1, input=512, output=64, profile=str(path))
+    assert other.scenario.profile.uncertainty["tpot"] == 0.3
 
 
 def test_predict_bands_bracket_the_prediction():
@@ -83,18 +128,17 @@ def test_predict_bands_bracket_the_prediction():
 
     frame = pd.DataFrame([dict(model="llama-3.1-8b", hardware="h100", num_devices=1, tp=1, pp=1, ep=1,
                                weight_precision="fp8", kv_precision="fp8", batch_size=8, input_len=512,
-                               output_len=128, framework="TensorRT-LLM")])
+                               output_len=128, framework="TensorRT-LLM 0.9")])
     out = predict(frame).iloc[0]
     for column in ("pred_ttft_ms", "pred_tpot_ms", "pred_e2e_latency_ms", "pred_throughput_tokens_per_s"):
         assert out[f"{column}_low"] < out[column] < out[f"{column}_high"]
 
 
-def test_validate_prints_the_table_and_skipped_rows():
-    result = CliRunner().invoke(main, ["validate", "--by", "hardware"])
+def test_validate_quick_prints_the_table_and_skipped_rows():
+    result = CliRunner().invoke(main, ["validate", "--quick", "--by", "family"])
     assert result.exit_code == 0, result.output
-    assert "H100-SXM5-80GB" in result.output and "all" in result.output
-    assert "scored at the largest that fits" in result.output
-    uncalibrated = CliRunner().invoke(main, ["validate", "--uncalibrated"])
+    assert "NVIDIA Hopper" in result.output and "all" in result.output
+    uncalibrated = CliRunner().invoke(main, ["validate", "--quick", "--uncalibrated"])
     assert "documented priors" in uncalibrated.output
 
 

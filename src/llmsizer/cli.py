@@ -364,19 +364,25 @@ def _report_skipped(console, rows):
 
 @main.command()
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), help="Measurements CSV [default: the shipped set].")
-@click.option("--by", type=click.Choice(["kind", "metric", "hardware", "source", "model", "engine"]), default="kind",
-              show_default=True, help="Group the error table by this column (kind: ttft, tpot, e2e_latency, throughput).")
+@click.option("--by", type=click.Choice(["kind", "metric", "family", "hardware", "engine_family", "engine", "source",
+                                         "model"]), default="kind", show_default=True,
+              help="Group the error tables by this column (kind: ttft, tpot, e2e_latency, throughput).")
 @click.option("--uncalibrated", is_flag=True, help="Use the documented prior profiles instead of the fitted ones.")
-def validate(data, by, uncalibrated):
-    """Predict every measured row and print the error per metric and overall."""
-    from .calibration.measurements import predicted
-    from .cost.profile import load_profile
+@click.option("--quick", is_flag=True, help="In-sample table only: skip the out-of-sample fits (minutes).")
+def validate(data, by, uncalibrated, quick):
+    """Predict every measured row; print in-sample and out-of-sample (5-fold, leave one source out,
+    leave one accelerator out) error per metric, with the coverage of the 80% bands."""
+    from .calibration import validation
 
     console = _console()
     rows = _read_rows(data)
-    pred = predicted(rows, lambda engine, hw: load_profile(engine, hw, fitted=not uncalibrated))
-    which = "documented priors (uncalibrated)" if uncalibrated else "fitted profiles (in-sample where the data is the shipped set)"
-    _score_tables(console, f"{len(rows.frame)} rows, {which}", rows.frame, pred, by)
+    predictions, cal = [validation.in_sample(rows, uncalibrated)], None
+    if not quick:
+        cal, more = validation.out_of_sample(rows, progress=lambda m: console.print(f"[dim]{m} ...[/]"))
+        predictions += more
+    for title, pred in predictions:
+        _score_tables(console, f"{len(rows.frame)} rows, {title}", rows.frame, pred, by)
+    console.print(_table("mean absolute log error", validation.SUMMARY_COLUMNS, validation.summary(rows, predictions, cal)))
     _report_skipped(console, rows)
 
 
@@ -403,7 +409,7 @@ def calibrate(data, hardware_name, engine, folds, folder):
     if hardware_name:
         mask &= rows.frame["hardware"].map(lambda h: load_accelerator(h).name).to_numpy() == load_accelerator(hardware_name).name
     if engine:
-        mask &= rows.frame["engine"].to_numpy() == engine
+        mask &= ((rows.frame["engine"] == engine) | (rows.frame["engine_family"] == engine)).to_numpy()
     if not mask.any():
         raise click.UsageError("no measured rows match --hardware/--engine")
     rows = rows.subset(mask)
@@ -414,7 +420,8 @@ def calibrate(data, hardware_name, engine, folds, folder):
     frame = rows.frame
     for title, pred in (("documented priors", result.prior), ("in-sample (fit on every row)", result.in_sample),
                         (f"out-of-sample: {folds}-fold", result.k_fold),
-                        ("out-of-sample: leave one source out", result.leave_source_out)):
+                        ("out-of-sample: leave one source out", result.leave_source_out),
+                        ("out-of-sample: leave one accelerator out", result.leave_hardware_out)):
         _score_tables(console, title, frame, pred, "kind")
     _report_skipped(console, rows)
     source = f"{data or 'the shipped measurement set'}" + (f" ({hardware_name})" if hardware_name else "") + \

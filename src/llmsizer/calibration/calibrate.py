@@ -1,25 +1,38 @@
-"""A whole calibration: fit on every row, cross-validate, derive error bands, write profile files.
+"""A whole calibration: fit on every row, cross-validate three ways, derive error bands, write levels.
 
-The figure to quote is out-of-sample: k-fold (each row predicted by a fit that did not see it)
-and leave-one-source-out (each publication predicted from the others: its engine and hardware
-then keep their documented priors unless another source covers them). Error bands are the 80th
-percentile of each engine's k-fold absolute log errors per metric; engines the data does not
-cover, or covers with fewer than MIN_BAND_ROWS rows of a metric, get the leave-one-source-out band.
+The figures to quote are out of sample: k-fold (each row predicted by a fit that did not see it),
+leave one source out (each publication predicted from the others: usually a new engine version
+too) and leave one accelerator out (each chip predicted from its family and the shared levels).
+Bands are the 80th percentile of those absolute log errors: k-fold for what the fit measured,
+leave-one-accelerator-out for unmeasured chips, leave-one-source-out for unmeasured engines.
+A static batch's throughput is batch x output / e2e, so the two share one band. Coverage is
+measured cross-fitted: each fold's rows against the band drawn from the other folds' errors.
+
+`python -m llmsizer.calibration.calibrate FOLDER` writes the fitted levels (FOLDER/levels.yaml).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .fit import Fit, fit, k_folds, out_of_sample, source_folds
-from .measurements import KINDS, Rows, predicted
+from ..cost.levels import HARDWARE_CHAIN, chain_of, compose
+from ..cost.profile import documented
+from .fit import Fit, fit, hardware_folds, k_folds, out_of_sample, source_folds
+from .measurements import Rows, predicted
 
 BAND_QUANTILE = 80
-#: fewest rows of one engine and metric to take their own band rather than the pooled one
-MIN_BAND_ROWS = 5
+#: fewest rows of a metric to take its own band; below, the band of every metric's rows together
+MIN_BAND_ROWS = 10
+#: band groups: a static batch's e2e latency and throughput have the same relative error
+BAND_GROUPS = {"ttft": ("ttft",), "tpot": ("tpot",), "e2e_latency": ("e2e_latency", "throughput"),
+               "throughput": ("e2e_latency", "throughput")}
+#: the out-of-sample schemes, the attribute holding their predictions, and the band case they give
+SCHEMES = (("5-fold", "k_fold", "measured"), ("leave one source out", "leave_source_out", "unmeasured_engine"),
+           ("leave one accelerator out", "leave_hardware_out", "unmeasured_hardware"))
 
 
 @dataclass
@@ -30,89 +43,119 @@ class Calibration:
     in_sample: np.ndarray
     k_fold: np.ndarray
     leave_source_out: np.ndarray
+    leave_hardware_out: np.ndarray
+    fold_of: dict  # scheme attribute -> list of folds (row index arrays)
     folds: int
 
-    def band(self, engine: str | None) -> dict[str, float]:
-        """Log half-width of the ~80% band per metric for an engine (None: one not in the data)."""
-        frame = self.rows.frame
-        measured = frame["value"].to_numpy(float)
+    def _errors(self, predictions: np.ndarray) -> np.ndarray:
+        measured = self.rows.frame["value"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.abs(np.log(predictions / measured))
+
+    def widths(self, predictions: np.ndarray, mask=None) -> dict[str, float]:
+        """80th percentile of absolute log errors per metric (its band group; every metric's rows
+        together where a group has fewer than MIN_BAND_ROWS)."""
+        errors = self._errors(predictions)
+        kinds = self.rows.frame["kind"].to_numpy()
+        ok = np.isfinite(errors) & (np.ones(len(errors), bool) if mask is None else mask)
         out = {}
-        everything = np.ones(len(frame), dtype=bool)
-        for kind in KINDS:
-            of_kind = frame["kind"].to_numpy() == kind
-            own = of_kind & (frame["engine"].to_numpy() == engine)
-            if engine is not None and np.count_nonzero(own) >= MIN_BAND_ROWS:
-                width = _quantile(self.k_fold, measured, own)
-            else:  # too few rows of this engine and metric: the band of an engine the fit never saw
-                width = _quantile(self.leave_source_out, measured, of_kind if of_kind.any() else everything)
-            out[kind] = round(float(width), 4)
+        for kind, group in BAND_GROUPS.items():
+            pick = ok & np.isin(kinds, group)
+            pick = pick if pick.sum() >= MIN_BAND_ROWS else ok
+            out[kind] = round(float(np.percentile(errors[pick], BAND_QUANTILE)), 4) if pick.any() else 0.693
         return out
 
+    def bands(self) -> dict:
+        """Band widths and their basis for each case of what the fit saw (cost/levels.py)."""
+        out = {}
+        for title, attribute, case in SCHEMES:
+            out[case] = {"width": self.widths(getattr(self, attribute)),
+                         "basis": f"80th percentile of |ln(predicted/measured)| out of sample ({title})"}
+        measured = out["measured"]["width"]
+        for case in ("unmeasured_engine", "unmeasured_hardware"):  # never narrower than what was measured
+            out[case]["width"] = {k: max(v, measured[k]) for k, v in out[case]["width"].items()}
+        engine, hardware = out["unmeasured_engine"]["width"], out["unmeasured_hardware"]["width"]
+        both = {k: round(float(np.sqrt(max(engine[k] ** 2 + hardware[k] ** 2 - measured[k] ** 2, 0.0))), 4)
+                for k in measured}
+        out["unmeasured_both"] = {"width": both, "basis": "the unmeasured-engine and unmeasured-accelerator bands "
+                                                          "combined in quadrature"}
+        return out
+
+    def coverage(self, attribute: str) -> float:
+        """Share of rows inside the 80% band, each fold's band drawn from the other folds' errors."""
+        predictions = getattr(self, attribute)
+        errors, kinds = self._errors(predictions), self.rows.frame["kind"].to_numpy()
+        inside = []
+        for held in self.fold_of[attribute]:
+            others = np.ones(len(errors), dtype=bool)
+            others[held] = False
+            width = self.widths(predictions, others)
+            limit = np.array([width[k] for k in kinds[held]])
+            ok = np.isfinite(errors[held])
+            inside += list(errors[held][ok] <= limit[ok])
+        return 100.0 * float(np.mean(inside))
+
+    def levels(self, source: str):
+        levels = self.fit.levels
+        levels.bands = self.bands()
+        levels.source = f"Fitted in levels by `llmsizer calibrate` on {self.fit.rows} measured rows of {source}."
+        return levels
+
     def profile_documents(self, source: str) -> dict[str, dict]:
-        """One profile file per engine in the data, plus `default` for engines outside it."""
-        shared = {s.parameter.name: self.fit.values[(s.parameter.name, None)]
-                  for s in self.fit.slots if s.parameter.level == "global"}
-        hardware: dict[str, dict] = {}
-        for s in self.fit.slots:
-            if s.parameter.level == "hardware":
-                hardware.setdefault(s.key, {})[s.parameter.name] = self.fit.values[(s.parameter.name, s.key)]
-        basis = (f"80th percentile of |ln(predicted/measured)| over {source}: the engine's own {self.folds}-fold "
-                 f"cross-validation errors where it has {MIN_BAND_ROWS} or more rows of a metric, else the errors of "
-                 "predicting each source from a fit on the others")
+        """One plain profile file per engine in the data, for `--profile`: the fitted values for
+        each accelerator in the data and the bands of measured and unmeasured accelerators."""
+        levels, bands = self.levels(source), self.bands()
         docs = {}
         for engine in self.rows.engines:
-            params = {s.parameter.name: self.fit.values[(s.parameter.name, s.key)]
-                      for s in self.fit.slots if s.parameter.level == "engine" and s.key == engine}
-            docs[engine] = {"name": engine, "fitted": True,
-                            "source": f"Fitted by `llmsizer calibrate` on {self.fit.rows} measured rows of {source}.",
-                            "shared": shared, "hardware": hardware, "parameters": params,
-                            "uncertainty": self.band(engine), "uncertainty_basis": basis}
-        docs["default"] = {"name": "default", "fitted": True,
-                           "source": f"Shared and per-hardware values fitted by `llmsizer calibrate` on {source}.",
-                           "shared": shared, "hardware": hardware, "parameters": {},
-                           "uncertainty": self.band(None),
-                           "uncertainty_basis": "80th percentile of |ln(predicted/measured)| predicting each source "
-                                                "from a fit on the others (an engine the fit never saw)"}
+            values = compose(levels, engine, None, documented)
+            shared = {k: v for k, v in values.items() if chain_of(k) != "hardware"}
+            hardware = {hw: {k: v for k, v in compose(levels, engine, hw, documented).items() if k in HARDWARE_CHAIN}
+                        for hw in self.rows.hardware}
+            shared.update({k: v for k, v in values.items() if chain_of(k) == "hardware"})
+            docs[engine.replace("/", "_")] = {
+                "name": engine, "source": levels.source, "parameters": shared, "hardware": hardware,
+                "uncertainty": bands["measured"]["width"], "uncertainty_basis": bands["measured"]["basis"],
+                "uncertainty_unseen_hardware": bands["unmeasured_hardware"]["width"]}
         return docs
 
 
-def _quantile(pred: np.ndarray, measured: np.ndarray, mask: np.ndarray) -> float:
-    ok = mask & np.isfinite(pred) & (pred > 0) & (measured > 0)
-    if not ok.any():
-        return float("nan")
-    return float(np.percentile(np.abs(np.log(pred[ok] / measured[ok])), BAND_QUANTILE))
-
-
 def calibrate(rows: Rows, folds: int = 5, progress=None) -> Calibration:
-    """Fit on every row and cross-validate (`folds`-fold and leave-one-source-out)."""
+    """Fit on every row and cross-validate (`folds`-fold, leave one source out, leave one accelerator out)."""
+    from ..cost.profile import load_profile
+
     step = progress or (lambda message: None)
     step("predicting with the documented priors")
-    prior = predicted(rows, lambda engine, hw: _prior_profile(engine, hw))
+    prior = predicted(rows, lambda engine, hw: load_profile(engine, hw, fitted=False))
     step("fitting on every row")
     full = fit(rows)
     in_sample = predicted(rows, full.profile_for)
-    step(f"{folds}-fold cross-validation")
-    k = out_of_sample(rows, k_folds(len(rows.frame), folds))
-    step("leave-one-source-out cross-validation")
-    loso = out_of_sample(rows, source_folds(rows))
-    return Calibration(rows, full, prior, in_sample, k, loso, folds)
+    fold_of = {"k_fold": k_folds(len(rows.frame), folds), "leave_source_out": source_folds(rows),
+               "leave_hardware_out": hardware_folds(rows)}
+    out = {}
+    for title, attribute, _ in SCHEMES:
+        step(f"cross-validation: {title}")
+        out[attribute] = out_of_sample(rows, fold_of[attribute])
+    return Calibration(rows, full, prior, in_sample, out["k_fold"], out["leave_source_out"],
+                       out["leave_hardware_out"], fold_of, folds)
 
 
-def _prior_profile(engine: str, hardware: str):
-    from ..cost.profile import load_profile
+def _dump(document: dict, path: Path) -> Path:
+    import yaml
 
-    return load_profile(engine, hardware, fitted=False)
+    path.write_text(yaml.safe_dump(_rounded(document), sort_keys=False, width=100))
+    return path
+
+
+def write_levels(calibration: Calibration, folder: Path, source: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return _dump(calibration.levels(source).to_dict(), folder / "levels.yaml")
 
 
 def write_profiles(calibration: Calibration, folder: Path, source: str) -> list[Path]:
-    import yaml
-
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    """The fitted levels and one plain profile file per engine in the data."""
+    paths = [write_levels(calibration, folder, source)]
     for name, doc in calibration.profile_documents(source).items():
-        path = folder / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(_rounded(doc), sort_keys=False, width=100))
-        paths.append(path)
+        paths.append(_dump(doc, folder / f"{name}.yaml"))
     return paths
 
 
@@ -122,3 +165,14 @@ def _rounded(value):
     if isinstance(value, dict):
         return {k: _rounded(v) for k, v in value.items()}
     return value
+
+
+def main(folder: str) -> None:
+    from .measurements import prepare_rows, read_measurements
+
+    cal = calibrate(prepare_rows(read_measurements()), progress=lambda m: print(f"{m} ...", file=sys.stderr))
+    print(f"wrote {write_levels(cal, Path(folder), 'the shipped measurement set')}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

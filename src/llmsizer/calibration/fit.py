@@ -1,116 +1,173 @@
-"""Fit the physical parameters of efficiency profiles to measurements, and cross-validate the fit.
+"""Fit efficiency parameters in levels to measurements, with partial pooling, and cross-validate.
 
-Each fitted parameter lives at one level: shared by everything (how well fused attention and
-compute/memory overlap work), per accelerator (achievable memory bandwidth and matrix-unit
-efficiency), or per serving engine (step, prefill and kernel overheads, the quality of its expert
-kernels, whether its decode attention re-reads grouped KV heads). The fit minimises robust
-(soft L1) log errors of every measured row plus a pull of each parameter towards its documented
-prior, so a parameter the data says little about stays where the documentation puts it. Bounds
-keep every value physical (efficiencies in (0, 1], overheads non-negative and below 0.1 s).
+Each fitted number is an offset at one level of a chain (cost/levels.py): shared, accelerator
+family, chip for what a chip's kernels achieve; shared, engine family, engine version for what an
+engine adds; shared alone for compute/memory overlap. Offsets live in logit space (fractions) or
+log space (seconds), so no value can reach a bound of its range. Each offset is pulled towards its
+documented value (the family's or version's documented difference from its parent) with a width
+that narrows down the chain, so a chip or engine with few rows stays near its family. A level is
+fitted only where rows inform it: matrix efficiency of a precision class only from rows in that
+class, expert efficiency only from MoE rows. The fit minimises robust (soft L1) log errors.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..cost.profile import Profile, load_profile
-from .measurements import Rows, predicted
+from ..cost.levels import Levels, chain_of, compose, family_of, family_priors, from_space, to_space
+from ..cost.profile import Profile, documented, split_engine
+from .measurements import Group, Rows, predicted
 
-
-@dataclass(frozen=True)
-class Parameter:
-    name: str
-    level: str  # "global", "hardware" or "engine"
-    low: float
-    high: float
-    log: bool = False  # fit log10 of the value (overheads span decades)
-    scale: float = 0.25  # one unit of prior pull, for values fitted as they are
-
-    def encode(self, value: float) -> float:
-        value = min(max(value, self.low), self.high)
-        return float(np.log10(value)) if self.log else float(value)
-
-    def decode(self, x: float) -> float:
-        return float(10**x) if self.log else float(x)
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        return (self.encode(self.low), self.encode(self.high))
-
-    @property
-    def prior_scale(self) -> float:
-        """One unit of prior pull: a decade for log-fitted overheads, else `scale`."""
-        return 1.0 if self.log else self.scale
-
-
-PARAMETERS = (
-    Parameter("memory_efficiency", "hardware", 0.4, 1.0),
-    Parameter("matmul_efficiency", "hardware", 0.2, 1.0),
-    Parameter("attention_efficiency", "global", 0.1, 1.0),
-    Parameter("overlap", "global", 0.0, 1.0),
-    Parameter("step_overhead_s", "engine", 1e-6, 0.05, log=True),
-    Parameter("prefill_overhead_s", "engine", 0.0, 0.1, scale=0.01),  # its prior is 0: fitted linearly
-    Parameter("kernel_overhead_s", "engine", 1e-7, 5e-5, log=True),
-    Parameter("moe_efficiency", "engine", 0.05, 1.0),
-    Parameter("decode_kv_reread", "engine", 0.0, 1.0),
-)
-
-#: weight of the pull towards the prior, against one row's log error
-PRIOR_WEIGHT = 0.3
+#: the parameters fitted; the rest keep their documented (composed) values
+FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "attention_efficiency", "overlap",
+          "step_overhead_s", "sequence_overhead_s", "kernel_overhead_s", "prefill_overhead_s", "moe_efficiency",
+          "decode_kv_reread")
+#: prior width of an offset at each level (logit or natural-log units): wide at the shared level,
+#: narrower for a family, narrowest for a member, which so stays near its family on few rows
+PRIOR_WIDTH = {"shared": 1.0, "family": 0.5, "member": 0.3}
 #: log error at which the soft L1 loss turns from quadratic to linear
 LOSS_SCALE = 0.1
+#: precision class of the products a row's weight precision runs
+_CLASS = {"fp8": "8bit", "int8": "8bit", "fp16": "16bit", "bf16": "16bit", "fp32": "16bit"}
 
 
 @dataclass(frozen=True)
 class Slot:
-    """One fitted number: a parameter at a level, for one key (an accelerator or an engine)."""
+    """One fitted offset: a parameter at a level ("shared", "family" or "member") for one key."""
 
-    parameter: Parameter
+    name: str
+    level: str
     key: str | None
+
+
+def _engine_keys(engine: str) -> tuple[str, str | None]:
+    family, version = split_engine(engine)
+    return family, (f"{family}/{version}" if version else None)
+
+
+def informs(name: str, g: Group) -> bool:
+    """Whether a group of rows says anything about a parameter."""
+    if name == "matmul_efficiency_8bit":  # (16-bit products, such as the output head, are everywhere)
+        return _CLASS.get(g.prepared.scenario.precisions.weights) == "8bit"
+    if name == "moe_efficiency":
+        return g.prepared.scenario.model.is_moe
+    return True
+
+
+def _chain_keys(name: str, g: Group) -> list[tuple[str, str | None]]:
+    """(level, key) of each level of a parameter's chain that a group's rows reach."""
+    if chain_of(name) == "hardware":
+        return [("shared", None), ("family", family_of(g.hardware)), ("member", g.hardware)]
+    if chain_of(name) == "engine":
+        family, version = _engine_keys(g.engine)
+        return [("shared", None), ("family", family)] + ([("member", version)] if version else [])
+    return [("shared", None)]
+
+
+def slots_of(rows: Rows) -> list[Slot]:
+    seen = []
+    for name in FITTED:
+        for g in rows.groups:
+            if informs(name, g):
+                seen += [Slot(name, level, key) for level, key in _chain_keys(name, g) if key is not None or level == "shared"]
+    return list(dict.fromkeys(seen))
+
+
+def _documented_at(slot: Slot) -> float:
+    """The documented value at a slot's level (offsets are pulled towards differences of these)."""
+    values = documented("default", None, None)
+    if chain_of(slot.name) == "hardware" and slot.level != "shared":
+        values.update(family_priors().get(slot.key if slot.level == "family" else family_of(slot.key), {}))
+    elif chain_of(slot.name) == "engine" and slot.level != "shared":
+        family, version = split_engine(slot.key)
+        values = documented(family, version if slot.level == "member" else None, None)
+    return values[slot.name]
+
+
+def _parent(slot: Slot) -> Slot | None:
+    if slot.level == "shared":
+        return None
+    if slot.level == "family":
+        return Slot(slot.name, "shared", None)
+    family = family_of(slot.key) if chain_of(slot.name) == "hardware" else split_engine(slot.key)[0]
+    return Slot(slot.name, "family", family)
 
 
 @dataclass
 class Fit:
     slots: list[Slot]
-    values: dict[tuple[str, str | None], float]
-    priors: dict[tuple[str, str | None], float]
+    x: np.ndarray
+    prior_x: np.ndarray
     rows: int
     cost: float
 
+    @property
+    def levels(self) -> Levels:
+        return levels_of(self.slots, self.x)
+
     def profile_for(self, engine: str, hardware: str) -> Profile:
-        """The engine's prior profile on this hardware with every fitted value that applies."""
-        return _apply(load_profile(engine, hardware, fitted=False), self.values, engine, hardware)
+        """The engine's documented profile on this hardware with the fitted levels composed over it."""
+        return _profile(self.levels, engine, hardware)
 
     def table(self):
+        """One row per fitted level: its documented and fitted value (plain, not offsets)."""
         import pandas as pd
 
-        return pd.DataFrame([{"parameter": s.parameter.name, "level": s.parameter.level, "key": s.key or "all",
-                              "prior": self.priors[(s.parameter.name, s.key)],
-                              "fitted": self.values[(s.parameter.name, s.key)]} for s in self.slots])
+        fitted, prior = levels_of(self.slots, self.x), levels_of(self.slots, self.prior_x)
+        out = []
+        for s in self.slots:
+            value, before = _level_value(fitted, s), _level_value(prior, s)
+            out.append({"parameter": s.name, "level": s.level, "key": s.key or "all", "prior": before, "fitted": value})
+        return pd.DataFrame(out)
 
 
-def _apply(profile: Profile, values: dict, engine: str, hardware: str) -> Profile:
-    changes = {}
-    for p in PARAMETERS:
-        key = {"global": None, "hardware": hardware, "engine": engine}[p.level]
-        if (p.name, key) in values:
-            changes[p.name] = values[(p.name, key)]
-    return replace(profile, **changes)
+def _level_value(levels: Levels, s: Slot) -> float:
+    if s.level == "shared":
+        return levels.shared[s.name]
+    hardware = chain_of(s.name) == "hardware"
+    table = {"family": levels.hardware_families if hardware else levels.engine_families,
+             "member": levels.hardware if hardware else levels.engines}[s.level]
+    return table[s.key][s.name]
 
 
-def _slots(rows: Rows) -> list[Slot]:
-    keys = {"global": [None], "hardware": rows.hardware, "engine": rows.engines}
-    return [Slot(p, k) for p in PARAMETERS for k in keys[p.level]]
+def levels_of(slots: list[Slot], x: np.ndarray) -> Levels:
+    """Plain values at every fitted level: the sum of offsets down the chain, transformed back."""
+    offsets = {s: v for s, v in zip(slots, x)}
+    levels = Levels()
+    for s, v in offsets.items():
+        total = v
+        parent = _parent(s)
+        while parent is not None:
+            total += offsets.get(parent, 0.0)
+            parent = _parent(parent)
+        value = from_space(s.name, total)
+        if s.level == "shared":
+            levels.shared[s.name] = value
+        else:
+            hardware = chain_of(s.name) == "hardware"
+            table = {"family": levels.hardware_families if hardware else levels.engine_families,
+                     "member": levels.hardware if hardware else levels.engines}[s.level]
+            table.setdefault(s.key, {})[s.name] = value
+    return levels
 
 
-def _prior(slot: Slot, rows: Rows) -> float:
-    """The documented value: the engine's profile, or for per-hardware and shared parameters the
-    default profile (the same for every engine)."""
-    engine = slot.key if slot.parameter.level == "engine" else "default"
-    hardware = slot.key if slot.parameter.level == "hardware" else None
-    return getattr(load_profile(engine, hardware, fitted=False), slot.parameter.name)
+def _profile(levels: Levels, engine: str, hardware: str) -> Profile:
+    from ..cost.profile import load_profile
+
+    prior = load_profile(engine, hardware, fitted=False)
+    return prior.with_values(compose(levels, engine, hardware, documented), "fit")
+
+
+def prior_offsets(slots: list[Slot]) -> np.ndarray:
+    """Documented offsets: each level's documented value less its parent's, in the fitted space."""
+    out = []
+    for s in slots:
+        here = float(to_space(s.name, _documented_at(s)))
+        parent = _parent(s)
+        out.append(here - (float(to_space(s.name, _documented_at(parent))) if parent is not None else 0.0))
+    return np.array(out)
 
 
 def _sparsity(rows: Rows, slots: list[Slot], usable: np.ndarray):
@@ -122,9 +179,7 @@ def _sparsity(rows: Rows, slots: list[Slot], usable: np.ndarray):
     pattern = lil_matrix((n_rows + len(slots), len(slots)), dtype=int)
     for j, slot in enumerate(slots):
         for g in rows.groups:
-            level = slot.parameter.level
-            if level == "global" or (level == "hardware" and g.hardware == slot.key) or (
-                    level == "engine" and g.engine == slot.key):
+            if informs(slot.name, g) and (slot.level, slot.key) in _chain_keys(slot.name, g):
                 for i in index[g.positions]:
                     if i >= 0:
                         pattern[i, j] = 1
@@ -132,39 +187,36 @@ def _sparsity(rows: Rows, slots: list[Slot], usable: np.ndarray):
     return pattern
 
 
-def fit(rows: Rows, max_evaluations: int = 60) -> Fit:
-    """Fit every slot the rows inform; returns the fitted values and their priors."""
+def fit(rows: Rows, max_evaluations: int = 40) -> Fit:
+    """Fit every level the rows inform; returns the fitted offsets and their documented values."""
     from scipy.optimize import least_squares
 
-    slots = _slots(rows)
-    priors = {(s.parameter.name, s.key): _prior(s, rows) for s in slots}
-    x0 = np.array([s.parameter.encode(priors[(s.parameter.name, s.key)]) for s in slots])
-    prior_x = x0.copy()
-    scales = np.array([s.parameter.prior_scale for s in slots])
+    slots = slots_of(rows)
+    prior_x = prior_offsets(slots)
+    widths = np.array([PRIOR_WIDTH[s.level] for s in slots])
     measured = rows.frame["value"].to_numpy(float)
     usable = (rows.frame["error"].to_numpy() == "") & (measured > 0)
 
-    def values_of(x):
-        return {(s.parameter.name, s.key): s.parameter.decode(v) for s, v in zip(slots, x)}
-
     def residuals(x):
-        values = values_of(x)
-        pred = predicted(rows, lambda engine, hw: _apply(load_profile(engine, hw, fitted=False), values, engine, hw))
-        return np.concatenate([np.log(pred[usable] / measured[usable]), PRIOR_WEIGHT * (x - prior_x) / scales])
+        levels = levels_of(slots, x)
+        pred = predicted(rows, lambda engine, hw: _profile(levels, engine, hw))
+        return np.concatenate([np.log(pred[usable] / measured[usable]), (x - prior_x) / widths * LOSS_SCALE])
 
-    lower, upper = np.array([s.parameter.bounds for s in slots]).T
-    result = least_squares(residuals, np.clip(x0, lower, upper), bounds=(lower, upper), loss="soft_l1",
-                           f_scale=LOSS_SCALE, jac_sparsity=_sparsity(rows, slots, usable), method="trf",
-                           max_nfev=max_evaluations, diff_step=1e-3)
-    return Fit(slots, values_of(result.x), priors, int(usable.sum()), float(result.cost))
+    result = least_squares(residuals, prior_x, loss="soft_l1", f_scale=LOSS_SCALE,
+                           jac_sparsity=_sparsity(rows, slots, usable), method="trf", max_nfev=max_evaluations,
+                           diff_step=1e-3, ftol=1e-3)
+    return Fit(slots, result.x, prior_x, int(usable.sum()), float(result.cost))
 
 
-def out_of_sample(rows: Rows, folds: list[np.ndarray], max_evaluations: int = 60) -> np.ndarray:
+def out_of_sample(rows: Rows, folds: list[np.ndarray], max_evaluations: int = 40) -> np.ndarray:
     """Predictions of each held-out fold from a fit on the other folds (NaN where not held out)."""
     out = np.full(len(rows.frame), np.nan)
     for held in folds:
         mask = np.zeros(len(rows.frame), dtype=bool)
         mask[held] = True
+        if mask.all():  # nothing left to fit on: the documented priors
+            out[held] = predicted(rows, lambda engine, hw: _profile(Levels(), engine, hw))
+            continue
         trained = fit(rows.subset(~mask), max_evaluations)
         out[held] = predicted(rows.subset(mask), trained.profile_for)
     return out
@@ -175,6 +227,14 @@ def k_folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
     return [np.sort(order[i::k]) for i in range(k)]
 
 
+def column_folds(rows: Rows, column: str) -> list[np.ndarray]:
+    """One fold per value of a column: predicting a source (or a chip) from a fit that never saw it."""
+    return [np.asarray(v) for v in rows.frame.groupby(column, sort=True).indices.values()]
+
+
 def source_folds(rows: Rows) -> list[np.ndarray]:
-    """One fold per source: predicting a source from a fit that never saw it."""
-    return [np.asarray(v) for v in rows.frame.groupby("source", sort=True).indices.values()]
+    return column_folds(rows, "source")
+
+
+def hardware_folds(rows: Rows) -> list[np.ndarray]:
+    return column_folds(rows, "hardware")

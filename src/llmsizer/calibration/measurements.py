@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..cost.levels import family_of
 from ..cost.profile import Profile, load_profile
 from ..errors import LlmsizerError
 from ..inference.estimate import Prepared, cost, prepare, scenario
@@ -98,6 +99,8 @@ def prepare_rows(frame) -> Rows:
     frame["kind"] = frame["metric"].map(METRIC_KIND)
     frameworks = frame["framework"] if "framework" in frame.columns else [""] * len(frame)
     frame["engine"] = [engine_label(f).split(" ")[0] for f in frameworks]
+    frame["engine_family"] = frame["engine"].str.split("/").str[0]
+    frame["family"] = ""
     frame["batch_run"] = frame["batch_size"].astype(float)
     frame["error"] = ""
     keys = ["model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision", "engine"]
@@ -117,6 +120,7 @@ def prepare_rows(frame) -> Rows:
         except (LlmsizerError, ValueError) as exc:
             frame.loc[positions, "error"] = str(exc)
             continue
+        frame.loc[positions, "family"] = family_of(sc.system.accelerator.name) or sc.system.accelerator.name
         groups.append(Group(np.asarray(positions), prepared, first["engine"], sc.system.accelerator.name))
     return Rows(frame, groups)
 

@@ -1,9 +1,12 @@
 """Efficiency profiles: the few physical parameters that turn datasheet peaks into achieved times.
 
-A profile is named after a serving engine (trtllm, vllm, sglang, lmdeploy, hf) and may be
-specialised per hardware. The defaults and each engine's values live in
-llmsizer/data/profiles/*.yaml with the reasoning and sources behind them; a profile file of a
-user's own (for example from `llmsizer calibrate`) overrides any of them.
+A profile belongs to a serving engine and version (`vllm/v1`, `trtllm/0.x`; a family name alone
+means its current version) on one accelerator. Its documented priors live in
+llmsizer/data/profiles/: default.yaml, then the engine family's file and its version section.
+Fitted values (profiles/fitted/levels.yaml, from `llmsizer calibrate`) sit in two chains of
+levels, shared -> accelerator family -> chip and shared -> engine family -> engine version; a
+member without fitted values of its own takes its nearest fitted level moved by its documented
+difference from that level (levels.py). A user's own profile file replaces all of this.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import ConfigError, require, unknown_name
-
+from .levels import compose, family_of, family_priors, fitted_levels
 
 #: band for profiles never compared with measurements: a factor of two either way
 UNCALIBRATED_BAND = {"ttft": 0.693, "tpot": 0.693, "e2e_latency": 0.693, "throughput": 0.693}
@@ -28,20 +31,34 @@ class Profile:
     name: str = "default"
     #: achievable fraction of the datasheet memory bandwidth
     memory_efficiency: float = 0.85
-    #: fraction of the dense matrix peak that large matrix products reach
+    #: fraction of the 16-bit dense matrix peak that large 16-bit products reach
     matmul_efficiency: float = 0.75
-    #: fraction of the dense matrix peak that fused attention reaches
+    #: fraction of the 8-bit (fp8/int8) peak that large 8-bit products reach
+    matmul_efficiency_8bit: float = 0.7
+    #: fraction of the activation type's peak reached by weight-only (4/8-bit) products, before
+    #: their dequantisation work
+    matmul_efficiency_weight_only: float = 0.6
+    #: fraction of the fp4 peak that large fp4 products reach
+    matmul_efficiency_fp4: float = 0.6
+    #: fraction of the matrix peak that fused prefill attention reaches at head size 128
     attention_efficiency: float = 0.6
-    #: rows of the matrix unit's tile: a product over fewer tokens still pays for the whole tile
-    tile_tokens: int = 64
+    #: fewest rows a product pays for: small products run with swapped operands on 8-row tiles
+    tile_tokens: int = 8
     #: share of the shorter of compute and memory time hidden under the longer (1: pure roofline)
     overlap: float = 1.0
-    #: fixed cost of each kernel (launch gap, ramp-up and tail), seconds
+    #: device-side gap of each kernel (launch, ramp-up and tail), seconds
     kernel_overhead_s: float = 4e-6
-    #: engine work per step outside kernels (scheduler, sampling, host sync), seconds
+    #: host time to launch one kernel outside a captured graph: an eager step takes at least this
+    #: per kernel, seconds
+    host_launch_s: float = 5e-6
+    #: whether decode steps replay captured graphs (no host launch per kernel)
+    decode_graphs: bool = True
+    #: engine work per step outside kernels (scheduler, host sync), seconds
     step_overhead_s: float = 1e-3
+    #: engine work per sequence per step (scheduling, sampling, detokenising), seconds
+    sequence_overhead_s: float = 20e-6
     #: engine work once per batch before its prefill (input preparation, request set-up), seconds
-    prefill_overhead_s: float = 0.0
+    prefill_overhead_s: float = 1e-3
     #: efficiency of expert (grouped) products relative to plain products of the same shape
     moe_efficiency: float = 1.0
     #: achievable fraction of the link bandwidth for collectives
@@ -62,14 +79,15 @@ class Profile:
     uncertainty_basis: str = "no calibration data: a wide band of x/÷ 2"
 
     def __post_init__(self):
-        for name in ("memory_efficiency", "matmul_efficiency", "attention_efficiency", "link_efficiency",
-                     "moe_efficiency"):
+        for name in ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "matmul_efficiency_weight_only",
+                     "matmul_efficiency_fp4", "attention_efficiency", "link_efficiency", "moe_efficiency"):
             value = getattr(self, name)
             require(0 < value <= 1, f"profile.{name}", value, "must be in (0, 1]")
         for name in ("overlap", "decode_kv_reread"):
             value = getattr(self, name)
             require(0 <= value <= 1, f"profile.{name}", value, "must be in [0, 1]")
-        for name in ("kernel_overhead_s", "step_overhead_s", "prefill_overhead_s", "collective_overhead_s"):
+        for name in ("kernel_overhead_s", "host_launch_s", "step_overhead_s", "sequence_overhead_s",
+                     "prefill_overhead_s", "collective_overhead_s"):
             require(getattr(self, name) >= 0, f"profile.{name}", getattr(self, name), "must be non-negative")
         require(isinstance(self.tile_tokens, int) and self.tile_tokens >= 1, "profile.tile_tokens",
                 self.tile_tokens, "must be a positive integer")
@@ -80,6 +98,11 @@ class Profile:
         if self.grouped_kv_group_sizes and group in self.grouped_kv_group_sizes:
             return 0.0
         return self.decode_kv_reread
+
+    def matmul_efficiency_for(self, precision_class: str) -> float:
+        """Large-product efficiency of a precision class ("16bit", "8bit", "weight_only", "fp4")."""
+        return {"16bit": self.matmul_efficiency, "8bit": self.matmul_efficiency_8bit,
+                "weight_only": self.matmul_efficiency_weight_only, "fp4": self.matmul_efficiency_fp4}[precision_class]
 
     def with_values(self, values: dict, where: str) -> "Profile":
         allowed = {f.name for f in fields(self)}
@@ -93,102 +116,151 @@ class Profile:
 PARAMETERS = tuple(f.name for f in fields(Profile)
                    if f.name not in ("name", "source", "uncertainty", "uncertainty_basis"))
 
-#: free-text engine names (as in a `framework` column) and the profile each maps to
+
+# --- engines and their versions ------------------------------------------------------------------
+
+#: free-text engine names (as in a `framework` column) and the engine family each maps to
 _ENGINE_PATTERNS = (
     (r"tensorrt|trt[-_ ]?llm|fastertransformer|\bft\b", "trtllm"),
     (r"vllm", "vllm"),
     (r"sglang", "sglang"),
     (r"lmdeploy|turbomind", "lmdeploy"),
+    (r"text[-_ ]generation[-_ ]inference|\btgi\b", "tgi"),
+    (r"optimum[-_ ]habana|gaudi software|synapseai", "optimum-habana"),
     (r"transformers|\bhf\b|hugging ?face|optimum", "hf"),
 )
+_VERSION = re.compile(r"(?<![\w.])v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 
-def engine_from_text(text: str | None) -> str | None:
-    """The profile a free-text framework description names, or None when it names none we know."""
-    if not text or not isinstance(text, str):
+def _version_tuple(text: str) -> tuple[int, ...] | None:
+    match = _VERSION.search(text)
+    return tuple(int(g) for g in match.groups() if g is not None) if match else None
+
+
+def version_of(family: str, text: str) -> str | None:
+    """The version section of an engine family that a release number in `text` falls in."""
+    release = _version_tuple(text)
+    versions = _engine_entry(family).get("versions") or {}
+    if release is None or not versions:
         return None
-    lowered = text.lower()
-    for pattern, engine in _ENGINE_PATTERNS:
-        if re.search(pattern, lowered):
-            return engine
+    for name, section in versions.items():
+        low = _version_tuple(str(section.get("from", "0.0")))
+        high = _version_tuple(str(section["until"])) if "until" in section else None
+        if release >= low and (high is None or release < high):
+            return name
     return None
 
 
-def _read_folder(*parts: str) -> dict[str, dict]:
+def engine_from_text(text: str | None) -> str | None:
+    """The profile a free-text framework description names (`family/version` when it states a
+    release we know the version section of), or None when it names no engine we know."""
+    if not text or not isinstance(text, str):
+        return None
+    lowered = text.lower()
+    if lowered in profile_names():
+        return lowered
+    for pattern, family in _ENGINE_PATTERNS:
+        if re.search(pattern, lowered):
+            if family == "trtllm" and re.search(r"fastertransformer|\bft\b", lowered):
+                return "trtllm/0.x"  # the C++ runtime TensorRT-LLM 0.x grew out of
+            version = version_of(family, lowered[re.search(pattern, lowered).end():])
+            return f"{family}/{version}" if version else family
+    return None
+
+
+def split_engine(name: str) -> tuple[str, str | None]:
+    """(family, version) of a profile name; a family alone means its `current` version."""
+    family, _, version = name.partition("/")
+    return family, (version or (_engine_entry(family).get("current") if family in _profile_data() else None))
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+def _yaml(text: str) -> dict:
     import yaml
 
-    folder = resources.files("llmsizer.data").joinpath("profiles", *parts)
-    if not folder.is_dir():
-        return {}
-    entries = (yaml.safe_load(item.read_text()) for item in folder.iterdir() if item.name.endswith(".yaml"))
-    return {entry["name"]: entry for entry in entries}
+    return yaml.safe_load(text) or {}
 
 
 @lru_cache(maxsize=1)
 def _profile_data() -> dict[str, dict]:
-    return _read_folder()
+    folder = resources.files("llmsizer.data").joinpath("profiles")
+    entries = (_yaml(item.read_text()) for item in folder.iterdir() if item.name.endswith(".yaml"))
+    return {entry["name"]: entry for entry in entries if "name" in entry}
 
 
-@lru_cache(maxsize=1)
-def _fitted_data() -> dict[str, dict]:
-    return _read_folder("fitted")
+def _engine_entry(family: str) -> dict:
+    return _profile_data().get(family, {})
 
 
 def profile_names() -> list[str]:
-    return sorted(_profile_data())
+    """Every engine family and family/version the shipped profiles describe."""
+    names = []
+    for family, entry in _profile_data().items():
+        names.append(family)
+        names += [f"{family}/{v}" for v in entry.get("versions") or {}]
+    return sorted(names)
 
 
-def _entry(name: str) -> dict:
-    if name in _profile_data():
-        return _profile_data()[name]
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        import yaml
+@lru_cache(maxsize=1024)
+def _documented(family: str, version: str | None, hardware: str | None) -> dict:
+    values = dict(_profile_data()["default"].get("parameters") or {})
+    values.update(family_priors().get(family_of(hardware), {}))
+    if family != "default":
+        values.update(_engine_entry(family).get("parameters") or {})
+    if version is not None:
+        values.update((_engine_entry(family).get("versions") or {}).get(version, {}).get("parameters") or {})
+    return values
 
-        return yaml.safe_load(path.read_text())
-    raise unknown_name("profile", name, profile_names(), f"the profiles: {', '.join(profile_names())}, or a YAML file")
+
+def documented(family: str, version: str | None, hardware: str | None) -> dict:
+    """Documented values: default.yaml, the accelerator family's priors, then the engine family's
+    file (none for family "default") and its version section (none for version None)."""
+    return dict(_documented(family, version, hardware))
 
 
-def _overlay(profile: Profile, entry: dict, hardware: str | None, where: str, own: bool) -> Profile:
-    """Apply a profile file's sections: `shared`, the hardware's own values and, when the file is
-    the profile's own, its engine `parameters` and its error band."""
-    profile = profile.with_values(entry.get("shared", {}) or {}, f"{where} shared")
-    per_hw = entry.get("hardware", {}) or {}
-    if hardware is not None and hardware in per_hw:
+def prior_values(name: str, hardware: str | None = None) -> dict:
+    """The documented values of a named engine profile on an accelerator."""
+    if name not in profile_names():
+        raise unknown_name("profile", name, profile_names(), f"the profiles: {', '.join(profile_names())}, or a YAML file")
+    return documented(*split_engine(name), hardware)
+
+
+def _user_profile(path: Path, hardware: str | None) -> Profile:
+    """A profile file of the user's own: its parameters (and its section for `hardware`) over the
+    defaults, with its own band (widened where it says the hardware was outside its data)."""
+    entry = _yaml(path.read_text())
+    where = f"profile file {path}"
+    profile = Profile().with_values(_profile_data()["default"].get("parameters") or {}, "default profile")
+    profile = profile.with_values(entry.get("parameters") or {}, where)
+    per_hw = entry.get("hardware") or {}
+    seen = hardware in per_hw
+    if seen:
         profile = profile.with_values(per_hw[hardware], f"{where} for {hardware}")
-    if own:
-        profile = profile.with_values(entry.get("parameters", {}) or {}, where)
-        if "uncertainty" in entry:
-            profile = replace(profile, uncertainty=dict(entry["uncertainty"]),
-                              uncertainty_basis=entry.get("uncertainty_basis", ""))
-    return profile
+    band = entry.get("uncertainty") or dict(UNCALIBRATED_BAND)
+    basis = entry.get("uncertainty_basis", "the profile file's own band")
+    if not seen and hardware is not None and entry.get("uncertainty_unseen_hardware"):
+        band, basis = entry["uncertainty_unseen_hardware"], f"{hardware} was outside the file's data: {basis}"
+    return replace(profile, name=entry.get("name", path.stem), source=entry.get("source", str(path)),
+                   uncertainty=dict(band), uncertainty_basis=basis)
 
 
 @lru_cache(maxsize=256)
 def load_profile(name: str = "default", hardware: str | None = None, fitted: bool = True) -> Profile:
     """The named engine profile (a built-in name or a YAML file path) on `hardware`.
 
-    The documented prior (llmsizer/data/profiles/NAME.yaml over default.yaml) is the start; with
-    `fitted`, the values calibrated on the shipped measurements (profiles/fitted/) are laid on
-    top: the shared and per-hardware ones always, the engine's own where it was in the data."""
-    base = Profile().with_values(_profile_data()["default"].get("parameters", {}), "default profile")
-    entry = _entry(name)
-    profile = _overlay(base, entry, hardware, f"profile {name}", own=True)
-    profile = replace(profile, name=entry.get("name", name), source=entry.get("source", ""))
-    fitted_entry = _fitted_data().get(profile.name) if fitted else None
-    if fitted and (fitted_entry or "default" in _fitted_data()):
-        own = fitted_entry is not None
-        fitted_entry = fitted_entry or _fitted_data()["default"]
-        profile = _overlay(profile, fitted_entry, hardware, f"fitted profile {profile.name}", own)
-        profile = replace(profile, source=f"{fitted_entry.get('source', '')} Prior: {profile.source}")
-        if not own:
-            profile = _widen(profile, _fitted_data()["default"], f"engine {profile.name} had no calibration data")
-        elif hardware is not None and hardware not in (fitted_entry.get("hardware") or {}):
-            profile = _widen(profile, _fitted_data()["default"], f"{hardware} had no calibration data")
-    return profile
-
-
-def _widen(profile: Profile, unseen: dict, why: str) -> Profile:
-    """The band of predictions outside the calibration data: the held-out-source band."""
-    band = {k: max(profile.uncertainty.get(k, 0.0), v) for k, v in (unseen.get("uncertainty") or {}).items()}
-    return replace(profile, uncertainty=band, uncertainty_basis=f"{why}: {unseen.get('uncertainty_basis', '')}")
+    The documented prior is the start; with `fitted`, the values calibrated on the shipped
+    measurements are composed over it level by level, with the band of what the fit saw."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return _user_profile(path, hardware)
+    family, _ = split_engine(name)
+    prior = Profile().with_values(prior_values(name, hardware), f"profile {name}")
+    prior = replace(prior, name=name, source=_engine_entry(family).get("source", "").strip())
+    levels = fitted_levels() if fitted else None
+    if not levels:
+        return prior
+    values = compose(levels, name, hardware, _documented)
+    band, basis = levels.band(name, hardware)
+    return replace(prior.with_values(values, f"fitted profile {name}"), uncertainty=band, uncertainty_basis=basis,
+                   source=f"{levels.source} Prior: {prior.source}")

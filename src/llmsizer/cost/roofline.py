@@ -1,11 +1,22 @@
 """The time of each operator: roofline of compute and memory under the profile's efficiencies.
 
-compute = FLOPs / (peak at the operands' precision x efficiency x tile fill), where tile fill =
-tokens / max(tokens, tile): a product over fewer tokens than one tile of the matrix unit still pays
-for the whole tile. Partial tiles beyond the first are not charged, which keeps time per step
-non-decreasing in the batch, with no steps at tile boundaries.
+compute = FLOPs / (peak at the operands' precision x the efficiency of that precision class x
+fill). Fill is the share of the matrix unit's work that is useful, as kernels lay a product out:
+- tiles: a product of M tokens runs on row tiles of the power of two at or above M, from
+  `tile_tokens` rows (small products swap operands so the tokens fill the 8-wide side of the
+  tensor-core instruction) to 128 rows, by 128 output columns;
+- waves: tiles spread over the chip's compute units in waves, the last one partly idle (NVIDIA
+  "Matrix Multiplication Background", wave quantization); decode-sized products (up to 16 tokens)
+  run GEMV-like kernels split along K to fill the chip (split-K / stream-K, Osama et al. 2023,
+  https://arxiv.org/abs/2301.03598), larger ones one tile per unit.
+  Without a unit count (or output width), only the first tile's padding is charged.
+Prefill attention reaches `attention_efficiency` at head size 128, less at smaller heads
+(FlashAttention-2/3 forward rates by head size); decode attention pads a KV head's query heads to
+16 rows. Weight-only products dequantise each weight once per 64-token block, at most 4 times: from
+256 tokens engines dequantise once and run a dense product (vLLM's AWQ path).
 memory = bytes / (bandwidth x achievable fraction).
 time = max(compute, memory) + (1 - overlap) x min(compute, memory) + a fixed cost per kernel.
+A step launched eagerly (no captured graph) takes at least its kernels' host launch time.
 Every term is numpy arithmetic, so one call evaluates many configurations.
 """
 
@@ -27,8 +38,20 @@ from ..arrays import real
 BOUNDS = ("compute", "memory", "communication", "overhead", "offload")
 
 #: vector operations to turn one quantised weight into the activation type: unpack/convert and
-#: multiply by its group scale. Weight-only kernels redo this for every tile of tokens.
+#: multiply by its group scale
 DEQUANT_FLOPS_PER_WEIGHT = 2.0
+#: tokens per block that a fused weight-only kernel dequantises its weights for, and the most
+#: blocks before engines switch to one dequantisation and a dense product
+DEQUANT_BLOCK_TOKENS, DEQUANT_MAX_BLOCKS = 64.0, 4.0
+#: largest row tile and the output columns of one tile
+MAX_TILE_ROWS, TILE_COLUMNS = 128.0, 128.0
+#: most tokens of a product that decode kernels (GEMV-like, split along K) run
+SPLIT_K_MAX_TOKENS = 16.0
+#: query rows a decode attention kernel pads one KV head's query heads to (the mma m16 shape)
+DECODE_ATTENTION_ROWS = 16.0
+#: head size at which `attention_efficiency` holds, and the head size at which a fused attention
+#: kernel reaches half its large-head rate (FlashAttention-2/3 forward rates by head size)
+ATTENTION_HEAD_DIM, ATTENTION_HALF_HEAD_DIM = 128.0, 32.0
 
 
 @dataclass
@@ -72,9 +95,37 @@ class OpCost:
         return np.asarray(BOUNDS)[self.bound_index]
 
 
-def tile_fill(tokens, tile: int):
+def precision_class(op: Op) -> str:
+    """The efficiency class of a product: 16-bit, 8-bit, weight-only (dequantised) or fp4."""
+    if op.dequant_elements:
+        return "weight_only"
+    return {"fp8": "8bit", "int8": "8bit", "fp4": "fp4", "int4": "fp4"}.get(op.precision, "16bit")
+
+
+def tile_fill(tokens, tile: float):
+    """Useful share of the first row tile: a product over fewer tokens still pays for `tile` rows."""
     tokens = real(np.maximum(real(tokens), 1e-9))
     return real(tokens / np.maximum(tokens, tile))
+
+
+def matmul_fill(tokens, columns, smallest: float, units):
+    """Useful share of the work a tiled product puts on `units` compute units (module docstring);
+    the first tile's padding alone where the units or the output width are unknown."""
+    tokens = real(np.maximum(real(tokens), 1.0))
+    if not units or not np.all(np.asarray(columns) > 0):
+        return tile_fill(tokens, smallest)
+    rows = np.clip(2.0 ** np.ceil(np.log2(tokens)), smallest, MAX_TILE_ROWS)
+    tiles = np.ceil(tokens / rows) * np.ceil(columns / TILE_COLUMNS)
+    split = np.where(tokens <= SPLIT_K_MAX_TOKENS, np.maximum(np.floor(units / tiles), 1.0), 1.0)
+    waves = np.ceil(tiles * split / units)
+    return real(tokens * columns * split / (waves * units * rows * TILE_COLUMNS))
+
+
+def attention_fill(op: Op):
+    """Prefill attention's rate relative to head size 128, and decode's padding of query rows."""
+    head = getattr(op, "head_dim", 0.0) or ATTENTION_HEAD_DIM
+    size = (head / (head + ATTENTION_HALF_HEAD_DIM)) / (ATTENTION_HEAD_DIM / (ATTENTION_HEAD_DIM + ATTENTION_HALF_HEAD_DIM))
+    return size * tile_fill(op.tokens, DECODE_ATTENTION_ROWS)
 
 
 def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
@@ -92,16 +143,19 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
         stream = (real(op.weight_bytes) + op.kv_bytes) / acc.host_link_bandwidth
         return OpCost(op, stream, zero, zero, zero, 0.0, stream)
     if op.kind in ("matmul", "expert_matmul"):
-        efficiency = profile.matmul_efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
-        rate = acc.peak(op.precision) * efficiency * tile_fill(op.tokens, profile.tile_tokens)
+        efficiency = profile.matmul_efficiency_for(precision_class(op))
+        efficiency = efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
+        fill = matmul_fill(op.tokens, getattr(op, "columns", 0.0), profile.tile_tokens,
+                           getattr(acc, "compute_units", None))
+        rate = acc.peak(op.precision) * efficiency * fill
     elif op.kind == "attention":
-        rate = acc.peak(op.precision) * profile.attention_efficiency * tile_fill(op.tokens, profile.tile_tokens)
+        rate = acc.peak(op.precision) * np.minimum(profile.attention_efficiency * attention_fill(op), 1.0)
     else:
         rate = acc.elementwise_flops
     compute = real(op.flops) / rate
     if op.dequant_elements:
-        tiles = np.maximum(real(op.tokens) / profile.tile_tokens, 1.0)
-        compute = compute + op.dequant_elements * DEQUANT_FLOPS_PER_WEIGHT * tiles / acc.elementwise_flops
+        blocks = np.clip(real(op.tokens) / DEQUANT_BLOCK_TOKENS, 1.0, DEQUANT_MAX_BLOCKS)
+        compute = compute + op.dequant_elements * DEQUANT_FLOPS_PER_WEIGHT * blocks / acc.elementwise_flops
     kv = real(op.kv_bytes)
     if op.kv_group > 1:
         kv = kv * (1.0 + profile.reread_share(op.kv_group) * (op.kv_group - 1.0))
@@ -112,12 +166,16 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     return OpCost(op, time, compute, memory, zero, profile.kernel_overhead_s)
 
 
-def step_time(costs: list[OpCost], profile: Profile):
-    """Seconds of one engine step: its operators in sequence plus the engine's per-step work.
-    Totals of one shape are summed first (most do not depend on the decode context), so the
-    full-size additions happen once per shape rather than once per operator."""
+def step_time(costs: list[OpCost], profile: Profile, eager: bool = False):
+    """Seconds of one engine step: its operators in sequence plus the engine's per-step work; a step
+    launched `eager`ly (no captured graph) lasts at least as long as the host takes to launch its
+    kernels. Totals of one shape are summed first (most do not depend on the decode context), so
+    the full-size additions happen once per shape rather than once per operator."""
     by_shape: dict[tuple, list] = {}
     for c in costs:
         by_shape.setdefault(np.shape(c.total), []).append(c.total)
     partial = sorted((functools.reduce(np.add, group) for group in by_shape.values()), key=np.size)
-    return functools.reduce(np.add, partial) + profile.step_overhead_s
+    kernels = functools.reduce(np.add, partial)
+    if eager:
+        kernels = np.maximum(kernels, sum(c.op.count for c in costs) * profile.host_launch_s)
+    return kernels + profile.step_overhead_s

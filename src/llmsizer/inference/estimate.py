@@ -146,11 +146,14 @@ class Phase:
         return np.argmax(seconds, axis=0)
 
 
-def _phase(ops: list, sc: Scenario, profile: Profile, layout: dict, pipeline_factor) -> Phase:
+def _phase(ops: list, sc: Scenario, profile: Profile, layout: dict, pipeline_factor, sequences=0.0,
+           graphs: bool = False) -> Phase:
     """Cost a step's operators; `pipeline_factor` turns the step over every layer for one
-    micro-batch into the phase's time with the pipeline's fill or steady state."""
+    micro-batch into the phase's time with the pipeline's fill or steady state; the engine's
+    per-sequence work is paid once per step for all `sequences`."""
     costs = [op_cost(op, sc.system, profile, layout) for op in ops]
-    return Phase(costs, step_time(costs, profile) * pipeline_factor, profile.step_overhead_s)
+    time = step_time(costs, profile, eager=not graphs) * pipeline_factor + profile.sequence_overhead_s * sequences
+    return Phase(costs, time, profile.step_overhead_s)
 
 
 def decode_contexts(input, output, points: int = DECODE_POINTS, batch=1.0):
@@ -334,12 +337,13 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     profile = profile or sc.profile
     layout = sc.layout
     fill, steady = pipeline_factors(sc.plan, prep.workload.batch)
-    prefill = _phase(prep.prefill_ops, sc, profile, layout, fill)
+    sequences = real(prep.workload.batch) * prep.workload.samples
+    prefill = _phase(prep.prefill_ops, sc, profile, layout, fill, sequences)
     ttft = prefill.time + profile.prefill_overhead_s
-    decode = _phase(prep.decode_ops, sc, profile, layout, steady)
+    decode = _phase(prep.decode_ops, sc, profile, layout, steady, sequences, graphs=profile.decode_graphs)
     tpot = quadrature_mean(decode.time, prep.contexts)
     if prep.detail_ops is not None:  # keep the step at the mean context, for its breakdown and bound
-        decode = _phase(prep.detail_ops, sc, profile, layout, steady)
+        decode = _phase(prep.detail_ops, sc, profile, layout, steady, sequences, graphs=profile.decode_graphs)
     return Estimate(sc, prep.workload, ttft, tpot, prefill, decode, prep.memory)
 
 

@@ -68,7 +68,7 @@ def attention_ops(ctx: Context, mixer: Attention, count: float, tokens, segments
             kv_bytes=seg.cached_reads(mixer.span) * 2 * kv_heads * hd * sizes.kv / cp,
             tokens=real(seg.new_tokens) * (heads // kv_heads),
             precision=sizes.attention_precision,
-            kv_group=heads / kv_heads if seg.decode else 1.0,
+            kv_group=heads / kv_heads if seg.decode else 1.0, head_dim=hd,
         ))
         ops += context_parallel_ops(ctx, seg, count, 2 * kv_heads * hd * sizes.kv, heads * hd)
     ops.append(matmul(ctx, "o_proj", "attention", count, tokens, heads * hd, hidden, bias=mixer.out_bias))
@@ -124,7 +124,7 @@ def mla_ops(ctx: Context, mixer: MLA, count: float, tokens, segments) -> list[Op
                 flops=2.0 * seqs * heads * (mixer.qk_head_dim + mixer.v_head_dim) * pairs,
                 act_bytes=(seg.tokens * heads * (mixer.qk_head_dim + mixer.v_head_dim)
                            + expanded * heads * (mixer.qk_head_dim + mixer.v_head_dim)) * sizes.activation,
-                tokens=real(seg.new_tokens),
+                tokens=real(seg.new_tokens), head_dim=mixer.qk_head_dim,
                 precision=sizes.attention_precision,
             ))
     ops.append(matmul(ctx, "o_proj", "attention", count, tokens, heads * mixer.v_head_dim, hidden))

@@ -96,6 +96,9 @@ class Op:
     precision: str = "bf16"
     kv_group: float = 1.0
     dequant_elements: float = 0.0
+    #: output width of a product (N, all heads), and the head size of an attention kernel
+    columns: float = 0.0
+    head_dim: float = 0.0
     collective: str | None = None
     message_bytes: object = 0.0
     group: str = ""
@@ -169,6 +172,7 @@ def matmul(ctx: Context, name: str, block: str, count: float, tokens, k: float, 
         weight_bytes=(k * n + (n if bias else 0)) * wb * heads,
         act_bytes=tokens * (k + n) * heads * ctx.sizes.activation,
         tokens=tokens,
+        columns=n * heads,
         precision=ctx.sizes.matmul_precision,
         dequant_elements=k * n * heads if ctx.sizes.dequantise and weight_bytes_per_element is None else 0.0,
     )

@@ -10,6 +10,8 @@ local attention, Llama 4): about half the square in a plain prefill.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..arrays import real
@@ -85,7 +87,7 @@ def attention_ops(mixer: Attention, ctx: Context, count: float, step: Step) -> l
         elementwise(ctx, "rope_kv_write", "attention", count, tokens * (heads + kv_heads) * hd,
                     tokens * (heads + kv_heads) * hd, flops_per_element=3.0),
     ]
-    ops[-1].kv_bytes = tokens * 2 * kv_heads * hd * sizes.kv
+    ops[-1] = replace(ops[-1], kv_bytes=tokens * 2 * kv_heads * hd * sizes.kv)
     cp = plan.cp
     for seg in step.segments:
         pairs = attended_pairs(seg, mixer.span, _chunked(mixer))
@@ -114,8 +116,7 @@ def indexer_ops(ctx: Context, mixer: MLA, count: float, step: Step) -> list[Op]:
     sizes, hidden = ctx.sizes, ctx.model.hidden
     tokens = ctx.linear_tokens(step)
     ih, ihd = mixer.index_heads, mixer.index_head_dim
-    key = matmul(ctx, "index_k_proj", "attention", count, tokens, hidden, ihd)
-    key.kv_bytes = tokens * ihd * sizes.kv
+    key = replace(matmul(ctx, "index_k_proj", "attention", count, tokens, hidden, ihd), kv_bytes=tokens * ihd * sizes.kv)
     ops = [matmul(ctx, "index_q_proj", "attention", count, tokens, mixer.q_lora_rank, ih * ihd),
            key, matmul(ctx, "index_weights_proj", "attention", count, tokens, hidden, ih)]
     cp = ctx.plan.cp
@@ -153,8 +154,7 @@ def mla_ops(mixer: MLA, ctx: Context, count: float, step: Step) -> list[Op]:
     else:
         ops.append(matmul(ctx, "q_proj", "attention", count, tokens, hidden, heads * mixer.qk_head_dim))
     kv_a = matmul(ctx, "kv_a_proj", "attention", count, tokens, hidden, latent)
-    kv_a.kv_bytes = tokens * latent * sizes.kv
-    ops.append(kv_a)
+    ops.append(replace(kv_a, kv_bytes=tokens * latent * sizes.kv))
     if mixer.index_topk is not None:
         ops += indexer_ops(ctx, mixer, count, step)
     cp = plan.cp
@@ -181,7 +181,7 @@ def mla_ops(mixer: MLA, ctx: Context, count: float, step: Step) -> list[Op]:
             expanded = cached_reads
             ops.append(matmul(ctx, "kv_b_proj" + tag, "attention", count, expanded, mixer.kv_lora_rank,
                               heads * (mixer.qk_nope_head_dim + mixer.v_head_dim)))
-            ops[-1].kv_bytes = expanded * latent * sizes.kv
+            ops[-1] = replace(ops[-1], kv_bytes=expanded * latent * sizes.kv)
             ops.append(Op(
                 name="attention" + tag, block="attention", kind="attention", count=count,
                 flops=2.0 * seqs * heads * (mixer.qk_head_dim + mixer.v_head_dim) * pairs,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..models.params import norm_params
 from ..models.spec import Layer
 from . import attention, linear_attention, mamba  # noqa: F401  (each registers its mixers' operators)
@@ -24,8 +26,6 @@ def layer_ops(ctx: Context, layer: Layer, count: float, step: Step) -> list[Op]:
         ops += mixer_ops(layer.mixer, ctx, count, step)
     if layer.ffn is not None:
         ops += ffn_ops(layer.ffn, ctx, count, tokens)
-    for op in ops:
-        op.extra.setdefault("layer", layer)
     return ops
 
 
@@ -46,8 +46,7 @@ def step_ops(ctx: Context, step: Step) -> list[Op]:
         ops.append(elementwise(ctx, "final_norm", "head", 1, sequences * model.hidden, sequences * model.hidden, 4.0,
                                weight_bytes=norm_params(model.hidden, model.norm) * sizes.embedding))
     head = matmul(ctx, "lm_head", "head", 1, sequences, model.hidden, vocab_here, weight_bytes_per_element=sizes.embedding)
-    head.act_bytes = sequences * (model.hidden * sizes.activation + vocab_here * LOGIT_BYTES)
-    ops.append(head)
+    ops.append(replace(head, act_bytes=sequences * (model.hidden * sizes.activation + vocab_here * LOGIT_BYTES)))
     if plan.tp > 1:
         ops.append(collective("logits_all_gather", "head", 1, "all_gather", sequences * model.vocab * LOGIT_BYTES, "tp"))
     ops.append(Op(name="sampling", block="head", kind="elementwise", count=1,

@@ -17,6 +17,8 @@ dk x dv state on vector units: about 5 FLOPs per state element (decay, outer pro
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..arrays import real
@@ -31,8 +33,7 @@ def conv_op(ctx: Context, block: str, count: float, tokens, sequences, channels:
     """Depthwise causal conv: `d_conv` taps per channel; its window is part of the state."""
     op = elementwise(ctx, "conv1d", block, count, tokens * channels, tokens * channels, 2.0 * d_conv,
                      weight_bytes=channels * (d_conv + (1 if bias else 0)) * ctx.sizes.weight)
-    op.kv_bytes = 2.0 * real(sequences) * channels * (d_conv - 1) * ctx.sizes.activation
-    return op
+    return replace(op, kv_bytes=2.0 * real(sequences) * channels * (d_conv - 1) * ctx.sizes.activation)
 
 
 def chunk_flops_per_token(chunk, qk_heads: float, v_heads: float, dk: int, dv: int, delta: bool = False):

@@ -79,6 +79,10 @@ class Engine:
         return self.running + len(self.waiting)
 
     def submit(self, rid: int, now: float) -> None:
+        r = self.r
+        if self.kv.blocks_for(r.prompt[rid] + r.output[rid] - 1) > self.kv.size.blocks:
+            raise SimulationError(f"request {rid} ({r.prompt[rid]} prompt + {r.output[rid]} output tokens) needs more "
+                                  f"than the engine's {self.kv.size.blocks} KV blocks of {self.bs} tokens")
         if not self.busy:
             self.clock = max(self.clock, now)
         self.waiting.append(rid)
@@ -205,7 +209,7 @@ class Engine:
             self.admit(None)  # caches arriving from the prefill pool join before the decodes are counted
         decode, chunks = self.policy(self)
         if not decode and not chunks:
-            rid = self.waiting[0]
+            rid = (self.prefilling or self.waiting)[0]
             r = self.r
             raise SimulationError(f"request {rid} ({r.prompt[rid]} prompt + {r.output[rid]} output tokens) can never "
                                   f"start: the engine's limits or its {self.kv.size.blocks} KV blocks of "

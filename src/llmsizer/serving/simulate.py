@@ -140,3 +140,13 @@ def simulate(model=None, hardware=None, *, trace=None, scheduler: str | None = N
             load_options["offline"] = True
         requests = make_requests(Load(**load_options))
     return run(deployment, requests, limits, serving, router, slo, progress, record, check)
+
+
+def find_saturation(model=None, hardware=None, *, tolerance: float = 0.02, **options):
+    """The largest sustained request rate of a deployment for a load's requests (see saturation.py);
+    `options` as for `simulate`, without a rate, concurrency or offline."""
+    from .saturation import saturation_rate
+
+    options = {k: v for k, v in options.items() if k not in ("rate", "concurrency", "offline")}
+    return saturation_rate(lambda rate: simulate(model, hardware, rate=rate, **options),
+                           lambda: simulate(model, hardware, offline=True, **options), tolerance)

@@ -39,6 +39,7 @@ LIMIT_FIELDS = {f.name for f in fields(Limits)} - {"engine"}
 class SimulationResult:
     requests: Requests
     timelines: list            # one dict of step columns per engine
+    cache_blocks: list         # KV blocks of each engine
     summary: dict
     limits: Limits
     step_model: StepModel
@@ -54,7 +55,8 @@ class SimulationResult:
     def steps_frame(self):
         import pandas as pd
 
-        frames = [pd.DataFrame(t).assign(replica=i) for i, t in enumerate(self.timelines)]
+        frames = [pd.DataFrame(t).assign(replica=i, kv_share=lambda f, b=blocks: f["kv_blocks_used"] / b)
+                  for i, (t, blocks) in enumerate(zip(self.timelines, self.cache_blocks))]
         return pd.concat(frames, ignore_index=True).sort_values("start", kind="stable").reset_index(drop=True)
 
     def to_dict(self) -> dict:
@@ -114,7 +116,9 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
     if check:
         for e in cluster.engines:
             e.check()
-    return SimulationResult(requests, [e.timeline for e in cluster.engines], summarise(requests, slo), resolved, model)
+    engines = cluster.engines
+    return SimulationResult(requests, [e.timeline for e in engines], [e.kv.size.blocks for e in engines],
+                            summarise(requests, slo), resolved, model)
 
 
 def simulate(model=None, hardware=None, *, trace=None, scheduler: str | None = None, router: str = "round_robin",

@@ -84,7 +84,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     zero = np.zeros(())
     if op.kind == "collective":
         result = collective(op.collective, op.message_bytes, layout[op.group], profile.link_efficiency,
-                            profile.collective_overhead_s)
+                            profile.collective_overhead_s, **op.extra.get("options", {}))
         op.extra["algorithm"] = result.choice  # named when a report asks (a sweep never does)
         return OpCost(op, result.time, zero, zero, result.time, 0.0)
     if op.kind == "offload":

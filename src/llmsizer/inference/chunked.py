@@ -43,7 +43,7 @@ def _step_time(sc: Scenario, segments) -> np.ndarray:
 def chunked_prefill(sc: Scenario, workload: Workload, chunk: int, background: int = 0) -> ChunkedResult:
     require(isinstance(chunk, int) and chunk >= 1, "chunk", chunk, "must be a positive number of tokens")
     require(isinstance(background, int) and background >= 0, "background", background, "must be >= 0")
-    batch = real(workload.batch)
+    batch = real(workload.batch) / sc.plan.batch_split  # per attention rank
     prefix = real(workload.cached_prefix)
     prompt = real(workload.input) - prefix  # tokens each prompt still has to prefill
     steps = np.ceil(batch * prompt / chunk)

@@ -53,7 +53,7 @@ class Scenario:
 
     @property
     def context(self) -> Context:
-        return Context(self.model, self.plan, Sizes.of(self.precisions), self.moe_imbalance)
+        return Context(self.model, self.plan.ranks, Sizes.of(self.precisions), self.moe_imbalance)
 
     @property
     def layout(self):
@@ -69,7 +69,7 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
              order: tuple[str, ...] | None = None, weight_precision: str = "bf16", kv_precision: str | None = None,
              activation_precision: str | None = None, quant: str | None = None, engine: str | None = None,
              profile: str | Profile | None = None, moe_imbalance: float = MOE_IMBALANCE,
-             offload: str | None = None) -> Scenario:
+             offload: str | None = None, redundant_experts: int = 0, attention_dp: bool = False) -> Scenario:
     """Resolve names into a Scenario. Devices beyond tp x pp x cp become data-parallel replicas
     (`dp`, or as many as `devices` or the system allow)."""
     model = load_model(model)
@@ -84,6 +84,7 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
     require(dp is None or dp * per_replica == devices, "dp", dp, f"must equal devices / (tp x pp x cp) = {devices // per_replica}")
     require(moe_imbalance >= 1.0, "moe_imbalance", moe_imbalance, "must be >= 1 (the busiest device over the average)")
     plan = Plan(tp=tp, pp=pp, ep=ep, dp=devices // per_replica, cp=cp, microbatches=microbatches,
+                redundant_experts=redundant_experts, attention_dp=attention_dp,
                 **({"order": tuple(order)} if order else {}))
     plan.check(model)
     if system is None:
@@ -229,7 +230,8 @@ class Estimate:
             "devices": sc.plan.devices,
             "plan": {"tp": sc.plan.tp, "pp": sc.plan.pp, "ep": sc.plan.ep, "dp": sc.plan.dp, "cp": sc.plan.cp,
                      "microbatches": sc.plan.pipeline_microbatches, "order": list(sc.plan.order),
-                     "experts_span_replicas": sc.plan.experts_span_replicas},
+                     "experts_span_replicas": sc.plan.experts_span_replicas,
+                     "redundant_experts": sc.plan.redundant_experts, "attention_dp": sc.plan.attention_dp},
             "moe_imbalance": sc.moe_imbalance,
             "precisions": {"weights": sc.precisions.weights, "activations": sc.precisions.activations,
                            "kv_cache": sc.precisions.kv_cache},
@@ -284,14 +286,15 @@ class Prepared:
 def prepare(sc: Scenario, workload: Workload, detail: bool = False, decode_points: int = DECODE_POINTS) -> Prepared:
     """Build the operators of the prefill step and of the decode steps at the quadrature contexts;
     with `detail`, also the decode step at the mean context, kept for the breakdown."""
-    batch = real(workload.batch)
+    batch = real(workload.batch) / sc.plan.batch_split  # per attention rank
     micro = batch / microbatches(sc.plan, batch)
     ctx = sc.context
     contexts = decode_contexts(workload.input, workload.output, decode_points, batch)
     acc = sc.system.accelerator
-    memory = memory_breakdown(sc.model, sc.plan, sc.precisions, acc.memory_capacity, batch, workload.input,
+    memory = memory_breakdown(sc.model, sc.plan.ranks, sc.precisions, acc.memory_capacity, batch, workload.input,
                               workload.output, samples=workload.samples, offload=sc.offload,
                               host_capacity=acc.host_capacity, reserve=acc.reserve)
+    memory.max_batch = memory.max_batch * sc.plan.batch_split  # of the replica, as the batch is given
     prompt = real(workload.input)
     return Prepared(
         sc, workload,
@@ -333,7 +336,7 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     sc = prep.scenario
     profile = profile or sc.profile
     layout = sc.layout
-    fill, steady = pipeline_factors(sc.plan, prep.workload.batch)
+    fill, steady = pipeline_factors(sc.plan, real(prep.workload.batch) / sc.plan.batch_split)
     prefill = _phase(prep.prefill_ops, sc, profile, layout, fill)
     ttft = prefill.time + profile.prefill_overhead_s
     decode = _phase(prep.decode_ops, sc, profile, layout, steady)

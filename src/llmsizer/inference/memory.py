@@ -47,7 +47,7 @@ def shard_layer(layer: Layer, plan: Plan) -> Layer:
     if isinstance(ffn, DenseFFN):
         ffn = replace(ffn, intermediate=math.ceil(ffn.intermediate / tp))
     elif isinstance(ffn, MoEFFN):
-        local = ffn.num_experts // plan.ep
+        local = plan.expert_slots(ffn.num_experts)
         ffn = replace(ffn, num_experts=local, top_k=min(ffn.top_k, local),
                       expert_intermediate=math.ceil(ffn.expert_intermediate / plan.expert_tp),
                       shared_intermediate=math.ceil(ffn.shared_intermediate / tp))
@@ -62,8 +62,9 @@ def weight_bytes_per_device(model: Model, plan: Plan, sizes: Sizes) -> float:
         shard = shard_layer(layer, plan)
         n = layer_params(shard, model).total * sizes.weight
         if isinstance(layer.ffn, MoEFFN):
-            n += model.hidden * layer.ffn.num_experts * (1 - 1 / plan.ep) * sizes.weight  # router: replicated
             ffn = shard.ffn
+            router_row = model.hidden + (1 if ffn.router_bias else 0)  # the router is replicated, not split
+            n += router_row * (layer.ffn.num_experts - ffn.num_experts) * sizes.weight
             experts = ffn.num_experts * dense_ffn_params(ffn.expert_intermediate, model.hidden, ffn.gated, False)
             n += experts * (sizes.expert_weight - sizes.weight)  # routed experts at their own precision
         layers += count * n
@@ -122,7 +123,7 @@ def activation_bytes_per_token(model: Model, plan: Plan, sizes: Sizes) -> float:
         if isinstance(ffn, DenseFFN):
             width = max(width, (3 if ffn.gated else 2) * ffn.intermediate)
         elif isinstance(ffn, MoEFFN):
-            routed = ffn.top_k * (3 if ffn.gated else 2) * ffn.expert_intermediate / plan.ep
+            routed = layer.ffn.top_k * plan.routed_share * (3 if ffn.gated else 2) * ffn.expert_intermediate
             width = max(width, routed + (3 if ffn.gated else 2) * ffn.shared_intermediate)
         widest = max(widest, width)
     return (4 * model.hidden + widest) * sizes.activation

@@ -80,7 +80,7 @@ def _head_layers_time(sc: Scenario, batch, contexts, layers: float):
 
 def speculate(sc: Scenario, workload: Workload, spec: Speculation) -> SpeculativeResult:
     """TPOT with speculative decoding, averaged over the growing context like plain TPOT."""
-    batch = np.asarray(workload.batch, dtype=float) * workload.samples
+    batch = np.asarray(workload.batch, dtype=float) * workload.samples / sc.plan.batch_split  # per attention rank
     contexts = decode_contexts(workload.input, workload.output, batch=batch)
     k = spec.tokens
     plain = quadrature_mean(_decode_time(sc, batch, contexts), contexts)

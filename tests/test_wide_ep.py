@@ -11,7 +11,8 @@ from llmsizer.cost.collectives import collective, destinations, routed_copies
 from llmsizer.errors import ConfigError
 from llmsizer.hardware.spec import NetworkDim, Span
 from llmsizer.hardware.zoo import load_system
-from llmsizer.inference.estimate import evaluate, prepare, scenario
+from llmsizer.inference.batch import evaluate, prepare
+from llmsizer.inference.scenario import scenario
 from llmsizer.inference.memory import weight_bytes_per_device
 from llmsizer.inference.workload import Workload
 from llmsizer.models.params import dense_ffn_params
@@ -142,7 +143,7 @@ def test_dispatch_time_over_two_spans_by_hand():
 
 def test_deepseek_v3_ep16_over_two_nodes_dispatch_and_combine():
     sc = scenario("deepseek-v3", system="hgx-h100-16node-ib", devices=16, ep=16, weight_precision="fp8")
-    est = evaluate(sc, Workload(1, 4096, 2), detail=True)
+    est = evaluate(sc, Workload(1, 4096, 2))
     costs = {c.op.name: c for c in est.prefill.costs if c.op.name in ("moe_dispatch", "moe_combine")}
     dispatch, combine = costs["moe_dispatch"], costs["moe_combine"]
     assert float(dispatch.op.message_bytes) == 4096 * H * 1

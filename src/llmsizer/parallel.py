@@ -24,9 +24,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from .arrays import real
 from .errors import require
 from .hardware.spec import Span, System
-from .models.spec import MLA, Attention, Mamba, Mamba2, Model, MoEFFN
+from .models.spec import Model
 
 GROUPS = ("tp", "cp", "pp", "dp")
 
@@ -91,6 +92,10 @@ class Plan:
         """Ways a replica's batch is split between its devices' attention: tp with attention_dp."""
         return self.tp if self.attention_dp else 1
 
+    def rank_batch(self, batch):
+        """Requests one attention rank serves of a replica's `batch` (all of them without attention_dp)."""
+        return real(batch) / self.batch_split
+
     @property
     def ranks(self) -> "Plan":
         """The plan as one device's work sees it: with attention_dp each attention rank is a
@@ -115,25 +120,10 @@ class Plan:
     def check(self, model: Model) -> None:
         """Fail with the rule a degree breaks for this model."""
         require(self.pp <= model.num_layers, "pp", self.pp, f"must not exceed the layer count ({model.num_layers})")
-        tp = self.ranks.tp
+        ranks = self.ranks  # attention data parallelism runs attention unsplit
         for layer in model.layer_kinds():
-            mixer = layer.mixer
-            if isinstance(mixer, Attention):
-                require(mixer.num_heads % tp == 0, "tp", tp, f"must divide the attention heads ({mixer.num_heads})")
-                require(mixer.num_kv_heads % tp == 0 or tp % mixer.num_kv_heads == 0, "tp", tp,
-                        f"must divide the KV heads ({mixer.num_kv_heads}) or be a multiple of them")
-            elif isinstance(mixer, MLA):
-                require(mixer.num_heads % tp == 0, "tp", tp, f"must divide the MLA heads ({mixer.num_heads})")
-            elif isinstance(mixer, Mamba2):
-                require(mixer.num_heads % tp == 0, "tp", tp, f"must divide the Mamba-2 heads ({mixer.num_heads})")
-            elif isinstance(mixer, Mamba):
-                require(mixer.d_inner % tp == 0, "tp", tp, f"must divide the Mamba inner width ({mixer.d_inner})")
-            if isinstance(mixer, (Mamba, Mamba2)):
-                require(self.cp == 1, "cp", self.cp, "context parallelism needs attention layers; Mamba layers scan in order")
-            if isinstance(layer.ffn, MoEFFN):
-                slots = layer.ffn.num_experts + self.redundant_experts
-                require(self.ep <= slots, "ep", self.ep, f"must not exceed the experts plus redundant copies "
-                        f"({layer.ffn.num_experts} + {self.redundant_experts})")
+            for part in layer.parts:
+                part.check(ranks)
         if not model.is_moe:
             require(self.ep == 1, "ep", self.ep, f"{model.name} has no experts; expert parallelism needs a MoE model")
 

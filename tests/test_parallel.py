@@ -11,7 +11,9 @@ from llmsizer.cli import main
 from llmsizer.errors import ConfigError
 from llmsizer.hardware.spec import NetworkDim, System
 from llmsizer.hardware.zoo import load_system
-from llmsizer.inference.estimate import evaluate, pipeline_factors, prepare, scenario
+from llmsizer.inference.batch import evaluate, prepare
+from llmsizer.inference.scenario import scenario
+from llmsizer.inference.step import pipeline_factors
 from llmsizer.inference.workload import Workload
 from llmsizer.models.zoo import load_model
 from llmsizer.parallel import Plan

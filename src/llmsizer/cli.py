@@ -169,7 +169,7 @@ def memory(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches, o
            kv_precision, quant, batch, input_len, output_len, as_json):
     """Memory per device: weights, KV cache, activations, reserve; fits or not; largest batch."""
     _require_target(hardware, system)
-    from .inference.estimate import scenario
+    from .inference.scenario import scenario
     from .inference.memory import RESERVE_FIXED_BYTES, RESERVE_FRACTION, memory_breakdown
 
     sc = scenario(model, hardware, system=system, devices=devices, tp=tp, pp=pp, ep=ep, dp=dp, cp=cp,
@@ -550,7 +550,7 @@ def requirements(model, usecase, weight_precision, kv_precision, engine, plot, h
     _require_target(hardware, system)
     import numpy as np
 
-    from .inference.estimate import scenario
+    from .inference.scenario import scenario
     from .inference.workload import Workload
     from .search.requirements import operating_point, requirements as find, ttft_tpot_grid
     from .usecases import load_usecase

@@ -31,7 +31,7 @@ BOUNDS = ("compute", "memory", "communication", "overhead", "offload")
 DEQUANT_FLOPS_PER_WEIGHT = 2.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class OpCost:
     """Seconds of one operator instance, its parts, and which resource bounds it."""
 
@@ -42,6 +42,8 @@ class OpCost:
     communication: np.ndarray
     overhead: float
     offload: np.ndarray | float = 0.0
+    #: a collective's algorithm per configuration (resolved to names only when a report asks)
+    algorithm: object = None
 
     @cached_property
     def total(self):
@@ -85,8 +87,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     if op.kind == "collective":
         result = collective(op.collective, op.message_bytes, layout[op.group], profile.link_efficiency,
                             profile.collective_overhead_s)
-        op.extra["algorithm"] = result.choice  # named when a report asks (a sweep never does)
-        return OpCost(op, result.time, zero, zero, result.time, 0.0)
+        return OpCost(op, result.time, zero, zero, result.time, 0.0, algorithm=result.choice)
     if op.kind == "offload":
         require(acc.host_link_bandwidth > 0, "offload", op.name, f"{acc.name} lists no host link to stream from")
         stream = (real(op.weight_bytes) + op.kv_bytes) / acc.host_link_bandwidth

@@ -171,11 +171,12 @@ OFFLOAD_CHOICES = ("weights", "kv")
 
 def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity: float, batch, input, output,
                      prefill_tokens=None, samples: int = 1, offload: str | None = None,
-                     host_capacity: float = 0.0, reserve: float | None = None) -> MemoryBreakdown:
+                     host_capacity: float = 0.0, reserve: float | None = None, draft=None) -> MemoryBreakdown:
     """Memory per device for a static batch (per data-parallel replica) whose sequences grow to
     `input + output` tokens, each request decoding `samples` sequences over one shared prompt.
-    `prefill_tokens` caps the tokens one prefill step processes (chunked prefill); by default the
-    whole batch's prompts are prefilled at once."""
+    `prefill_tokens` caps the prompt tokens of the batch one prefill step processes (chunked
+    prefill); by default the whole batch's prompts are prefilled at once. `draft` (model, plan,
+    precisions) is a draft model sharing the devices: its weights and its own cache count too."""
     sizes = Sizes.of(precisions)
     batch = real(batch)
     input = real(input)
@@ -184,10 +185,17 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
     prompt = cache_bytes_per_sequence(model, plan, sizes, input)
     state = cache_bytes_per_sequence(model, plan, sizes, 0.0)
     per_seq_cache = prompt + samples * (final - prompt) + (samples - 1) * state
-    step_tokens_per_seq = input if prefill_tokens is None else np.minimum(input, prefill_tokens)
+    weights = weight_bytes_per_device(model, plan, sizes)
+    if draft is not None:
+        draft_model, draft_plan, draft_precisions = draft
+        draft_sizes = Sizes.of(draft_precisions)
+        weights += weight_bytes_per_device(draft_model, draft_plan, draft_sizes)
+        per_seq_cache = per_seq_cache + samples * cache_bytes_per_sequence(draft_model, draft_plan, draft_sizes,
+                                                                           input + real(output))
+    # a step's activations: every prompt token of the batch, or one chunk's tokens shared by the batch
+    step_tokens_per_seq = input if prefill_tokens is None else np.minimum(input, prefill_tokens / np.maximum(batch, 1))
     step_tokens_per_seq = step_tokens_per_seq / plan.cp / plan.pipeline_microbatches  # per device, per micro-batch
     per_seq_act = step_tokens_per_seq * activation_bytes_per_token(model, plan, sizes) + model.vocab / plan.tp * LOGIT_BYTES
-    weights = weight_bytes_per_device(model, plan, sizes)
     reserve = runtime_reserve(capacity, reserve)
     room = capacity - weights - reserve
     max_batch = np.maximum(np.floor(room / (per_seq_cache + per_seq_act)), 0)
@@ -199,3 +207,14 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
                            offloaded_weights=np.minimum(overflow, weights) if offload == "weights" else 0.0,
                            offloaded_kv=np.minimum(overflow, kv) if offload == "kv" else 0.0,
                            host_capacity=host_capacity)
+
+
+def scenario_memory(sc, workload, prefill_tokens=None, draft=None) -> MemoryBreakdown:
+    """The one memory account of a scenario and workload that every command uses: the
+    accelerator's capacity, host memory and stated reserve, the scenario's offload, chunked
+    prefill's step size and a draft model's share (a Scenario)."""
+    acc = sc.system.accelerator
+    return memory_breakdown(sc.model, sc.plan, sc.precisions, acc.memory_capacity, workload.batch, workload.input,
+                            workload.output, prefill_tokens=prefill_tokens, samples=workload.samples,
+                            offload=sc.offload, host_capacity=acc.host_capacity, reserve=acc.reserve,
+                            draft=None if draft is None else (draft.model, draft.plan, draft.precisions))

@@ -12,7 +12,8 @@ import numpy as np
 from ..cost.profile import engine_from_text
 from ..errors import LlmsizerError
 from ..units import GB, MS
-from .estimate import evaluate, scenario
+from .batch import evaluate
+from .scenario import scenario
 from .workload import Workload
 
 INPUT_COLUMNS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision",

@@ -16,13 +16,15 @@ def breakdown_frame(est):
     profile = est.scenario.profile
     rows = []
     for phase_name, phase in (("prefill", est.prefill), ("decode", est.decode)):
-        step = first(phase.time)
+        # decode is shown as its mean step over the contexts; prefill has no context axis to average
+        mean = est.mean_over_contexts if phase_name == "decode" else (lambda values: values)
+        step = first(mean(phase.time))
         for c in phase.costs:
             op = c.op
-            time = first(c.total)
-            per_instance = first(c.time)
-            flops = first(op.flops) * op.count
-            moved = first(op.bytes) * op.count
+            time = first(mean(c.total))
+            per_instance = first(mean(c.time))
+            flops = first(mean(op.flops)) * op.count
+            moved = first(mean(op.bytes)) * op.count
             rows.append({
                 "phase": phase_name,
                 "operator": op.name,
@@ -35,10 +37,10 @@ def breakdown_frame(est):
                 "time_ms": time / MS,
                 "share": time / step,
                 "bound": str(np.asarray(c.bound).reshape(-1)[0]),
-                "algorithm": str(np.asarray(op.extra["algorithm"].labels).reshape(-1)[0]) if "algorithm" in op.extra else "",
-                "compute_util": (first(op.flops) / acc.peak(op.precision) / per_instance)
+                "algorithm": str(np.asarray(c.algorithm.labels).reshape(-1)[0]) if c.algorithm is not None else "",
+                "compute_util": (flops / op.count / acc.peak(op.precision) / per_instance)
                 if op.kind in ("matmul", "expert_matmul", "attention") else 0.0,
-                "memory_util": first(op.bytes) / acc.memory_bandwidth / per_instance,
+                "memory_util": moved / op.count / acc.memory_bandwidth / per_instance,
             })
         rows.append({"phase": phase_name, "operator": "engine_step", "block": "overhead", "kind": "overhead",
                      "count": 1, "gflop": 0.0, "mbytes": 0.0, "message_mb": 0.0,

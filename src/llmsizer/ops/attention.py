@@ -8,6 +8,8 @@ in a plain prefill; a sliding window or attention chunk caps `span`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..models.spec import MLA, Attention
@@ -55,7 +57,7 @@ def attention_ops(ctx: Context, mixer: Attention, count: float, tokens, segments
         elementwise(ctx, "rope_kv_write", "attention", count, tokens * (heads + kv_heads) * hd,
                     tokens * (heads + kv_heads) * hd, flops_per_element=3.0),
     ]
-    ops[-1].kv_bytes = tokens * 2 * kv_heads * hd * sizes.kv
+    ops[-1] = replace(ops[-1], kv_bytes=tokens * 2 * kv_heads * hd * sizes.kv)
     cp = plan.cp
     for seg in segments:
         pairs = attended_pairs(seg, mixer.span)
@@ -92,8 +94,7 @@ def mla_ops(ctx: Context, mixer: MLA, count: float, tokens, segments) -> list[Op
     else:
         ops.append(matmul(ctx, "q_proj", "attention", count, tokens, hidden, heads * mixer.qk_head_dim))
     kv_a = matmul(ctx, "kv_a_proj", "attention", count, tokens, hidden, latent)
-    kv_a.kv_bytes = tokens * latent * sizes.kv
-    ops.append(kv_a)
+    ops.append(replace(kv_a, kv_bytes=tokens * latent * sizes.kv))
     cp = plan.cp
     for seg in segments:
         seqs = real(seg.sequences)
@@ -118,7 +119,7 @@ def mla_ops(ctx: Context, mixer: MLA, count: float, tokens, segments) -> list[Op
             expanded = cached_reads
             ops.append(matmul(ctx, "kv_b_proj" + tag, "attention", count, expanded, mixer.kv_lora_rank,
                               heads * (mixer.qk_nope_head_dim + mixer.v_head_dim)))
-            ops[-1].kv_bytes = expanded * latent * sizes.kv
+            ops[-1] = replace(ops[-1], kv_bytes=expanded * latent * sizes.kv)
             ops.append(Op(
                 name="attention" + tag, block="attention", kind="attention", count=count,
                 flops=2.0 * seqs * heads * (mixer.qk_head_dim + mixer.v_head_dim) * pairs,

@@ -71,7 +71,7 @@ def decode_step(batch, context, samples: int = 1, shared_prefix=0.0) -> Step:
                          shared_prefix=shared_prefix, share=samples),))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Op:
     """One operator instance per device; `count` is how many times it runs in the step (layers).
 

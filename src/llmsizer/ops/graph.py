@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..models.params import norm_params
@@ -37,8 +39,6 @@ def layer_ops(ctx: Context, layer: Layer, count: float, step: Step) -> list[Op]:
         ops += dense_ffn_ops(ctx, layer.ffn, count, tokens)
     elif isinstance(layer.ffn, MoEFFN):
         ops += moe_ops(ctx, layer.ffn, count, tokens)
-    for op in ops:
-        op.extra.setdefault("layer", layer)
     return ops
 
 
@@ -59,8 +59,7 @@ def step_ops(ctx: Context, step: Step) -> list[Op]:
         ops.append(elementwise(ctx, "final_norm", "head", 1, sequences * model.hidden, sequences * model.hidden, 4.0,
                                weight_bytes=norm_params(model.hidden, model.norm) * sizes.embedding))
     head = matmul(ctx, "lm_head", "head", 1, sequences, model.hidden, vocab_here, weight_bytes_per_element=sizes.embedding)
-    head.act_bytes = sequences * (model.hidden * sizes.activation + vocab_here * LOGIT_BYTES)
-    ops.append(head)
+    ops.append(replace(head, act_bytes=sequences * (model.hidden * sizes.activation + vocab_here * LOGIT_BYTES)))
     if plan.tp > 1:
         ops.append(collective("logits_all_gather", "head", 1, "all_gather", sequences * model.vocab * LOGIT_BYTES, "tp"))
     ops.append(Op(name="sampling", block="head", kind="elementwise", count=1,

@@ -8,6 +8,8 @@ the intra-chunk quadratic term of SSD (chunk of 256 tokens).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..models.spec import Mamba, Mamba2
@@ -36,8 +38,7 @@ def _scan(ctx: Context, count: float, tokens, sequences, d_inner: float, d_state
 def _conv(ctx: Context, count: float, tokens, sequences, channels: float, d_conv: int, bias: bool) -> Op:
     op = elementwise(ctx, "conv1d", "mamba", count, tokens * channels, tokens * channels, 2.0 * d_conv,
                      weight_bytes=channels * (d_conv + (1 if bias else 0)) * ctx.sizes.weight)
-    op.kv_bytes = 2.0 * real(sequences) * channels * (d_conv - 1) * ctx.sizes.activation
-    return op
+    return replace(op, kv_bytes=2.0 * real(sequences) * channels * (d_conv - 1) * ctx.sizes.activation)
 
 
 def mamba_ops(ctx: Context, mixer: Mamba, count: float, tokens, sequences) -> list[Op]:

@@ -15,7 +15,8 @@ import numpy as np
 from ..errors import LlmsizerError
 from ..hardware.spec import System
 from ..hardware.zoo import load_accelerator, load_system
-from ..inference.estimate import evaluate, scenario
+from ..inference.batch import evaluate
+from ..inference.scenario import scenario
 from ..inference.workload import Workload
 from ..models.zoo import load_model
 from ..units import MS

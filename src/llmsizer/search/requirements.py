@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..inference.estimate import Scenario, evaluate
+from ..inference.batch import evaluate
+from ..inference.scenario import Scenario
 from ..inference.workload import Workload
 from ..units import GB, MS, TB, TERA, US
 from .sweep import swept_system
@@ -80,7 +81,7 @@ def requirements(sc: Scenario, workload: Workload, ttft_slo_s: float, tpot_slo_s
 
 
 def operating_point(sc: Scenario, workload: Workload) -> dict:
-    est = evaluate(sc, workload, detail=True)
+    est = evaluate(sc, workload)
     d = est.to_dict()
     return {"ttft_ms": d["ttft_ms"], "tpot_ms": d["tpot_ms"], "fits": d["fits"],
             "prefill_bound": d["prefill_bound"], "decode_bound": d["decode_bound"],

@@ -10,7 +10,9 @@ import pandas as pd
 from ..errors import ConfigError
 from ..hardware.spec import Accelerator, System
 from ..hardware.zoo import load_accelerator
-from ..inference.estimate import Estimate, estimate, evaluate, scenario
+from ..inference.batch import Estimate, evaluate
+from ..inference.estimate import estimate
+from ..inference.scenario import scenario
 from ..inference.workload import Workload
 from ..models.spec import Model
 from ..units import MS

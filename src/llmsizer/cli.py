@@ -75,7 +75,7 @@ def _scenario_options(f):
         click.option("--microbatches", type=click.IntRange(min=1), help="Pipeline micro-batches [default: pp]."),
         click.option("--order", help="Network order of the groups, innermost first [default: tp,cp,pp,dp]."),
         click.option("--moe-imbalance", default=1.0, show_default=True, type=click.FloatRange(min=1.0), help="Busiest expert device's tokens over the average (1: uniform routing)."),
-        click.option("--weight-precision", default="bf16", show_default=True, type=click.Choice(PRECISIONS), help="Weight precision (fp8/int8 run W8A8; int4/fp4 weight-only)."),
+        click.option("--weight-precision", default="bf16", show_default=True, type=click.Choice(PRECISIONS + [p for p in QUANT_PRESETS if p not in PRECISIONS]), help="Weight precision or quantisation preset (fp8/int8 run W8A8; int4/fp4 weight-only; a format the chip cannot compute runs weight-only)."),
         click.option("--kv-precision", type=click.Choice(PRECISIONS), help="KV-cache precision [default: the weights' for fp8/16-bit, else bf16]."),
         click.option("--quant", type=click.Choice(list(QUANT_PRESETS)), help="Named quantisation scheme setting weights, activations, KV and scales (overrides --weight-precision)."),
     ]):
@@ -155,10 +155,10 @@ def hardware(systems, as_json):
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    _console().print(_table(f"{len(rows)} accelerators", ["name", "vendor", "bf16 TFLOP/s", "fp8 TFLOP/s", "memory GiB", "TB/s"],
-                            [[r["name"], r["vendor"], f"{r['peak_tflops'].get('bf16', 0):.0f}",
+    _console().print(_table(f"{len(rows)} accelerators", ["name", "vendor", "bf16/fp16 TFLOP/s", "fp8 TFLOP/s", "memory GiB", "TB/s"],
+                            [[r["name"], r["vendor"], f"{r['peak_tflops'].get('bf16') or r['peak_tflops'].get('fp16', 0):.0f}",
                               f"{r['peak_tflops'].get('fp8', 0):.0f}" if "fp8" in r["peak_tflops"] else "-",
-                              f"{r['memory_gib']:.0f}", f"{r['memory_tb_s']:.2f}"] for r in rows]))
+                              f"{r['memory_gib']:.3g}", f"{r['memory_tb_s']:.2f}"] for r in rows]))
 
 
 @main.command()
@@ -270,6 +270,8 @@ def estimate(model, hardware, system, devices, tp, pp, ep, dp, cp, microbatches,
                   f"pp={plan['pp']} ep={plan['ep']} dp={plan['dp']} cp={plan['cp']}), weights {data['precisions']['weights']}, "
                   f"activations {data['precisions']['activations']}, KV {data['precisions']['kv_cache']}, "
                   f"profile {data['profile']}")
+    if "note" in data["precisions"]:
+        console.print(f"[yellow]{data['precisions']['note']}[/]")
     console.print(f"batch {batch}, {input_len} prompt tokens, {output_len} output tokens")
     mem = data["memory_breakdown_gb"]
     bands = data["bands"]

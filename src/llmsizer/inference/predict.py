@@ -61,7 +61,7 @@ def predict(frame, profile: str | None = None):
                 first["model"], first["hardware"], devices=int(first["num_devices"]), tp=int(first["tp"]),
                 pp=int(first["pp"]), ep=int(first["ep"]), weight_precision=str(first["weight_precision"]),
                 kv_precision=str(first["kv_precision"]),
-                profile=profile or (engine if not engine.startswith("default") else "default"),
+                profile=profile or (engine if not engine.startswith("default") else None),
             )
             workload = Workload(rows["batch_size"].to_numpy(float), rows["input_len"].to_numpy(float),
                                 rows["output_len"].to_numpy(float))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .errors import require
 from .hardware.spec import Span, System
-from .models.spec import MLA, Attention, Mamba, Mamba2, Model, MoEFFN
+from .models.spec import Model
 
 GROUPS = ("tp", "cp", "pp", "dp")
 
@@ -66,23 +66,8 @@ class Plan:
         """Fail with the rule a degree breaks for this model."""
         require(self.pp <= model.num_layers, "pp", self.pp, f"must not exceed the layer count ({model.num_layers})")
         for layer in model.layer_kinds():
-            mixer = layer.mixer
-            if isinstance(mixer, Attention):
-                require(mixer.num_heads % self.tp == 0, "tp", self.tp,
-                        f"must divide the attention heads ({mixer.num_heads})")
-                require(mixer.num_kv_heads % self.tp == 0 or self.tp % mixer.num_kv_heads == 0, "tp", self.tp,
-                        f"must divide the KV heads ({mixer.num_kv_heads}) or be a multiple of them")
-            elif isinstance(mixer, MLA):
-                require(mixer.num_heads % self.tp == 0, "tp", self.tp, f"must divide the MLA heads ({mixer.num_heads})")
-            elif isinstance(mixer, Mamba2):
-                require(mixer.num_heads % self.tp == 0, "tp", self.tp, f"must divide the Mamba-2 heads ({mixer.num_heads})")
-            elif isinstance(mixer, Mamba):
-                require(mixer.d_inner % self.tp == 0, "tp", self.tp, f"must divide the Mamba inner width ({mixer.d_inner})")
-            if isinstance(mixer, (Mamba, Mamba2)):
-                require(self.cp == 1, "cp", self.cp, "context parallelism needs attention layers; Mamba layers scan in order")
-            if isinstance(layer.ffn, MoEFFN):
-                require(layer.ffn.num_experts % self.ep == 0, "ep", self.ep,
-                        f"must divide the expert count ({layer.ffn.num_experts})")
+            for part in layer.parts:
+                part.check(self)
         if not model.is_moe:
             require(self.ep == 1, "ep", self.ep, f"{model.name} has no experts; expert parallelism needs a MoE model")
 

@@ -9,13 +9,12 @@ recurrent state per sequence instead.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..models.params import dense_ffn_params, layer_params
-from ..models.spec import MLA, Attention, DenseFFN, Layer, Mamba, Mamba2, Model, MoEFFN
+from ..models.spec import Layer, Model, MoEFFN
 from ..ops.base import Sizes
 from ..parallel import Plan
 from ..precision import Precisions
@@ -32,26 +31,8 @@ RESERVE_FRACTION = 0.05
 
 def shard_layer(layer: Layer, plan: Plan) -> Layer:
     """The slice of a layer one device holds under the plan (widths rounded up)."""
-    tp = plan.tp
-    mixer = layer.mixer
-    if isinstance(mixer, Attention):
-        mixer = replace(mixer, num_heads=mixer.num_heads // tp, num_kv_heads=plan.kv_heads_per_device(mixer.num_kv_heads))
-    elif isinstance(mixer, MLA):
-        mixer = replace(mixer, num_heads=mixer.num_heads // tp)
-    elif isinstance(mixer, Mamba):
-        mixer = replace(mixer, d_inner=math.ceil(mixer.d_inner / tp))
-    elif isinstance(mixer, Mamba2):
-        heads = mixer.num_heads // tp
-        mixer = replace(mixer, num_heads=heads, d_inner=heads * mixer.head_dim, n_groups=max(1, mixer.n_groups // tp))
-    ffn = layer.ffn
-    if isinstance(ffn, DenseFFN):
-        ffn = replace(ffn, intermediate=math.ceil(ffn.intermediate / tp))
-    elif isinstance(ffn, MoEFFN):
-        local = ffn.num_experts // plan.ep
-        ffn = replace(ffn, num_experts=local, top_k=min(ffn.top_k, local),
-                      expert_intermediate=math.ceil(ffn.expert_intermediate / plan.expert_tp),
-                      shared_intermediate=math.ceil(ffn.shared_intermediate / tp))
-    return Layer(mixer, ffn, layer.norms)
+    return Layer(None if layer.mixer is None else layer.mixer.shard(plan),
+                 None if layer.ffn is None else layer.ffn.shard(plan), layer.norms)
 
 
 def weight_bytes_per_device(model: Model, plan: Plan, sizes: Sizes) -> float:
@@ -79,24 +60,15 @@ def cache_bytes_per_sequence(model: Model, plan: Plan, sizes: Sizes, context) ->
     context = real(context)
     total = np.zeros_like(context)
     for layer, count in model.layer_kinds().items():
-        mixer = layer.mixer
-        if isinstance(mixer, Attention):
-            tokens = context if mixer.span is None else np.minimum(context, mixer.span)
-            per_token = 2 * plan.kv_heads_per_device(mixer.num_kv_heads) * mixer.head_dim * sizes.kv
-            total = total + count * tokens * per_token
-        elif isinstance(mixer, MLA):
-            total = total + count * context * (mixer.kv_lora_rank + mixer.qk_rope_head_dim) * sizes.kv
-        else:
-            total = total + count * recurrent_state_elements(mixer, plan) * sizes.activation
+        if layer.mixer is not None:
+            kv, state = layer.mixer.cache_elements(context, plan)
+            total = total + count * (kv * sizes.kv + state * sizes.activation)
     return total / (plan.pp * plan.cp)
 
 
-def recurrent_state_elements(mixer: Mamba | Mamba2, plan: Plan) -> float:
-    """Conv window plus scan state of one sequence in one layer, on one device."""
-    if isinstance(mixer, Mamba):
-        d = mixer.d_inner / plan.tp
-        return d * (mixer.d_conv - 1) + d * mixer.d_state
-    return mixer.conv_dim / plan.tp * (mixer.d_conv - 1) + mixer.num_heads / plan.tp * mixer.head_dim * mixer.d_state
+def recurrent_state_elements(mixer, plan: Plan) -> float:
+    """Fixed state (conv window and scan state) of one sequence in one layer, on one device."""
+    return mixer.cache_elements(0.0, plan)[1]
 
 
 def kv_bytes_per_token(model: Model, precisions: Precisions, context: int = 1) -> float:
@@ -108,23 +80,7 @@ def kv_bytes_per_token(model: Model, precisions: Precisions, context: int = 1) -
 def activation_bytes_per_token(model: Model, plan: Plan, sizes: Sizes) -> float:
     """Peak transient activations per token of a step: the residual stream and its normed copy,
     the widest projection output of a layer on this device, and (for MoE) routed copies."""
-    widest = 0.0
-    for layer in model.layer_kinds():
-        shard = shard_layer(layer, plan)
-        mixer, ffn = shard.mixer, shard.ffn
-        width = 0.0
-        if isinstance(mixer, Attention):
-            width = (mixer.num_heads + 2 * mixer.num_kv_heads) * mixer.head_dim
-        elif isinstance(mixer, MLA):
-            width = mixer.num_heads * (mixer.qk_head_dim + mixer.v_head_dim) * 2
-        elif isinstance(mixer, (Mamba, Mamba2)):
-            width = 3 * mixer.d_inner
-        if isinstance(ffn, DenseFFN):
-            width = max(width, (3 if ffn.gated else 2) * ffn.intermediate)
-        elif isinstance(ffn, MoEFFN):
-            routed = ffn.top_k * (3 if ffn.gated else 2) * ffn.expert_intermediate / plan.ep
-            width = max(width, routed + (3 if ffn.gated else 2) * ffn.shared_intermediate)
-        widest = max(widest, width)
+    widest = max(part.activation_width(plan) for layer in model.layer_kinds() for part in shard_layer(layer, plan).parts)
     return (4 * model.hidden + widest) * sizes.activation
 
 

@@ -5,7 +5,9 @@ import pytest
 
 from llmsizer.economics import IDLE_FRACTION, cost_per_million_tokens, energy_per_token, power
 from llmsizer.errors import ConfigError
-from llmsizer.inference.estimate import estimate, evaluate, scenario
+from llmsizer.inference.batch import evaluate
+from llmsizer.inference.estimate import estimate
+from llmsizer.inference.scenario import scenario
 from llmsizer.inference.workload import Workload
 
 

@@ -74,3 +74,9 @@ def test_bad_hardware_file_fields(tmp_path):
         Accelerator.from_dict({"name": "x", "flops": 1, "memory": {"hbm_gib": 1, "hbm_tb_s": 1}, "peak_tflops": {"bf16": 1}})
     with pytest.raises(ConfigError, match="peak_tflops.bf16 = -1"):
         Accelerator.from_dict({"name": "x", "memory": {"hbm_gib": 1, "hbm_tb_s": 1}, "peak_tflops": {"bf16": -1}})
+
+
+def test_every_accelerator_states_its_compute_units_with_a_source():
+    for acc in list_accelerators():
+        assert acc.compute_units is not None and acc.compute_units >= 1, acc.name
+        assert "http" in acc.sources.get("compute_units", ""), acc.name

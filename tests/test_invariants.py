@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmsizer.hardware.spec import NetworkDim, System
-from llmsizer.inference.estimate import evaluate, scenario
+from llmsizer.inference.batch import evaluate
+from llmsizer.inference.scenario import scenario
 from llmsizer.inference.workload import Workload
 
 MODELS = ["llama-3.1-8b", "mixtral-8x7b", "deepseek-v2-lite", "jamba-1.5-mini", "gemma-2-9b", "mamba-2.8b"]

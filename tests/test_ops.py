@@ -149,3 +149,40 @@ def test_mixed_step_does_the_work_of_both_and_reads_weights_once(llama70b):
     assert total(mixed, "flops", {"attention"}) == pytest.approx(total(alone, "flops", {"attention"}))
     assert total(mixed, "flops", {"matmul"}) == pytest.approx(total(alone, "flops", {"matmul"}))
     assert total(mixed, "weight_bytes", {"matmul"}) == pytest.approx(total(alone, "weight_bytes", {"matmul"}) / 2)
+
+
+def test_chunked_local_attention_sees_its_own_chunk_only():
+    """Llama 4: a token at position p sees (p - 1) mod chunk + 1 keys; at 32k tokens in 8k chunks
+    that is 4 x 8192 x 8193 / 2 pairs, 1.75x fewer than an 8k sliding window would visit."""
+    from llmsizer.ops.attention import key_reads
+
+    seg = Segment(1, 32768, 0)
+    chunked = attended_pairs(seg, 8192, chunked=True)
+    assert chunked == 4 * 8192 * 8193 / 2
+    assert attended_pairs(seg, 8192) / chunked == pytest.approx(1.75, rel=1e-3)
+    later = Segment(1, 100, 8000)  # crosses the chunk boundary at 8192
+    assert attended_pairs(later, 8192, chunked=True) == sum(((p - 1) % 8192) + 1 for p in range(8001, 8101))
+    scout = load_model("llama-4-scout")
+    local = next(layer.mixer for layer in scout.layer_kinds() if layer.mixer.chunk)
+    decode = Segment(1, 1, 10_000, decode=True)
+    assert float(key_reads(decode, local)) == 10_000 % 8192 + 1
+    ops = step_ops(ctx_for(scout), decode_step(1, 10_000))
+    reads = [float(op.kv_bytes) for op in ops if op.kind == "attention"]
+    per_key = 2 * local.num_kv_heads * local.head_dim * 2
+    assert sorted(reads) == [1809 * per_key, 10_001 * per_key]
+
+
+def test_mamba2_prefill_is_chunked_products_per_group_on_matrix_units():
+    """SSD per token and layer: 2 C N G (C B^T per group) + 2 C P H (scores x values) + 4 N P H
+    (chunk states and their read-out), C = 256; decode updates H x P x N states at 6 FLOPs each."""
+    m = load_model("mamba2-2.7b")
+    mixer = m.layers[0].layer.mixer
+    N, P, H, G = mixer.d_state, mixer.head_dim, mixer.num_heads, mixer.n_groups
+    batch, L = 2, 2048
+    scan = next(op for op in step_ops(ctx_for(m), prefill_step(batch, L)) if op.name == "chunked_scan")
+    per_token = 2 * 256 * N * G + 2 * 256 * P * H + 4 * N * P * H
+    assert float(scan.flops) == batch * L * per_token
+    assert scan.kind == "matmul" and scan.precision == "bf16" and float(scan.tokens) == 256
+    assert float(scan.kv_bytes) == 2 * batch * H * P * N * 2  # each sequence's state read and written
+    step = next(op for op in step_ops(ctx_for(m), decode_step(8, 500)) if op.name == "recurrent_step")
+    assert float(step.flops) == 6 * 8 * H * P * N and step.kind == "scan"

@@ -6,7 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from llmsizer.cli import main
-from llmsizer.inference.estimate import estimate, evaluate, prepare, scenario
+from llmsizer.inference.batch import evaluate, prepare
+from llmsizer.inference.estimate import estimate
+from llmsizer.inference.scenario import scenario
 from llmsizer.inference.speculative import Speculation, break_even_acceptance, expected_tokens, speculate
 from llmsizer.inference.workload import Workload
 
@@ -22,19 +24,35 @@ def test_expected_tokens_follow_the_geometric_formula():
 @pytest.mark.parametrize("draft", [None, "llama-3.2-1b"])
 def test_acceptance_zero_is_never_faster_than_plain_decoding(draft):
     draft_sc = scenario(draft, "h100") if draft else None
-    result = speculate(SC, WORK, Speculation(4, 0.0, draft_sc))
+    result = speculate(evaluate(SC, WORK), Speculation(4, 0.0, draft_sc)).serving["speculative"]
     assert float(result.tpot) >= float(result.plain_tpot)
 
 
-def test_full_acceptance_with_a_free_draft_approaches_k_plus_one():
-    result = speculate(SC, Workload(1, 1000, 200), Speculation(3, 1.0, None, draft_layers=0.0))
+def test_full_acceptance_with_layerless_heads_pays_only_their_output_head():
+    plain = evaluate(SC, Workload(1, 1000, 200))
+    result = speculate(plain, Speculation(3, 1.0, None, draft_layers=0.0)).serving["speculative"]
     assert float(result.tokens_per_step) == 4.0
-    assert 0.9 * 4 < float(result.speedup) <= 4.0  # verifying 4 tokens at batch 1 costs about one step
+    head_bytes = 128256 * 4096 * 2  # Llama-3.1-8B's output head in bf16, read by each proposal
+    bandwidth = SC.system.accelerator.memory_bandwidth
+    assert float(result.draft_s) >= 3 * head_bytes / bandwidth
+    assert float(result.draft_s) < 3 * head_bytes / (0.5 * bandwidth)
+    assert 3.0 < float(result.speedup) < 4.0
+
+
+def test_draft_proposals_pay_the_engine_step_overhead_once():
+    draft_sc = scenario("llama-3.2-1b", "h100")
+    plain = evaluate(SC, WORK)
+    result = speculate(plain, Speculation(4, 0.7, draft_sc)).serving["speculative"]
+    draft_step = evaluate(draft_sc, WORK).decode  # the draft's own decode step, engine overhead included
+    kernels = float(plain.mean_over_contexts(draft_step.time)) - draft_step.step_overhead_s
+    assert float(result.draft_s) == pytest.approx(4 * kernels, rel=1e-6)
+    assert float(result.tpot * result.tokens_per_step) == pytest.approx(float(result.verify_s + result.draft_s))
 
 
 def test_break_even_acceptance_matches_plain_decoding():
-    result = speculate(SC, WORK, Speculation(4, 0.5, scenario("llama-3.2-1b", "h100")))
-    at_break_even = speculate(SC, WORK, Speculation(4, float(result.break_even), scenario("llama-3.2-1b", "h100")))
+    draft = scenario("llama-3.2-1b", "h100")
+    result = speculate(evaluate(SC, WORK), Speculation(4, 0.5, draft)).serving["speculative"]
+    at_break_even = speculate(evaluate(SC, WORK), Speculation(4, float(result.break_even), draft)).serving["speculative"]
     assert float(at_break_even.tpot) == pytest.approx(float(result.plain_tpot), rel=1e-6)
     assert np.isnan(break_even_acceptance(2, 5.0)) and break_even_acceptance(2, 0.5) == 0.0
 
@@ -104,7 +122,9 @@ def test_disaggregated_ttft_grows_with_the_kv_sent_over_the_link():
     bf16, fp8 = transfer("bf16"), transfer("fp8")
     assert float(bf16.kv_bytes) == pytest.approx(8 * 8000 * 80 * 2 * 8 * 128 * 2)
     assert float(bf16.transfer) > float(fp8.transfer)
-    assert float(bf16.ttft) == pytest.approx(float(bf16.prefill.ttft) + float(bf16.transfer))
+    est = estimate("llama-3.1-70b", "h100", tp=4, batch=8, input=8000, output=100, weight_precision="fp8",
+                   kv_precision="bf16", prefill_devices=4, prefill_tp=4)
+    assert float(est.ttft) == pytest.approx(float(bf16.prefill.ttft) + float(bf16.transfer))
 
 
 def test_every_serving_option_is_in_estimate_help():

@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from llmsizer.cli import main
-from llmsizer.inference.estimate import estimate, scenario
+from llmsizer.inference.estimate import estimate
+from llmsizer.inference.scenario import scenario
 from llmsizer.inference.workload import Workload
 from llmsizer.search.goodput import minimum_devices, pareto_front, search, summary
 from llmsizer.search.requirements import requirements
@@ -58,7 +59,7 @@ def test_requirements_meet_the_slo_and_ten_percent_less_does_not():
            "link_bandwidth": "scale_link_bandwidth", "memory_capacity": "scale_memory_capacity"}
     from dataclasses import replace
 
-    from llmsizer.inference.estimate import evaluate
+    from llmsizer.inference.batch import evaluate
 
     for resource, r in found.items():
         if resource == "link_latency" or not r.binding or r.required is None:

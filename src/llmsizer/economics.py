@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import require
-from .inference.estimate import microbatches
+from .inference.step import microbatches
 
 #: idle power as a share of TDP. A serving engine keeps a CUDA context, which holds an HBM GPU in
 #: an active clock state 26-50 W above bare idle (arXiv:2605.23918, "The Model Parking Tax"); an
@@ -65,31 +65,25 @@ def power(tdp_w: float, utilisation):
     return idle + (tdp_w - idle) * np.clip(utilisation, 0.0, 1.0)
 
 
-def _busy_seconds(phase):
-    """Seconds per step that operators keep the device's compute or memory saturated."""
-    return sum(np.maximum(c.compute, c.memory) * c.op.count for c in phase.costs)
-
-
 def energy_per_token(est) -> Energy:
     """Joules per output token and average power per device of an `Estimate` (see the module)."""
     sc = est.scenario
     acc = sc.system.accelerator
     require(bool(np.all(np.asarray(acc.tdp_w) > 0)), f"{acc.name}.tdp_w", acc.tdp_w,
             "energy needs the accelerator's TDP; add tdp_w to its hardware file")
-    plan, w = sc.plan, est.workload
-    stage_share = microbatches(plan, w.batch) / plan.pp
-    prefill_busy = _busy_seconds(est.prefill) * stage_share
-    decode_busy = _busy_seconds(est.decode)
-    if np.ndim(est.decode.time) > np.ndim(est.tpot):  # steps at the quadrature contexts (leading axis)
-        decode_busy = np.mean(np.broadcast_to(decode_busy, np.broadcast_shapes(np.shape(decode_busy),
-                                                                               np.shape(est.decode.time))), axis=0)
-    decode_busy = decode_busy * stage_share
-    prefill_u = np.clip(prefill_busy / est.ttft, 0.0, 1.0)
-    decode_u = np.clip(decode_busy / est.tpot, 0.0, 1.0)
-    prefill_w, decode_w = power(acc.tdp_w, prefill_u), power(acc.tdp_w, decode_u)
+    w = est.workload
+    prefill_sc = est.prefill_scenario or sc
+    prefill_time = est.ttft - (est.serving["disaggregated"].transfer if "disaggregated" in est.serving else 0.0)
+    prefill_busy = est.prefill.busy * est.prefill_steps * microbatches(prefill_sc.plan, w.batch) / prefill_sc.plan.pp
+    decode_step = est.tpot * est.decode_tokens  # seconds of one decode step (its tokens per sequence)
+    decode_busy = est.mean_over_contexts(est.decode.busy) * microbatches(sc.plan, w.batch) / sc.plan.pp
+    prefill_u = np.clip(prefill_busy / prefill_time, 0.0, 1.0)
+    decode_u = np.clip(decode_busy / decode_step, 0.0, 1.0)
+    prefill_w = power(prefill_sc.system.accelerator.tdp_w, prefill_u)
+    decode_w = power(acc.tdp_w, decode_u)
     steps = np.asarray(w.output, dtype=float) - 1
-    device_joules = prefill_w * est.ttft + steps * decode_w * est.tpot
+    joules = prefill_w * prefill_time * prefill_sc.plan.devices + steps * decode_w * est.tpot * sc.plan.devices
     tokens = est.throughput * est.e2e
-    return Energy(joules_per_token=device_joules * plan.devices / tokens, average_power_w=device_joules / est.e2e,
+    return Energy(joules_per_token=joules / tokens, average_power_w=joules / est.devices / est.e2e,
                   prefill_power_w=prefill_w, decode_power_w=decode_w,
                   prefill_utilisation=prefill_u, decode_utilisation=decode_u)

@@ -18,7 +18,8 @@ import numpy as np
 from ..cost.levels import family_of
 from ..cost.profile import Profile, load_profile
 from ..errors import LlmsizerError
-from ..inference.estimate import Prepared, cost, prepare, scenario
+from ..inference.batch import Prepared, cost, prepare
+from ..inference.scenario import scenario
 from ..inference.predict import engine_label
 from ..inference.workload import Workload
 from ..units import MS

@@ -143,7 +143,7 @@ def compose(levels: Levels, engine: str, hardware: str | None, prior) -> dict:
 
     family, version = split_engine(engine)
     keys = engine_keys(family, version)
-    priors = {"hardware": [prior("default", None, None), prior("default", None, hardware), prior("default", None, hardware)],
+    priors = {"hardware": [prior("default", None, None), prior("default", None, hardware), prior(family, version, hardware)],
               "engine": [prior("default", None, hardware), prior(family, None, hardware), prior(family, version, hardware)]}
     priors["global"] = priors["hardware"][:1]
     names = set(levels.shared)

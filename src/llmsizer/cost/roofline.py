@@ -54,7 +54,7 @@ DECODE_ATTENTION_ROWS = 16.0
 ATTENTION_HEAD_DIM, ATTENTION_HALF_HEAD_DIM = 128.0, 32.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class OpCost:
     """Seconds of one operator instance, its parts, and which resource bounds it."""
 
@@ -65,6 +65,8 @@ class OpCost:
     communication: np.ndarray
     overhead: float
     offload: np.ndarray | float = 0.0
+    #: a collective's algorithm per configuration (resolved to names only when a report asks)
+    algorithm: object = None
 
     @cached_property
     def total(self):
@@ -135,9 +137,8 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     zero = np.zeros(())
     if op.kind == "collective":
         result = collective(op.collective, op.message_bytes, layout[op.group], profile.link_efficiency,
-                            profile.collective_overhead_s)
-        op.extra["algorithm"] = result.choice  # named when a report asks (a sweep never does)
-        return OpCost(op, result.time, zero, zero, result.time, 0.0)
+                            profile.collective_overhead_s, **op.extra.get("options", {}))
+        return OpCost(op, result.time, zero, zero, result.time, 0.0, algorithm=result.choice)
     if op.kind == "offload":
         require(acc.host_link_bandwidth > 0, "offload", op.name, f"{acc.name} lists no host link to stream from")
         stream = (real(op.weight_bytes) + op.kv_bytes) / acc.host_link_bandwidth

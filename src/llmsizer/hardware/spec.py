@@ -72,8 +72,13 @@ class Accelerator:
     #: memory the runtime keeps outside weights, cache and activations; None: llmsizer's GPU default
     reserve: float | None = None
     vector_flops: float = 0.0
+    #: units a matrix product's output tiles are spread over, one tile per unit at a time (SMs on
+    #: NVIDIA, CUs on AMD, MXUs on TPU, NeuronCores, MMEs on Gaudi); None when not stated
+    compute_units: int | None = None
     scale_up: NetworkDim | None = None
     scale_out: NetworkDim | None = None
+    #: efficiency profile used when no engine is named (None: the default GPU-style profile)
+    default_engine: str | None = None
     tdp_w: float = 0.0
     vendor: str = ""
     aliases: tuple[str, ...] = ()
@@ -89,6 +94,8 @@ class Accelerator:
                 "must be positive")
         require(_all(self.memory_bandwidth, 0, strict=True), f"{self.name}.memory.hbm_tb_s", self.memory_bandwidth,
                 "must be positive")
+        require(self.compute_units is None or _all(self.compute_units, 1), f"{self.name}.compute_units",
+                self.compute_units, "must be a positive count")
 
     def __hash__(self):
         return hash(self.name)
@@ -113,7 +120,9 @@ class Accelerator:
     @classmethod
     def from_dict(cls, data: dict) -> "Accelerator":
         _check_keys(data, {"name", "aliases", "vendor", "source", "sources", "notes", "peak_tflops",
-                           "vector_tflops", "memory", "scale_up", "scale_out", "tdp_w"}, "accelerator")
+                           "vector_tflops", "compute_units", "memory", "scale_up", "scale_out", "tdp_w",
+                           "default_engine"},
+                    "accelerator")
         name = data["name"]
         mem = data.get("memory") or {}
         _check_keys(mem, {"hbm_gib", "hbm_tb_s", "sram_mib", "host_link_gb_s", "host_gib", "reserve_gib"}, f"{name}.memory")
@@ -141,8 +150,10 @@ class Accelerator:
             host_capacity=mem.get("host_gib", 0) * GIB,
             reserve=mem["reserve_gib"] * GIB if "reserve_gib" in mem else None,
             vector_flops=(data.get("vector_tflops") or {}).get("fp32", 0) * TERA,
+            compute_units=data.get("compute_units"),
             scale_up=link("scale_up", "scale-up"),
             scale_out=link("scale_out", "scale-out"),
+            default_engine=data.get("default_engine"),
             tdp_w=data.get("tdp_w", 0),
             vendor=data.get("vendor", ""),
             aliases=tuple(data.get("aliases", ())),

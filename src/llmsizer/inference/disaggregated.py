@@ -9,44 +9,38 @@ device: prompt tokens for prefill, output tokens for decode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..arrays import first
+from ..arrays import first, real
 from ..ops.base import Sizes
 from ..parallel import Plan
-from .estimate import Estimate, Scenario, evaluate
+from .batch import Estimate
 from .memory import cache_bytes_per_sequence
-from .workload import Workload
+from .scenario import Scenario
 
 
-@dataclass
+@dataclass(frozen=True)
 class DisaggregatedResult:
-    prefill: Estimate
-    decode: Estimate
+    prefill: Estimate           # the prefill pool's own estimate of the batch
     kv_bytes: np.ndarray
     transfer: np.ndarray
-
-    @property
-    def ttft(self):
-        return self.prefill.ttft + self.transfer
+    decode_tokens_per_device: np.ndarray
 
     @property
     def prefill_tokens_per_device(self):
         w = self.prefill.workload
-        prompt = np.asarray(w.input, dtype=float) - w.cached_prefix
-        return self.prefill.scenario.plan.dp * np.asarray(w.batch, dtype=float) * prompt / self.prefill.ttft \
-            / self.prefill.scenario.plan.devices
-
-    @property
-    def decode_tokens_per_device(self):
-        return self.decode.throughput / self.decode.scenario.plan.devices
+        prompt = real(w.input) - real(w.cached_prefix)
+        plan = self.prefill.scenario.plan
+        return plan.dp * real(w.batch) * prompt / self.prefill.ttft / plan.devices
 
     def to_dict(self) -> dict:
-        return {"prefill_devices": self.prefill.scenario.plan.devices, "prefill_tp": self.prefill.scenario.plan.tp,
+        plan = self.prefill.scenario.plan
+        return {"prefill_devices": plan.devices, "prefill_tp": plan.tp,
                 "prefill_ttft_ms": first(self.prefill.ttft) * 1e3, "kv_transfer_gb": first(self.kv_bytes) / 1e9,
                 "kv_transfer_ms": first(self.transfer) * 1e3,
+                "prefill_memory_per_device_gb": first(self.prefill.memory.total) / 1e9,
                 "prefill_prompt_tokens_per_s_per_device": first(self.prefill_tokens_per_device),
                 "decode_output_tokens_per_s_per_device": first(self.decode_tokens_per_device)}
 
@@ -61,13 +55,17 @@ def pool_link(sc: Scenario) -> tuple[float, float]:
     return sc.plan.devices * link.bandwidth, link.latency
 
 
-def disaggregated(prefill: Scenario, decode: Scenario, workload: Workload) -> DisaggregatedResult:
-    prefill_est = evaluate(prefill, workload)
-    decode_est = evaluate(decode, workload, detail=True)
-    sizes = Sizes.of(decode.precisions)
-    per_sequence = cache_bytes_per_sequence(decode.model, Plan(), sizes, np.asarray(workload.input, dtype=float))
-    kv = np.asarray(workload.batch, dtype=float) * prefill.plan.dp * per_sequence
-    (out_bw, out_lat), (in_bw, in_lat) = pool_link(prefill), pool_link(decode)
-    bandwidth = min(out_bw, in_bw) * decode.profile.link_efficiency
+def disaggregated(prefill: Estimate, decode: Estimate) -> Estimate:
+    """The batch prefilled on one pool (`prefill`, that pool's estimate) and decoded on another
+    (`decode`): TTFT is the prefill pool's plus the KV cache's transfer, the rest is the decode
+    pool's."""
+    workload, dec = decode.workload, decode.scenario
+    sizes = Sizes.of(dec.precisions)
+    per_sequence = cache_bytes_per_sequence(dec.model, Plan(), sizes, real(workload.input))
+    kv = real(workload.batch) * prefill.scenario.plan.dp * per_sequence
+    (out_bw, out_lat), (in_bw, in_lat) = pool_link(prefill.scenario), pool_link(dec)
+    bandwidth = min(out_bw, in_bw) * dec.profile.link_efficiency
     transfer = max(out_lat, in_lat) + kv / bandwidth
-    return DisaggregatedResult(prefill_est, decode_est, kv, transfer)
+    result = DisaggregatedResult(prefill, kv, transfer, decode.throughput / dec.plan.devices)
+    return replace(decode, ttft=prefill.ttft + transfer, prefill=prefill.prefill, prefill_steps=prefill.prefill_steps,
+                   prefill_scenario=prefill.scenario, serving={**decode.serving, "disaggregated": result})

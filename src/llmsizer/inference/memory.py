@@ -9,13 +9,12 @@ recurrent state per sequence instead.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..models.params import dense_ffn_params, layer_params
-from ..models.spec import MLA, Attention, DenseFFN, Layer, Mamba, Mamba2, Model, MoEFFN
+from ..models.spec import Layer, Model, MoEFFN
 from ..ops.base import Sizes
 from ..parallel import Plan
 from ..precision import Precisions
@@ -32,26 +31,8 @@ RESERVE_FRACTION = 0.05
 
 def shard_layer(layer: Layer, plan: Plan) -> Layer:
     """The slice of a layer one device holds under the plan (widths rounded up)."""
-    tp = plan.tp
-    mixer = layer.mixer
-    if isinstance(mixer, Attention):
-        mixer = replace(mixer, num_heads=mixer.num_heads // tp, num_kv_heads=plan.kv_heads_per_device(mixer.num_kv_heads))
-    elif isinstance(mixer, MLA):
-        mixer = replace(mixer, num_heads=mixer.num_heads // tp)
-    elif isinstance(mixer, Mamba):
-        mixer = replace(mixer, d_inner=math.ceil(mixer.d_inner / tp))
-    elif isinstance(mixer, Mamba2):
-        heads = mixer.num_heads // tp
-        mixer = replace(mixer, num_heads=heads, d_inner=heads * mixer.head_dim, n_groups=max(1, mixer.n_groups // tp))
-    ffn = layer.ffn
-    if isinstance(ffn, DenseFFN):
-        ffn = replace(ffn, intermediate=math.ceil(ffn.intermediate / tp))
-    elif isinstance(ffn, MoEFFN):
-        local = ffn.num_experts // plan.ep
-        ffn = replace(ffn, num_experts=local, top_k=min(ffn.top_k, local),
-                      expert_intermediate=math.ceil(ffn.expert_intermediate / plan.expert_tp),
-                      shared_intermediate=math.ceil(ffn.shared_intermediate / tp))
-    return Layer(mixer, ffn, layer.norms)
+    return Layer(None if layer.mixer is None else layer.mixer.shard(plan),
+                 None if layer.ffn is None else layer.ffn.shard(plan), layer.norms)
 
 
 def weight_bytes_per_device(model: Model, plan: Plan, sizes: Sizes) -> float:
@@ -62,8 +43,9 @@ def weight_bytes_per_device(model: Model, plan: Plan, sizes: Sizes) -> float:
         shard = shard_layer(layer, plan)
         n = layer_params(shard, model).total * sizes.weight
         if isinstance(layer.ffn, MoEFFN):
-            n += model.hidden * layer.ffn.num_experts * (1 - 1 / plan.ep) * sizes.weight  # router: replicated
             ffn = shard.ffn
+            router_row = model.hidden + (1 if ffn.router_bias else 0)  # the router is replicated, not split
+            n += router_row * (layer.ffn.num_experts - ffn.num_experts) * sizes.weight
             experts = ffn.num_experts * dense_ffn_params(ffn.expert_intermediate, model.hidden, ffn.gated, False)
             n += experts * (sizes.expert_weight - sizes.weight)  # routed experts at their own precision
         layers += count * n
@@ -79,24 +61,15 @@ def cache_bytes_per_sequence(model: Model, plan: Plan, sizes: Sizes, context) ->
     context = real(context)
     total = np.zeros_like(context)
     for layer, count in model.layer_kinds().items():
-        mixer = layer.mixer
-        if isinstance(mixer, Attention):
-            tokens = context if mixer.span is None else np.minimum(context, mixer.span)
-            per_token = 2 * plan.kv_heads_per_device(mixer.num_kv_heads) * mixer.head_dim * sizes.kv
-            total = total + count * tokens * per_token
-        elif isinstance(mixer, MLA):
-            total = total + count * context * (mixer.kv_lora_rank + mixer.qk_rope_head_dim) * sizes.kv
-        else:
-            total = total + count * recurrent_state_elements(mixer, plan) * sizes.activation
+        if layer.mixer is not None:
+            kv, state = layer.mixer.cache_elements(context, plan)
+            total = total + count * (kv * sizes.kv + state * sizes.activation)
     return total / (plan.pp * plan.cp)
 
 
-def recurrent_state_elements(mixer: Mamba | Mamba2, plan: Plan) -> float:
-    """Conv window plus scan state of one sequence in one layer, on one device."""
-    if isinstance(mixer, Mamba):
-        d = mixer.d_inner / plan.tp
-        return d * (mixer.d_conv - 1) + d * mixer.d_state
-    return mixer.conv_dim / plan.tp * (mixer.d_conv - 1) + mixer.num_heads / plan.tp * mixer.head_dim * mixer.d_state
+def recurrent_state_elements(mixer, plan: Plan) -> float:
+    """Fixed state (conv window and scan state) of one sequence in one layer, on one device."""
+    return mixer.cache_elements(0.0, plan)[1]
 
 
 def kv_bytes_per_token(model: Model, precisions: Precisions, context: int = 1) -> float:
@@ -108,23 +81,7 @@ def kv_bytes_per_token(model: Model, precisions: Precisions, context: int = 1) -
 def activation_bytes_per_token(model: Model, plan: Plan, sizes: Sizes) -> float:
     """Peak transient activations per token of a step: the residual stream and its normed copy,
     the widest projection output of a layer on this device, and (for MoE) routed copies."""
-    widest = 0.0
-    for layer in model.layer_kinds():
-        shard = shard_layer(layer, plan)
-        mixer, ffn = shard.mixer, shard.ffn
-        width = 0.0
-        if isinstance(mixer, Attention):
-            width = (mixer.num_heads + 2 * mixer.num_kv_heads) * mixer.head_dim
-        elif isinstance(mixer, MLA):
-            width = mixer.num_heads * (mixer.qk_head_dim + mixer.v_head_dim) * 2
-        elif isinstance(mixer, (Mamba, Mamba2)):
-            width = 3 * mixer.d_inner
-        if isinstance(ffn, DenseFFN):
-            width = max(width, (3 if ffn.gated else 2) * ffn.intermediate)
-        elif isinstance(ffn, MoEFFN):
-            routed = ffn.top_k * (3 if ffn.gated else 2) * ffn.expert_intermediate / plan.ep
-            width = max(width, routed + (3 if ffn.gated else 2) * ffn.shared_intermediate)
-        widest = max(widest, width)
+    widest = max(part.activation_width(plan) for layer in model.layer_kinds() for part in shard_layer(layer, plan).parts)
     return (4 * model.hidden + widest) * sizes.activation
 
 
@@ -171,11 +128,12 @@ OFFLOAD_CHOICES = ("weights", "kv")
 
 def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity: float, batch, input, output,
                      prefill_tokens=None, samples: int = 1, offload: str | None = None,
-                     host_capacity: float = 0.0, reserve: float | None = None) -> MemoryBreakdown:
+                     host_capacity: float = 0.0, reserve: float | None = None, draft=None) -> MemoryBreakdown:
     """Memory per device for a static batch (per data-parallel replica) whose sequences grow to
     `input + output` tokens, each request decoding `samples` sequences over one shared prompt.
-    `prefill_tokens` caps the tokens one prefill step processes (chunked prefill); by default the
-    whole batch's prompts are prefilled at once."""
+    `prefill_tokens` caps the prompt tokens of the batch one prefill step processes (chunked
+    prefill); by default the whole batch's prompts are prefilled at once. `draft` (model, plan,
+    precisions) is a draft model sharing the devices: its weights and its own cache count too."""
     sizes = Sizes.of(precisions)
     batch = real(batch)
     input = real(input)
@@ -184,10 +142,17 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
     prompt = cache_bytes_per_sequence(model, plan, sizes, input)
     state = cache_bytes_per_sequence(model, plan, sizes, 0.0)
     per_seq_cache = prompt + samples * (final - prompt) + (samples - 1) * state
-    step_tokens_per_seq = input if prefill_tokens is None else np.minimum(input, prefill_tokens)
+    weights = weight_bytes_per_device(model, plan, sizes)
+    if draft is not None:
+        draft_model, draft_plan, draft_precisions = draft
+        draft_sizes = Sizes.of(draft_precisions)
+        weights += weight_bytes_per_device(draft_model, draft_plan, draft_sizes)
+        per_seq_cache = per_seq_cache + samples * cache_bytes_per_sequence(draft_model, draft_plan, draft_sizes,
+                                                                           input + real(output))
+    # a step's activations: every prompt token of the batch, or one chunk's tokens shared by the batch
+    step_tokens_per_seq = input if prefill_tokens is None else np.minimum(input, prefill_tokens / np.maximum(batch, 1))
     step_tokens_per_seq = step_tokens_per_seq / plan.cp / plan.pipeline_microbatches  # per device, per micro-batch
     per_seq_act = step_tokens_per_seq * activation_bytes_per_token(model, plan, sizes) + model.vocab / plan.tp * LOGIT_BYTES
-    weights = weight_bytes_per_device(model, plan, sizes)
     reserve = runtime_reserve(capacity, reserve)
     room = capacity - weights - reserve
     max_batch = np.maximum(np.floor(room / (per_seq_cache + per_seq_act)), 0)
@@ -199,3 +164,18 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
                            offloaded_weights=np.minimum(overflow, weights) if offload == "weights" else 0.0,
                            offloaded_kv=np.minimum(overflow, kv) if offload == "kv" else 0.0,
                            host_capacity=host_capacity)
+
+
+def scenario_memory(sc, workload, prefill_tokens=None, draft=None) -> MemoryBreakdown:
+    """The one memory account of a scenario and workload that every command uses: the
+    accelerator's capacity, host memory and stated reserve, the scenario's offload, chunked
+    prefill's step size and a draft model's share (a Scenario). With attention data parallelism a
+    device holds its rank's share of the batch, and the largest batch is the replica's."""
+    acc = sc.system.accelerator
+    memory = memory_breakdown(sc.model, sc.plan.ranks, sc.precisions, acc.memory_capacity,
+                              sc.plan.rank_batch(workload.batch), workload.input, workload.output,
+                              prefill_tokens=prefill_tokens, samples=workload.samples, offload=sc.offload,
+                              host_capacity=acc.host_capacity, reserve=acc.reserve,
+                              draft=None if draft is None else (draft.model, draft.plan, draft.precisions))
+    memory.max_batch = memory.max_batch * sc.plan.batch_split  # of the replica, as its batch is given
+    return memory

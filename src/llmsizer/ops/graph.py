@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
 from ..models.params import norm_params
-from ..models.spec import MLA, Attention, DenseFFN, Layer, Mamba, Mamba2, MoEFFN
-from .attention import attention_ops, mla_ops
+from ..models.spec import Layer
+from . import attention, linear_attention, mamba  # noqa: F401  (each registers its mixers' operators)
 from .base import Context, Op, Step, all_reduce, collective, elementwise, matmul
-from .ffn import dense_ffn_ops, moe_ops
-from .mamba import mamba2_ops, mamba_ops
+from .registry import ffn_ops, mixer_ops
 
 #: bytes of one logit (engines compute logits in fp32)
 LOGIT_BYTES = 4.0
@@ -17,28 +16,16 @@ LOGIT_BYTES = 4.0
 
 def layer_ops(ctx: Context, layer: Layer, count: float, step: Step) -> list[Op]:
     tokens = ctx.linear_tokens(step)
-    sequences = step.sequences
     hidden = ctx.model.hidden
     ops = []
     if layer.norms:
         ops.append(elementwise(ctx, "norm_residual", "norm", count * layer.norms, 2 * tokens * hidden,
                                2 * tokens * hidden, flops_per_element=4.0,
                                weight_bytes=norm_params(hidden, ctx.model.norm) * ctx.sizes.weight))
-    mixer = layer.mixer
-    if isinstance(mixer, Attention):
-        ops += attention_ops(ctx, mixer, count, tokens, step.segments)
-    elif isinstance(mixer, MLA):
-        ops += mla_ops(ctx, mixer, count, tokens, step.segments)
-    elif isinstance(mixer, Mamba):
-        ops += mamba_ops(ctx, mixer, count, tokens, sequences)
-    elif isinstance(mixer, Mamba2):
-        ops += mamba2_ops(ctx, mixer, count, tokens, sequences, tokens / np.maximum(sequences, 1))
-    if isinstance(layer.ffn, DenseFFN):
-        ops += dense_ffn_ops(ctx, layer.ffn, count, tokens)
-    elif isinstance(layer.ffn, MoEFFN):
-        ops += moe_ops(ctx, layer.ffn, count, tokens)
-    for op in ops:
-        op.extra.setdefault("layer", layer)
+    if layer.mixer is not None:
+        ops += mixer_ops(layer.mixer, ctx, count, step)
+    if layer.ffn is not None:
+        ops += ffn_ops(layer.ffn, ctx, count, tokens)
     return ops
 
 
@@ -59,8 +46,7 @@ def step_ops(ctx: Context, step: Step) -> list[Op]:
         ops.append(elementwise(ctx, "final_norm", "head", 1, sequences * model.hidden, sequences * model.hidden, 4.0,
                                weight_bytes=norm_params(model.hidden, model.norm) * sizes.embedding))
     head = matmul(ctx, "lm_head", "head", 1, sequences, model.hidden, vocab_here, weight_bytes_per_element=sizes.embedding)
-    head.act_bytes = sequences * (model.hidden * sizes.activation + vocab_here * LOGIT_BYTES)
-    ops.append(head)
+    ops.append(replace(head, act_bytes=sequences * (model.hidden * sizes.activation + vocab_here * LOGIT_BYTES)))
     if plan.tp > 1:
         ops.append(collective("logits_all_gather", "head", 1, "all_gather", sequences * model.vocab * LOGIT_BYTES, "tp"))
     ops.append(Op(name="sampling", block="head", kind="elementwise", count=1,

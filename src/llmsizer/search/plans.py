@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import LlmsizerError
-from ..inference.estimate import Estimate, evaluate, scenario
+from ..inference.batch import Estimate, evaluate
+from ..inference.scenario import scenario
 from ..inference.workload import Workload
 from ..models.zoo import load_model
 from ..units import GB, MS

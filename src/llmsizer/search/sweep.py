@@ -34,7 +34,10 @@ import numpy as np
 from ..errors import ConfigError, LlmsizerError, require
 from ..hardware.spec import NetworkDim, System
 from ..cost.roofline import BOUNDS
-from ..inference.estimate import DECODE_POINTS, cost, prepare, scenario
+from ..inference.batch import DECODE_POINTS, cost, prepare
+from ..inference.estimate import draft_deployment
+from ..inference.memory import scenario_memory
+from ..inference.options import Deployment, Serving
 from ..inference.workload import Workload
 from ..units import GB, GIB, MS, TB, TERA, US
 
@@ -156,14 +159,11 @@ def _scenario(combo: dict) -> Combination:
     if combo.get("dp", 1) != 1:
         options["dp"] = combo["dp"]
     serving = {k: combo.get(k) for k in SERVING_KEYS}
-    sc = scenario(combo["model"], combo.get("hardware"), system=combo.get("system"), offload=serving["offload"],
-                  **options)
-    draft = None
-    if serving["draft"] not in (None, "heads"):
-        draft = scenario(serving["draft"], combo.get("hardware"), system=combo.get("system"), devices=1,
-                         weight_precision=sc.precisions.weights if sc.precisions.weights in ("fp8", "bf16", "fp16")
-                         else "bf16", engine=combo.get("engine"))
-    return Combination(sc, serving, draft)
+    deployment = Deployment(model=combo["model"], hardware=combo.get("hardware"), system=combo.get("system"),
+                            offload=serving["offload"], **options)
+    draft = draft_deployment(deployment, Serving(draft=serving["draft"], draft_tokens=serving["draft_tokens"] or 1,
+                                                 acceptance=1.0)) if serving["draft"] else None
+    return Combination(deployment.resolve(), serving, draft.resolve() if draft is not None else None)
 
 
 def _evaluate(prepared: Combination, values: dict[str, np.ndarray], decode_points: int):
@@ -175,16 +175,17 @@ def _evaluate(prepared: Combination, values: dict[str, np.ndarray], decode_point
     n = len(next(iter(values.values())))
     hardware = {k: v for k, v in values.items() if k.startswith(("scale_", "set_"))}
     swept = replace(sc, system=swept_system(sc.system, hardware)) if hardware else sc
+    draft = replace(prepared.draft, system=swept.system) if prepared.draft is not None else None
     workload = Workload(*(np.broadcast_to(values[k], n) for k in WORKLOAD_KEYS), samples=serving["samples"] or 1,
                         cached_prefix=np.broadcast_to(values.get("cached_prefix", 0.0), n))
-    est = cost(prepare(swept, workload, decode_points=decode_points))
+    memory = scenario_memory(swept, workload, prefill_tokens=serving["prefill_chunk"], draft=draft)
+    est = cost(prepare(swept, workload, decode_points=decode_points, memory=memory))
     if serving["prefill_chunk"]:
-        est = replace(est, ttft=chunked_prefill(swept, workload, serving["prefill_chunk"], serving["background"] or 0).ttft)
+        est = chunked_prefill(est, serving["prefill_chunk"], serving["background"] or 0)
     if serving["draft"]:
-        draft = replace(prepared.draft, system=swept.system) if prepared.draft is not None else None
         spec = Speculation(serving["draft_tokens"], np.broadcast_to(values["acceptance"], n), draft,
                            serving["draft_layers"] if serving["draft_layers"] is not None else 1.0)
-        est = replace(est, tpot=speculate(swept, workload, spec).tpot)
+        est = speculate(est, spec)
     devices = sc.plan.devices
     return {
         "ttft_ms": est.ttft / MS, "tpot_ms": est.tpot / MS, "e2e_latency_ms": est.e2e / MS,

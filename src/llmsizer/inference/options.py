@@ -1,0 +1,165 @@
+"""What a user asks for, as three frozen objects built once at the edge and handed down whole.
+
+- `Deployment`: the model, the machine, the split over devices, precisions and engine (names as
+  typed; `resolve()` turns them into a `Scenario`, cached).
+- `Workload` (in workload.py): the requests of a static batch.
+- `Serving`: how the engine serves them (chunked prefill, speculative decoding, offload,
+  disaggregated prefill and decode pools).
+
+A flag set (cli), a CSV row (`from_row`: predict, calibration, the simulator), a sweep point and
+a web form all build these, and every field's help text lives here once: the command line reads
+its flags from the fields' metadata, so a new option is declared in this file and implemented in
+the module of its serving mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
+
+from ..errors import require
+
+#: default ratio of the busiest expert device's tokens to the average: uniform routing
+MOE_IMBALANCE = 1.0
+
+
+def option(default, help: str, *, flag: str | None = None, short: str | None = None, kind=None, choices=None,
+           minimum=None, maximum=None, required: bool = False, memory: bool = False):
+    """A dataclass field that is also a command-line option (`--flag`, typed and bounded); `memory`
+    marks a serving option that changes memory (the `memory` command offers it too)."""
+    return field(default=default, metadata={"help": help, "flag": flag, "short": short, "kind": kind,
+                                            "choices": choices, "min": minimum, "max": maximum,
+                                            "required": required, "memory": memory})
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Model, hardware, split and precisions, as names (or objects): everything but the workload."""
+
+    model: object = option(None, "Zoo name, Hugging Face id, or path to a config.json.", short="-m", required=True)
+    hardware: object = option(None, "Accelerator name or alias (see `llmsizer hardware`), or a YAML file.", short="-H")
+    system: object = option(None, "Built-in system (see `llmsizer hardware --systems`) or a YAML file, instead of --hardware.",
+                            short="-s")
+    devices: int | None = option(None, "Devices in use [default: tp x pp x cp x dp, or the whole --system]; extra ones "
+                                       "run data-parallel replicas.", short="-n", kind=int, minimum=1)
+    tp: int = option(1, "Tensor-parallel degree.", kind=int, minimum=1)
+    pp: int = option(1, "Pipeline-parallel degree.", kind=int, minimum=1)
+    ep: int = option(1, "Expert-parallel degree: experts placed on exactly ep devices; dividing tp, inside the TP "
+                        "group; a multiple of tp, spanning ep / tp replicas (all-to-all).", kind=int, minimum=1)
+    dp: int | None = option(None, "Data-parallel replicas [default: devices / (tp x pp x cp)].", kind=int, minimum=1)
+    cp: int = option(1, "Context-parallel degree (ring attention over a prompt's tokens).", kind=int, minimum=1)
+    microbatches: int | None = option(None, "Pipeline micro-batches [default: pp].", kind=int, minimum=1)
+    order: tuple | None = option(None, "Network order of the groups, innermost first [default: tp,cp,pp,dp].",
+                                 kind="order")
+    redundant_experts: int = option(0, "Redundant copies of hot experts spread over the ep devices (expert load "
+                                       "balancing); ep need not divide the expert count.", kind=int, minimum=0)
+    attention_dp: bool = option(False, "Attention data parallelism: the tp devices of a replica run attention unsplit, "
+                                       "each on 1/tp of the batch, with experts spread over ep devices.", kind=bool)
+    moe_imbalance: float = option(MOE_IMBALANCE, "Busiest expert device's tokens over the average (1: uniform "
+                                                 "routing).", kind=float, minimum=1.0)
+    weight_precision: str = option("bf16", "Weight precision or quantisation preset (fp8/int8 run W8A8; int4/fp4 "
+                                           "weight-only; a format the chip cannot compute runs weight-only).",
+                                   choices="weight_precisions")
+    kv_precision: str | None = option(None, "KV-cache precision [default: the weights' for fp8/16-bit, else bf16].",
+                                      choices="precisions")
+    activation_precision: str | None = option(None, "Activation precision [default: as the weights imply].",
+                                              choices="precisions")
+    quant: str | None = option(None, "Named quantisation scheme setting weights, activations, KV and scales "
+                                     "(overrides --weight-precision).", choices="quant")
+    engine: str | None = option(None, "Serving engine profile: trtllm, vllm, sglang, lmdeploy, hf [default: default].",
+                                short="-e")
+    profile: object = option(None, "Efficiency profile YAML file (overrides --engine).")
+    offload: str | None = option(None, "Keep what does not fit in host memory and stream it over the host link.",
+                                 choices=("weights", "kv"))
+
+    def __post_init__(self):
+        if isinstance(self.order, str):
+            object.__setattr__(self, "order", tuple(part.strip() for part in self.order.split(",")))
+        elif self.order is not None:
+            object.__setattr__(self, "order", tuple(self.order))
+
+    def resolve(self):
+        """The Scenario these names describe (resolved once per distinct deployment)."""
+        try:
+            return _resolve(self)
+        except TypeError as exc:  # an unhashable object among the names: resolve it uncached
+            if "unhashable" not in str(exc):
+                raise
+            return _resolve.__wrapped__(self)
+
+    def with_plan(self, **changes) -> "Deployment":
+        return replace(self, **changes)
+
+
+@lru_cache(maxsize=4096)
+def _resolve(deployment: Deployment):
+    from .scenario import scenario
+
+    values = {f.name: getattr(deployment, f.name) for f in fields(Deployment)}
+    return scenario(values.pop("model"), values.pop("hardware"), **values)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How the engine serves the batch, beyond a plain prefill then decode."""
+
+    chunk: int | None = option(None, "Chunked prefill: prompt tokens per step, mixed with --background decodes.",
+                               kind=int, minimum=1, memory=True)
+    background: int = option(0, "Requests already decoding while a chunked prefill runs (needs --chunk).",
+                             kind=int, minimum=0)
+    draft: object = option(None, "Speculative decoding: a draft model, or 'heads' for self-drafting heads (MTP, Medusa).",
+                           memory=True)
+    draft_tokens: int | None = option(None, "Tokens the draft proposes per step.", kind=int, minimum=1)
+    acceptance: object = option(None, "Per-token acceptance rate of the draft (required with --draft; no default).",
+                                kind=float, minimum=0.0, maximum=1.0)
+    draft_tp: int = option(1, "Tensor-parallel degree of a draft model.", kind=int, minimum=1, memory=True)
+    draft_layers: float = option(1.0, "Cost of one self-drafting proposal, in target layers.", kind=float, minimum=0.0)
+    prefill_devices: int | None = option(None, "Disaggregated serving: devices of a separate prefill pool (the other "
+                                               "options describe the decode pool).", kind=int, minimum=1)
+    prefill_tp: int = option(1, "Tensor-parallel degree of the prefill pool.", kind=int, minimum=1)
+
+    def __post_init__(self):
+        require(self.background == 0 or self.chunk is not None, "background", self.background,
+                "only applies with chunked prefill (give --chunk)")
+        speculating = self.draft is not None
+        require(speculating or self.acceptance is None, "acceptance", self.acceptance,
+                "only applies with speculative decoding (give --draft)")
+        require(speculating or self.draft_tokens is None, "draft_tokens", self.draft_tokens,
+                "only applies with speculative decoding (give --draft)")
+
+    def require_speculation(self) -> None:
+        """Timing speculative decoding needs what memory does not: the proposals and their acceptance."""
+        require(self.acceptance is not None, "acceptance", self.acceptance,
+                "speculative decoding needs an acceptance rate: it depends on the draft and the task")
+        require(self.draft_tokens is not None, "draft_tokens", self.draft_tokens, "give the number of proposed tokens")
+
+    @property
+    def plain(self) -> bool:
+        return self.chunk is None and self.draft is None and self.prefill_devices is None
+
+
+#: the `Workload` fields (workload.py) as options, with their help texts and bounds
+WORKLOAD_OPTIONS = {
+    "batch": option(1, "Requests in the static batch (of each data-parallel replica).", kind=int, minimum=1),
+    "input": option(1024, "Prompt tokens per request.", kind=int, minimum=1),
+    "output": option(256, "Generated tokens per request.", kind=int, minimum=1),
+    "samples": option(1, "Sequences per request sharing the prompt's KV cache (parallel sampling or beams).",
+                      kind=int, minimum=1),
+    "cached_prefix": option(0, "Prompt tokens already in the prefix cache (their prefill is skipped).", kind=int,
+                            minimum=0),
+}
+
+
+def split_options(options: dict) -> tuple[Deployment, Workload, Serving]:
+    """Deployment, workload and serving from one flat dict of option names (API keyword arguments,
+    a sweep point); unknown names fail with the allowed ones."""
+    from .workload import Workload
+
+    deployment_names = {f.name for f in fields(Deployment)}
+    serving_names = {f.name for f in fields(Serving)}
+    workload_names = set(WORKLOAD_OPTIONS)
+    unknown = sorted(set(options) - deployment_names - serving_names - workload_names)
+    require(not unknown, "options", ", ".join(unknown),
+            f"unknown; allowed: {', '.join(sorted(deployment_names | serving_names | workload_names))}")
+    pick = lambda names: {k: v for k, v in options.items() if k in names}  # noqa: E731
+    return Deployment(**pick(deployment_names)), Workload(**pick(workload_names)), Serving(**pick(serving_names))

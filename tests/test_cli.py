@@ -74,7 +74,7 @@ def test_predict_runs_over_every_measured_row(tmp_path):
     assert len(frame) == len(source) and list(frame.columns[: len(source.columns)]) == list(source.columns)
     assert (frame["pred_error"] == "").all()
     assert (frame["pred_ttft_ms"].astype(float) > 0).all()
-    assert set(frame["pred_engine"]) <= {"trtllm", "lmdeploy", "hf", "vllm"}
+    assert {e.split("/")[0] for e in frame["pred_engine"]} <= {"trtllm", "lmdeploy", "hf", "vllm", "optimum-habana"}
 
 
 def test_predict_keeps_going_past_bad_rows(tmp_path):
@@ -91,7 +91,7 @@ def test_predict_keeps_going_past_bad_rows(tmp_path):
     result = run("predict", str(path), "-o", str(tmp_path / "out.csv"))
     assert result.exit_code == 0
     out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
-    assert out.loc[0, "pred_error"] == "" and out.loc[0, "pred_engine"] == "vllm"
+    assert out.loc[0, "pred_error"] == "" and out.loc[0, "pred_engine"] == "vllm/v0"
     assert "unknown model" in out.loc[1, "pred_error"]
     assert "must divide" in out.loc[2, "pred_error"]
     assert out.loc[2, "pred_engine"] == "default (framework not recognised)"

@@ -47,13 +47,19 @@ def test_precision_classes():
 
 @pytest.mark.parametrize("acc", [a for a in GPUS_AND_ASICS if _ridge(a) > 16], ids=lambda a: a.name)
 def test_decode_of_a_16_bit_dense_model_at_batch_1_is_memory_bound(acc):
+    """The roofline part of the step is memory: its products never turn compute-bound (on chips
+    with fast memory the per-kernel gaps of a small model may outweigh both)."""
     est = estimate("llama-3.1-8b", acc.name, batch=1, input=1024, output=128)
-    assert str(np.asarray(est.decode_bound).reshape(-1)[0]) == "memory"
+    compute = sum(np.mean(c.compute) * c.op.count for c in est.decode.costs)
+    memory = sum(np.mean(c.memory) * c.op.count for c in est.decode.costs)
+    assert memory > compute and str(np.asarray(est.decode_bound).reshape(-1)[0]) in ("memory", "overhead")
 
 
 def test_awq_decode_at_batch_1_is_memory_bound_on_h100():
     est = estimate("llama-3.1-8b", "h100", batch=1, input=1024, output=128, quant="awq-int4")
-    assert str(np.asarray(est.decode_bound).reshape(-1)[0]) == "memory"
+    compute = sum(np.mean(c.compute) * c.op.count for c in est.decode.costs)
+    memory = sum(np.mean(c.memory) * c.op.count for c in est.decode.costs)
+    assert memory > 2 * compute
 
 
 @pytest.mark.parametrize("acc", [a for a in GPUS_AND_ASICS if a.name != "H100-SXM5-80GB"], ids=lambda a: a.name)

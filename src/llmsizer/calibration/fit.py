@@ -24,9 +24,15 @@ from .measurements import Group, Rows, predicted
 FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "attention_efficiency", "overlap",
           "step_overhead_s", "sequence_overhead_s", "kernel_overhead_s", "prefill_overhead_s", "moe_efficiency",
           "decode_kv_reread")
+#: precision classes whose chip and family offsets are those of 16-bit products (one fit of how
+#: well a chip runs its matrix units; each class keeps its own shared value)
+MATMUL_CLASSES = ("matmul_efficiency_8bit", "matmul_efficiency_weight_only", "matmul_efficiency_fp4")
 #: prior width of an offset at each level (logit or natural-log units): wide at the shared level,
 #: narrower for a family, narrowest for a member, which so stays near its family on few rows
 PRIOR_WIDTH = {"shared": 1.0, "family": 0.5, "member": 0.3}
+#: prior width of a precision class's shared value: how much better or worse 8-bit kernels run than
+#: 16-bit ones is a property of the kernel libraries, documented within about 20%
+CLASS_WIDTH = 0.2
 #: log error at which the soft L1 loss turns from quadratic to linear
 LOSS_SCALE = 0.1
 #: precision class of the products a row's weight precision runs
@@ -58,6 +64,8 @@ def informs(name: str, g: Group) -> bool:
 
 def _chain_keys(name: str, g: Group) -> list[tuple[str, str | None]]:
     """(level, key) of each level of a parameter's chain that a group's rows reach."""
+    if name in MATMUL_CLASSES:
+        return [("shared", None)]
     if chain_of(name) == "hardware":
         return [("shared", None), ("family", family_of(g.hardware)), ("member", g.hardware)]
     if chain_of(name) == "engine":
@@ -133,23 +141,33 @@ def _level_value(levels: Levels, s: Slot) -> float:
 
 
 def levels_of(slots: list[Slot], x: np.ndarray) -> Levels:
-    """Plain values at every fitted level: the sum of offsets down the chain, transformed back."""
+    """Plain values at every fitted level: the sum of offsets down the chain, transformed back.
+    A chip's or family's matrix offset applies to every precision class, each from its own shared
+    value (fitted where rows inform it, else documented)."""
     offsets = {s: v for s, v in zip(slots, x)}
     levels = Levels()
-    for s, v in offsets.items():
-        total = v
+
+    def total(s: Slot) -> float:
         parent = _parent(s)
-        while parent is not None:
-            total += offsets.get(parent, 0.0)
-            parent = _parent(parent)
-        value = from_space(s.name, total)
+        return offsets.get(s, 0.0) + (total(parent) if parent is not None else 0.0)
+
+    def put(name: str, s: Slot, value: float) -> None:
         if s.level == "shared":
-            levels.shared[s.name] = value
-        else:
-            hardware = chain_of(s.name) == "hardware"
-            table = {"family": levels.hardware_families if hardware else levels.engine_families,
-                     "member": levels.hardware if hardware else levels.engines}[s.level]
-            table.setdefault(s.key, {})[s.name] = value
+            levels.shared[name] = value
+            return
+        hardware = chain_of(name) == "hardware"
+        table = {"family": levels.hardware_families if hardware else levels.engine_families,
+                 "member": levels.hardware if hardware else levels.engines}[s.level]
+        table.setdefault(s.key, {})[name] = value
+
+    for s in offsets:
+        put(s.name, s, from_space(s.name, total(s)))
+        if s.name == "matmul_efficiency" and s.level != "shared":
+            chip = total(s) - total(Slot(s.name, "shared", None))
+            for other in MATMUL_CLASSES:
+                shared = Slot(other, "shared", None)
+                base = offsets[shared] if shared in offsets else float(to_space(other, documented("default", None, None)[other]))
+                put(other, s, from_space(other, base + chip))
     return levels
 
 
@@ -193,7 +211,7 @@ def fit(rows: Rows, max_evaluations: int = 40) -> Fit:
 
     slots = slots_of(rows)
     prior_x = prior_offsets(slots)
-    widths = np.array([PRIOR_WIDTH[s.level] for s in slots])
+    widths = np.array([CLASS_WIDTH if s.name in MATMUL_CLASSES else PRIOR_WIDTH[s.level] for s in slots])
     measured = rows.frame["value"].to_numpy(float)
     usable = (rows.frame["error"].to_numpy() == "") & (measured > 0)
 

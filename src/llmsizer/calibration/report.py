@@ -67,7 +67,10 @@ def _at_bounds(fitted) -> list[str]:
     out = []
     for r in fitted.itertuples():
         if not r.parameter.endswith("_s") and (r.fitted < NEAR_BOUND or r.fitted > 1 - NEAR_BOUND):
-            out.append(f"`{r.parameter}` at {r.level} level ({r.key}): {r.fitted:.3g}")
+            documented = r.prior < NEAR_BOUND or r.prior > 1 - NEAR_BOUND
+            why = (" (documented there: the engine version's source states it, and the fit keeps it)" if documented
+                   else " (no physical reason: a sign of what the model misses)")
+            out.append(f"`{r.parameter}` at {r.level} level ({r.key}): {r.fitted:.3g}{why}")
     return out
 
 
@@ -80,6 +83,24 @@ def _scheme_section(cal: Calibration, title: str, predictions, coverage: float |
                      ("engine", "engine version"), ("source", "source")):
         lines += [f"By {name}:", "", markdown_table(score_table(frame, predictions, by), by), ""]
     return lines
+
+
+def _limits(frame) -> list[str]:
+    """What the data cannot tell apart, counted from the rows themselves."""
+    counts = frame["source"].value_counts()
+    single = sorted(family for family, sources in frame.groupby("family")["source"].nunique().items() if sources == 1)
+    engines = frame.groupby("engine")["source"].nunique()
+    return [
+        f"- Few, uneven sources: {counts.iloc[0]} of {len(frame)} rows come from one source ({counts.index[0]}); "
+        f"{len(counts)} sources in all.",
+        "- Accelerator families measured by one source only (leaving that source out predicts them from the shared "
+        "level): " + (", ".join(single) or "none") + ".",
+        "- Engine versions measured by one source only: " + ", ".join(sorted(engines[engines == 1].index)) + ".",
+        "- Precision classes without rows (weight-only, fp4) keep their documented shared values, moved by each "
+        "chip's fitted matrix offset.",
+        "- Accelerator families and engine families without rows take the shared level moved by their documented "
+        "difference, with the widest band.",
+    ]
 
 
 def report(cal: Calibration, image: str) -> str:
@@ -149,6 +170,9 @@ def report(cal: Calibration, image: str) -> str:
         "",
         f"Rows that could not be estimated: {len(failed)}.",
         "",
+        "## What limits the figures",
+        "",
+        *_limits(frame),
     ]
     return "\n".join(sections) + "\n"
 

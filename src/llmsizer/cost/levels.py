@@ -28,7 +28,8 @@ ENGINE_CHAIN = ("step_overhead_s", "sequence_overhead_s", "kernel_overhead_s", "
 GLOBAL = ("overlap",)
 #: seconds are composed in log space; fractions in logit space (0 and 1 stay out of reach)
 _SECONDS = {"step_overhead_s", "sequence_overhead_s", "kernel_overhead_s", "host_launch_s", "prefill_overhead_s"}
-_EPS = 1e-6
+#: fractions are composed within [_EPS, 1 - _EPS], where a logit still responds to data
+_EPS = 0.01
 
 
 def to_space(name: str, value):

@@ -72,6 +72,8 @@ class Profile:
     grouped_kv_group_sizes: tuple = ()
     #: whether the engine runs MoE experts in fp8 when weights are fp8 (else they stay 16-bit)
     fp8_experts: bool = True
+    #: whether attention over an 8-bit cache runs 8-bit products (else it runs at the 16-bit rate)
+    fp8_attention: bool = False
     source: str = ""
     #: log half-width of the ~80% error band per metric (ttft, tpot, e2e_latency, throughput)
     uncertainty: dict = field(default_factory=lambda: dict(UNCALIBRATED_BAND), compare=False)

@@ -11,8 +11,8 @@ fill). Fill is the share of the matrix unit's work that is useful, as kernels la
   https://arxiv.org/abs/2301.03598), larger ones one tile per unit.
   Without a unit count (or output width), only the first tile's padding is charged.
 Prefill attention reaches `attention_efficiency` at head size 128, less at smaller heads
-(FlashAttention-2/3 forward rates by head size); decode attention pads a KV head's query heads to
-16 rows. Weight-only products dequantise each weight once per 64-token block, at most 4 times: from
+(FlashAttention-2/3 forward rates by head size), at the 16-bit rate over an 8-bit cache unless the
+engine has 8-bit attention kernels; decode attention pads a KV head's query heads to 16 rows. Weight-only products dequantise each weight once per 64-token block, at most 4 times: from
 256 tokens engines dequantise once and run a dense product (vLLM's AWQ path).
 memory = bytes / (bandwidth x achievable fraction).
 time = max(compute, memory) + (1 - overlap) x min(compute, memory) + a fixed cost per kernel.
@@ -150,7 +150,8 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
                            getattr(acc, "compute_units", None))
         rate = acc.peak(op.precision) * efficiency * fill
     elif op.kind == "attention":
-        rate = acc.peak(op.precision) * np.minimum(profile.attention_efficiency * attention_fill(op), 1.0)
+        precision = op.precision if profile.fp8_attention or op.precision not in ("fp8", "int8") else "bf16"
+        rate = acc.peak(precision) * np.minimum(profile.attention_efficiency * attention_fill(op), 1.0)
     else:
         rate = acc.elementwise_flops
     compute = real(op.flops) / rate

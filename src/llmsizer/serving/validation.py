@@ -54,7 +54,7 @@ def compare(runs) -> "object":
     rows = []
     for _, run in runs.iterrows():
         run = run.to_dict()
-        row = {k: run[k] for k in ("source", "hardware", "model", "concurrency", "request_rate")}
+        row = {k: run[k] for k in ("source", "hardware", "model", "tp", "concurrency", "request_rate")}
         try:
             summary = simulate_run(run)
             row["sim_error"] = ""
@@ -83,10 +83,12 @@ def main():
         errors.append(column.mean())
         print(f"  {metric:34s} runs {len(column):4d}  mean |ln error| {column.mean():.3f}  "
               f"(x{math.exp(column.mean()):.2f})  median {column.median():.3f}")
-    print(f"  mean over the four metrics: {np.nanmean(errors):.3f}")
-    for source, part in simulated.groupby("source"):
-        per_source = np.nanmean([part[f"log_error_{m}"].mean() for m in COMPARED])
-        print(f"  {source[:60]:60s} runs {len(part):4d}  mean |ln error| {per_source:.3f}")
+    print(f"  mean over the four metrics: {np.nanmean(errors):.3f} (x{math.exp(np.nanmean(errors)):.2f})")
+    for by in ("source", "hardware"):
+        for name, part in simulated.groupby(by):
+            per_group = [part[f"log_error_{m}"].mean() for m in COMPARED]
+            print(f"  {name[:50]:50s} runs {len(part):4d}  mean |ln error| {np.nanmean(per_group):.3f}  ("
+                  + ", ".join(f"{m.split('_')[0]} {m.split('_')[1]} {e:.2f}" for m, e in zip(COMPARED, per_group)) + ")")
 
 
 if __name__ == "__main__":

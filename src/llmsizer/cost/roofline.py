@@ -99,7 +99,7 @@ class OpCost:
 
 def precision_class(op: Op) -> str:
     """The efficiency class of a product: 16-bit, 8-bit, weight-only (dequantised) or fp4."""
-    if op.dequant_elements:
+    if np.any(op.dequant_elements):
         return "weight_only"
     return {"fp8": "8bit", "int8": "8bit", "fp4": "fp4", "int4": "fp4"}.get(op.precision, "16bit")
 
@@ -155,7 +155,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     else:
         rate = acc.elementwise_flops
     compute = real(op.flops) / rate
-    if op.dequant_elements:
+    if np.any(op.dequant_elements):  # an array where experts touched depend on the tokens
         blocks = np.clip(real(op.tokens) / DEQUANT_BLOCK_TOKENS, 1.0, DEQUANT_MAX_BLOCKS)
         compute = compute + op.dequant_elements * DEQUANT_FLOPS_PER_WEIGHT * blocks / acc.elementwise_flops
     kv = real(op.kv_bytes)

@@ -43,6 +43,7 @@ class SimulationResult:
     summary: dict
     limits: Limits
     step_model: StepModel
+    devices: int               # every device serving (both pools when disaggregated)
 
     def requests_frame(self):
         import pandas as pd
@@ -81,8 +82,11 @@ def _engine_setup(deployment: Deployment, limits: Limits, max_context: int):
 
 def _pool(requests, deployment, limits, role, max_context, record, first_index=0):
     sc, resolved, model, cache = _engine_setup(deployment, limits, max_context)
+    host = sc.system.accelerator.host_link_bandwidth
+    require(resolved.preemption != "swap" or host > 0, "preemption", "swap",
+            f"{sc.system.accelerator.name} lists no host link to swap caches over")
     engines = [Engine(requests, model, cache, resolved, first_token_delay=sc.profile.prefill_overhead_s, role=role,
-                      replica=first_index + i, record=record) for i in range(sc.plan.dp)]
+                      replica=first_index + i, record=record, host_bandwidth=host) for i in range(sc.plan.dp)]
     return sc, resolved, model, engines
 
 
@@ -103,7 +107,7 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
     max_context = int(max(np.add(requests.prompt, requests.output)))
     context_bucket = 1 << max(max_context - 1, 1).bit_length()  # tables reused across similar runs
     decode_sc, resolved, model, decode_pool = _pool(requests, deployment, limits, "both", context_bucket, record)
-    pools, link = [decode_pool], None
+    pools, link, devices = [decode_pool], None, decode_sc.plan.devices
     front = prefill_deployment(deployment, serving)
     if front is not None:
         prefill_sc, _, _, prefill_pool = _pool(requests, front, limits, "prefill", context_bucket, record,
@@ -111,6 +115,7 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
         for e in decode_pool:
             e.role = "decode"
         pools, link = [prefill_pool, decode_pool], kv_link(prefill_sc, decode_sc)
+        devices += prefill_sc.plan.devices
     cluster = Cluster(requests, pools, router, link, progress)
     cluster.run()
     if check:
@@ -118,7 +123,7 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
             e.check()
     engines = cluster.engines
     return SimulationResult(requests, [e.timeline for e in engines], [e.kv.size.blocks for e in engines],
-                            summarise(requests, slo), resolved, model)
+                            summarise(requests, slo), resolved, model, devices)
 
 
 def simulate(model=None, hardware=None, *, trace=None, scheduler: str | None = None, router: str = "round_robin",
@@ -127,7 +132,7 @@ def simulate(model=None, hardware=None, *, trace=None, scheduler: str | None = N
     """Simulate serving under load. Options: the fields of `Deployment` and of `Serving`'s prefill
     pool (prefill_devices, prefill_tp), of `Load` (rate | concurrency | offline, requests, arrival,
     burstiness, input, output, lengths, spread, prefix_tokens, prefix_groups, seed) and of `Limits`
-    (max_num_batched_tokens, max_num_seqs, block_size, chunked_prefill, prefix_caching).
+    (max_num_batched_tokens, max_num_seqs, block_size, chunked_prefill, prefix_caching, preemption).
     `scheduler` is vllm, sglang, trtllm or static [default: the --engine's, else vllm]; `trace` a
     CSV/JSONL file of requests replacing the drawn load."""
     load_options = {k: options.pop(k) for k in list(options) if k in LOAD_FIELDS}

@@ -140,9 +140,14 @@ def _version_tuple(text: str) -> tuple[int, ...] | None:
 
 
 def version_of(family: str, text: str) -> str | None:
-    """The version section of an engine family that a release number in `text` falls in."""
+    """The version section of an engine family that a release number in `text` falls in (or,
+    without one, that a stated year falls in: a section's `until_year` is its last year current)."""
     release = _version_tuple(text)
     versions = _engine_entry(family).get("versions") or {}
+    if release is None and versions:
+        year = re.search(r"(?<!\d)(20\d\d)(?!\d)", text)
+        years = [name for name, section in versions.items() if year and int(year.group(1)) <= section.get("until_year", 0)]
+        return years[0] if years else None
     if release is None or not versions:
         return None
     for name, section in versions.items():

@@ -19,15 +19,21 @@ def _ridge(acc) -> float:
 
 
 def test_matmul_fill_closed_forms():
-    # one token of a 4096-wide product on 132 units: 8-row tile, 32 column tiles split 4 ways along K
-    assert matmul_fill(1.0, 4096.0, 8, 132) == pytest.approx(1 * 4096 * 4 / (1 * 132 * 8 * 128))
-    # a full machine of 128 x 128 tiles in whole waves wastes nothing
-    assert matmul_fill(128.0 * 132, 128.0, 8, 132) == pytest.approx(1.0)
-    # one tile more than the units: two waves, the second nearly empty
-    assert matmul_fill(128.0 * 133, 128.0, 8, 132) == pytest.approx(133 / 264)
+    # one token of a 4096 x 4096 product on 132 units: an 8-row tile; 32 column tiles split 8 ways fill the chip
+    assert matmul_fill(1.0, 4096.0, 8, 132, 4096.0) == pytest.approx(1 / 8)
+    # a tensor-parallel shard of 512 columns over K = 1024: 4 tiles x 2 splits keep 8 of 132 units busy
+    assert matmul_fill(256.0, 512.0, 8, 132, 1024.0) == pytest.approx(2 * 4 * 2 / 132)
+    # enough tiles to fill the chip waste nothing, however many waves they take
+    assert matmul_fill(128.0 * 133, 128.0, 8, 132, 4096.0) == pytest.approx(1.0)
     # without a unit count only the first tile's padding is charged
     assert matmul_fill(4.0, 4096.0, 8, None) == pytest.approx(0.5)
     assert matmul_fill(512.0, 4096.0, 8, None) == pytest.approx(1.0)
+
+
+def test_fill_never_falls_as_tokens_grow():
+    tokens = np.arange(1.0, 3000.0)
+    fill = matmul_fill(tokens, 1024.0, 8, 132, 4096.0)
+    assert np.all(np.diff(fill) >= -1e-12)
 
 
 def test_attention_rate_by_head_size_and_phase():

@@ -33,7 +33,7 @@ def test_a_step_waits_for_the_slowest_stage():
     assert max(stage_with_most_global.values()) == 4
     # six micro-batches of one sequence: a decode step is six slowest-stage times
     assert float(est.mean_over_contexts(decode_ops.time)) == pytest.approx(
-        float(est.mean_over_contexts(6 * share * whole + 6 * share * sc.profile.step_overhead_s)), rel=1e-6)
+        float(est.mean_over_contexts(6 * share * whole + 6 * share * decode_ops.step_overhead_s)), rel=1e-6)
 
 
 def test_one_micro_batch_takes_one_pass_however_uneven_the_stages():

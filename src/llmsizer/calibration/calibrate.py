@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cost.levels import HARDWARE_CHAIN, chain_of, compose
-from ..cost.profile import documented
+from ..cost.profile import documented, split_engine
 from .fit import Fit, fit, hardware_folds, k_folds, out_of_sample, source_folds
 from .measurements import Rows, predicted
 
@@ -107,9 +107,9 @@ class Calibration:
         levels, bands = self.levels(source), self.bands()
         docs = {}
         for engine in self.rows.engines:
-            values = compose(levels, engine, None, documented)
+            values = compose(levels, *split_engine(engine), None, documented)
             shared = {k: v for k, v in values.items() if chain_of(k) != "hardware"}
-            hardware = {hw: {k: v for k, v in compose(levels, engine, hw, documented).items() if k in HARDWARE_CHAIN}
+            hardware = {hw: {k: v for k, v in compose(levels, *split_engine(engine), hw, documented).items() if k in HARDWARE_CHAIN}
                         for hw in self.rows.hardware}
             shared.update({k: v for k, v in values.items() if chain_of(k) == "hardware"})
             docs[engine.replace("/", "_")] = {

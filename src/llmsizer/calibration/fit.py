@@ -175,7 +175,7 @@ def _profile(levels: Levels, engine: str, hardware: str) -> Profile:
     from ..cost.profile import load_profile
 
     prior = load_profile(engine, hardware, fitted=False)
-    return prior.with_values(compose(levels, engine, hardware, documented), "fit")
+    return prior.with_values(compose(levels, *split_engine(engine), hardware, documented), "fit")
 
 
 def prior_offsets(slots: list[Slot]) -> np.ndarray:
@@ -205,7 +205,7 @@ def _sparsity(rows: Rows, slots: list[Slot], usable: np.ndarray):
     return pattern
 
 
-def fit(rows: Rows, max_evaluations: int = 40) -> Fit:
+def fit(rows: Rows, max_evaluations: int = 40, tolerance: float = 1e-3) -> Fit:
     """Fit every level the rows inform; returns the fitted offsets and their documented values."""
     from scipy.optimize import least_squares
 
@@ -222,8 +222,12 @@ def fit(rows: Rows, max_evaluations: int = 40) -> Fit:
 
     result = least_squares(residuals, prior_x, loss="soft_l1", f_scale=LOSS_SCALE,
                            jac_sparsity=_sparsity(rows, slots, usable), method="trf", max_nfev=max_evaluations,
-                           diff_step=1e-3, ftol=1e-3)
+                           diff_step=1e-3, ftol=tolerance)
     return Fit(slots, result.x, prior_x, int(usable.sum()), float(result.cost))
+
+
+#: relative cost change at which a cross-validation fit stops (looser than the shipped fit's)
+FOLD_TOLERANCE = 1e-2
 
 
 def out_of_sample(rows: Rows, folds: list[np.ndarray], max_evaluations: int = 40) -> np.ndarray:
@@ -235,7 +239,7 @@ def out_of_sample(rows: Rows, folds: list[np.ndarray], max_evaluations: int = 40
         if mask.all():  # nothing left to fit on: the documented priors
             out[held] = predicted(rows, lambda engine, hw: _profile(Levels(), engine, hw))
             continue
-        trained = fit(rows.subset(~mask), max_evaluations)
+        trained = fit(rows.subset(~mask), max_evaluations, FOLD_TOLERANCE)
         out[held] = predicted(rows.subset(mask), trained.profile_for)
     return out
 

@@ -107,12 +107,9 @@ class Levels:
             return [self.shared, self.engine_families.get(family, {}), self.engines.get(version, {})]
         return [self.shared]
 
-    def band(self, engine: str, hardware: str | None) -> tuple[dict, str]:
+    def band(self, family: str, version: str | None, hardware: str | None) -> tuple[dict, str]:
         """The ~80% band for an engine version on a chip: the band of rows like it, wider (the
         held-out-hardware or held-out-source band) where the fit saw no rows of the chip or engine."""
-        from .profile import split_engine
-
-        family, version = split_engine(engine)
         key = f"{family}/{version}" if version else family
         seen_engine = key in self.engines or (version is None and family in self.engine_families)
         seen_hw = hardware is None or hardware in self.hardware
@@ -135,14 +132,11 @@ class Levels:
                       ("shared", "hardware_families", "hardware", "engine_families", "engines", "bands", "source")})
 
 
-def compose(levels: Levels, engine: str, hardware: str | None, prior) -> dict:
-    """Values of every fitted parameter for `engine` (a profile name) on `hardware`. `prior(family,
+def compose(levels: Levels, family: str, version: str | None, hardware: str | None, prior) -> dict:
+    """Values of every fitted parameter for an engine family and version on `hardware`. `prior(family,
     version, hw)` gives documented values (family "default": the defaults; version None: the
     family without a version section). The deepest fitted level of each chain is moved by the
     member's documented difference from that level's own prior."""
-    from .profile import split_engine
-
-    family, version = split_engine(engine)
     keys = engine_keys(family, version)
     priors = {"hardware": [prior("default", None, None), prior("default", None, hardware), prior(family, version, hardware)],
               "engine": [prior("default", None, hardware), prior(family, None, hardware), prior(family, version, hardware)]}

@@ -261,13 +261,13 @@ def load_profile(name: str = "default", hardware: str | None = None, fitted: boo
     path = Path(name)
     if path.suffix in (".yaml", ".yml") and path.is_file():
         return _user_profile(path, hardware)
-    family, _ = split_engine(name)
+    family, version = split_engine(name)
     prior = Profile().with_values(prior_values(name, hardware), f"profile {name}")
     prior = replace(prior, name=name, source=_engine_entry(family).get("source", "").strip())
     levels = fitted_levels() if fitted else None
     if not levels:
         return prior
-    values = compose(levels, name, hardware, _documented)
-    band, basis = levels.band(name, hardware)
+    values = compose(levels, family, version, hardware, _documented)
+    band, basis = levels.band(family, version, hardware)
     return replace(prior.with_values(values, f"fitted profile {name}"), uncertainty=band, uncertainty_basis=basis,
                    source=f"{levels.source} Prior: {prior.source}")

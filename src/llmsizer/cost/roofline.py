@@ -45,8 +45,8 @@ DEQUANT_FLOPS_PER_WEIGHT = 2.0
 DEQUANT_BLOCK_TOKENS, DEQUANT_MAX_BLOCKS = 64.0, 4.0
 #: largest row tile and the output columns of one tile
 MAX_TILE_ROWS, TILE_COLUMNS = 128.0, 128.0
-#: most tokens of a product that decode kernels (GEMV-like, split along K) run
-SPLIT_K_MAX_TOKENS = 16.0
+#: fewest of the reduction (K) dimension one split of a split-K product works through
+SPLIT_K_DEPTH = 512.0
 #: query rows a decode attention kernel pads one KV head's query heads to (the mma m16 shape)
 DECODE_ATTENTION_ROWS = 16.0
 #: head size at which `attention_efficiency` holds, and the head size at which a fused attention
@@ -110,17 +110,15 @@ def tile_fill(tokens, tile: float):
     return real(tokens / np.maximum(tokens, tile))
 
 
-def matmul_fill(tokens, columns, smallest: float, units):
+def matmul_fill(tokens, columns, smallest: float, units, depth=None):
     """Useful share of the work a tiled product puts on `units` compute units (module docstring);
     the first tile's padding alone where the units or the output width are unknown."""
-    tokens = real(np.maximum(real(tokens), 1.0))
+    fill = tile_fill(tokens, smallest)
     if not units or not np.all(np.asarray(columns) > 0):
-        return tile_fill(tokens, smallest)
-    rows = np.clip(2.0 ** np.ceil(np.log2(tokens)), smallest, MAX_TILE_ROWS)
-    tiles = np.ceil(tokens / rows) * np.ceil(columns / TILE_COLUMNS)
-    split = np.where(tokens <= SPLIT_K_MAX_TOKENS, np.maximum(np.floor(units / tiles), 1.0), 1.0)
-    waves = np.ceil(tiles * split / units)
-    return real(tokens * columns * split / (waves * units * rows * TILE_COLUMNS))
+        return fill
+    tiles = np.ceil(real(np.maximum(real(tokens), 1.0)) / MAX_TILE_ROWS) * np.ceil(columns / TILE_COLUMNS)
+    splits = np.maximum(np.asarray(depth if depth is not None else SPLIT_K_DEPTH) / SPLIT_K_DEPTH, 1.0)
+    return real(fill * np.minimum(tiles * splits / units, 1.0))
 
 
 def attention_fill(op: Op):
@@ -146,8 +144,9 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     if op.kind in ("matmul", "expert_matmul"):
         efficiency = profile.matmul_efficiency_for(precision_class(op))
         efficiency = efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
-        fill = matmul_fill(op.tokens, getattr(op, "columns", 0.0), profile.tile_tokens,
-                           getattr(acc, "compute_units", None))
+        columns = getattr(op, "columns", 0.0)
+        depth = real(op.flops) / np.maximum(2.0 * real(np.maximum(real(op.tokens), 1e-9)) * columns, 1e-9)
+        fill = matmul_fill(op.tokens, columns, profile.tile_tokens, getattr(acc, "compute_units", None), depth)
         rate = acc.peak(op.precision) * efficiency * fill
     elif op.kind == "attention":
         precision = op.precision if profile.fp8_attention or op.precision not in ("fp8", "int8") else "bf16"
@@ -168,16 +167,20 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     return OpCost(op, time, compute, memory, zero, profile.kernel_overhead_s)
 
 
-def step_time(costs: list[OpCost], profile: Profile, eager: bool = False):
-    """Seconds of one engine step: its operators in sequence plus the engine's per-step work; a step
-    launched `eager`ly (no captured graph) lasts at least as long as the host takes to launch its
-    kernels. Totals of one shape are summed first (most do not depend on the decode context), so
-    the full-size additions happen once per shape rather than once per operator."""
+def host_work(costs: list[OpCost], profile: Profile, sequences=0.0, graphs: bool = True):
+    """Engine seconds per step beyond its kernels: the per-step and per-sequence work and, for a
+    decode step not replayed from a captured graph, each kernel's host launch beyond its device gap."""
+    launches = 0.0 if graphs else sum(c.op.count for c in costs) * max(profile.host_launch_s - profile.kernel_overhead_s, 0.0)
+    return profile.step_overhead_s + profile.sequence_overhead_s * sequences + launches
+
+
+def step_time(costs: list[OpCost], profile: Profile, overhead=None):
+    """Seconds of one engine step: its operators in sequence plus the engine's work beyond them
+    (`overhead`, the per-step work by default). Totals of one shape are summed first (most do not
+    depend on the decode context), so the full-size additions happen once per shape rather than
+    once per operator."""
     by_shape: dict[tuple, list] = {}
     for c in costs:
         by_shape.setdefault(np.shape(c.total), []).append(c.total)
     partial = sorted((functools.reduce(np.add, group) for group in by_shape.values()), key=np.size)
-    kernels = functools.reduce(np.add, partial)
-    if eager:
-        kernels = np.maximum(kernels, sum(c.op.count for c in costs) * profile.host_launch_s)
-    return kernels + profile.step_overhead_s
+    return functools.reduce(np.add, partial) + (profile.step_overhead_s if overhead is None else overhead)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..arrays import real
 from ..cost.profile import Profile
-from ..cost.roofline import BOUNDS, OpCost, op_cost, step_time
+from ..cost.roofline import BOUNDS, OpCost, host_work, op_cost, step_time
 from ..ops.base import Op, Step
 from ..ops.graph import layer_ops, step_ops
 from ..parallel import Plan
@@ -73,22 +73,22 @@ class StepCost:
 
 
 def cost_ops(ops: list[Op], sc: Scenario, profile: Profile | None = None, pipeline_factor=1.0, sequences=0.0,
-             graphs: bool = False) -> StepCost:
+             graphs: bool = True) -> StepCost:
     """Cost a step's operators under `profile` (the scenario's own by default); `pipeline_factor`
     turns the pass over every layer for one micro-batch into the step's time with the pipeline's
-    fill or steady state. The engine's per-sequence work is paid for `sequences`; a step not
-    replayed from captured `graphs` lasts at least its kernels' host launch time."""
+    fill or steady state. The engine's per-sequence work is paid for `sequences`; a decode step not
+    replayed from captured `graphs` pays each kernel's host launch."""
     profile = profile or sc.profile
     layout = sc.layout
     costs = tuple(op_cost(op, sc.system, profile, layout) for op in ops)
-    time = step_time(costs, profile, eager=not graphs) * pipeline_factor + profile.sequence_overhead_s * sequences
-    return StepCost(costs, time, profile.step_overhead_s)
+    overhead = host_work(costs, profile, sequences, graphs)
+    return StepCost(costs, step_time(costs, profile, overhead) * pipeline_factor, overhead)
 
 
 def step_cost(sc: Scenario, step: Step, profile: Profile | None = None, pipeline_factor=1.0) -> StepCost:
     """Time, bounds and breakdown of one engine step of any composition on one replica."""
     profile = profile or sc.profile
-    graphs = profile.decode_graphs and all(s.decode for s in step.segments)
+    graphs = profile.decode_graphs or not all(s.decode for s in step.segments)
     return cost_ops(step_ops(sc.context, step), sc, profile, pipeline_factor, step.sequences, graphs)
 
 

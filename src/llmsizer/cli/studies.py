@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import console, echo_json, table
+from .common import PLOT_FILE, FiniteRange, OutputFile, console, echo_json, table
 from .flags import named_flags
 
 
@@ -40,7 +40,7 @@ def plans(model, system, batch, input, output, weight_precision, kv_precision, e
 
 @click.command()
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", "output_file", type=click.Path(dir_okay=False),
+@click.option("-o", "--output", "output_file", type=OutputFile((".parquet", ".csv", ".json")),
               help="Write the results: .parquet, .csv or .json [default: print a summary only].")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Local threads evaluating chunks.")
 @click.option("--dask", "dask_address", help="Run the chunks on a Dask cluster at this scheduler address instead.")
@@ -75,20 +75,19 @@ def sweep(spec_file, output_file, workers, dask_address, quiet):
 
 
 def write_frame(frame, path: str):
-    """Write a DataFrame as the file's extension says: .parquet, .csv or .json."""
-    if path.endswith(".parquet"):
+    """Write a DataFrame as the file's extension says: .parquet, .csv or .json (checked by the option)."""
+    suffix = path.lower().rsplit(".", 1)[-1]
+    if suffix == "parquet":
         frame.to_parquet(path, index=False)
-    elif path.endswith(".csv"):
+    elif suffix == "csv":
         frame.to_csv(path, index=False)
-    elif path.endswith(".json"):
-        frame.to_json(path, orient="records")
     else:
-        raise click.UsageError("the output file must end in .parquet, .csv or .json")
+        frame.to_json(path, orient="records")
 
 
 def study_flags(command):
     """The model, use case, precisions, engine and plot file every study takes."""
-    command = click.option("--plot", type=click.Path(dir_okay=False),
+    command = click.option("--plot", type=PLOT_FILE,
                            help="Also draw the study's plot to this PNG or SVG file.")(command)
     command = named_flags("weight_precision", "kv_precision", "engine")(command)
     command = click.option("--usecase", "-u", required=True,
@@ -174,7 +173,7 @@ def shown_cell(value):
 @study_flags
 @click.option("--hardware", "-H", required=True, help="Accelerator to size the platform with.")
 @click.option("--max-devices", default=64, show_default=True, type=click.IntRange(min=1), help="Largest device count (powers of two).")
-@click.option("--price", type=click.FloatRange(min=0.0), help="Price per device-hour ($) for $ per million tokens.")
+@click.option("--price", type=FiniteRange(min=0.0), help="Price per device-hour ($) for $ per million tokens.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def search(model, usecase, weight_precision, kv_precision, engine, plot, hardware, max_devices, price, as_json):
     """Best plan and batch per device count for a use case (goodput), the minimum platform, and

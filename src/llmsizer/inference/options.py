@@ -14,13 +14,30 @@ the module of its serving mode.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ..errors import require
 
+if TYPE_CHECKING:  # the workload module imports this one for its fields' bounds
+    from .workload import Workload
+
 #: default ratio of the busiest expert device's tokens to the average: uniform routing
 MOE_IMBALANCE = 1.0
+#: the largest batch, token count or chunk an option takes (larger is a typing error, and would
+#: overflow the counts of a step)
+LARGEST_WHOLE = 2**31
+#: the most devices a deployment, a degree or a pool may span
+MAX_DEVICES = 2**20
+#: the most tokens a draft may propose per step
+MAX_DRAFT_TOKENS = 64
+#: the most sequences one request may decode (parallel samples or beams)
+MAX_SAMPLES = 4096
+#: the largest busiest-over-average expert load, and draft cost in target layers, an option takes
+MAX_RATIO = 1000.0
 
 
 def option(default, help: str, *, flag: str | None = None, short: str | None = None, kind=None, choices=None,
@@ -32,6 +49,50 @@ def option(default, help: str, *, flag: str | None = None, short: str | None = N
                                             "required": required, "memory": memory})
 
 
+def checked(name: str, value, meta):
+    """`value` as its field declares it: whole where it must be (numpy integers and whole floats
+    accepted), finite, within its range, one of its choices; else a ConfigError naming the field,
+    the value and what is allowed. Arrays (sweeps, tables) are checked elementwise and kept."""
+    kind, low, high = meta["kind"], meta["min"], meta["max"]
+    if kind in (int, float):
+        allowed = ("a whole number" if kind is int else "a finite number") + (
+            f" from {low:g} to {high:g}" if low is not None and high is not None else
+            f" >= {low:g}" if low is not None else f" <= {high:g}" if high is not None else "")
+        if getattr(value, "ndim", 0):
+            return _checked_array(name, value, kind, low, high, allowed)
+        good = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and (
+            kind is float or float(value).is_integer())
+        good = good and (low is None or value >= low) and (high is None or value <= high)
+        require(good, name, value, f"must be {allowed}")
+        return int(value) if kind is int else float(value)
+    choices = meta["choices"]
+    if isinstance(choices, tuple):
+        require(value in choices, name, value, f"must be one of {', '.join(choices)}")
+    elif kind is None and isinstance(value, str):
+        require(bool(value.strip()), name, value, "must not be empty")
+    return value
+
+
+def _checked_array(name, value, kind, low, high, allowed):
+    import numpy as np
+
+    array = np.asarray(value)
+    good = np.issubdtype(array.dtype, np.number) and not np.issubdtype(array.dtype, np.complexfloating)
+    with np.errstate(invalid="ignore"):
+        good = good and bool(np.all(np.isfinite(array)) and (kind is float or np.all(array == np.round(array)))
+                             and (low is None or np.all(array >= low)) and (high is None or np.all(array <= high)))
+    require(good, name, value, f"must be {allowed} everywhere")
+    return value
+
+
+def check_fields(instance) -> None:
+    """Check every declared field of an option object (in its __post_init__), normalising numbers."""
+    for spec in fields(instance):
+        value = getattr(instance, spec.name)
+        if value is not None and spec.metadata:
+            object.__setattr__(instance, spec.name, checked(spec.name, value, spec.metadata))
+
+
 @dataclass(frozen=True)
 class Deployment:
     """Model, hardware, split and precisions, as names (or objects): everything but the workload."""
@@ -41,18 +102,22 @@ class Deployment:
     system: object = option(None, "Built-in system (see `llmsizer hardware --systems`) or a YAML file, instead of --hardware.",
                             short="-s")
     devices: int | None = option(None, "Devices in use [default: tp x pp x cp x dp, or the whole --system]; extra ones "
-                                       "run data-parallel replicas.", short="-n", kind=int, minimum=1)
-    tp: int = option(1, "Tensor-parallel degree.", kind=int, minimum=1)
-    pp: int = option(1, "Pipeline-parallel degree.", kind=int, minimum=1)
+                                       "run data-parallel replicas.", short="-n", kind=int, minimum=1,
+                                 maximum=MAX_DEVICES)
+    tp: int = option(1, "Tensor-parallel degree.", kind=int, minimum=1, maximum=MAX_DEVICES)
+    pp: int = option(1, "Pipeline-parallel degree.", kind=int, minimum=1, maximum=MAX_DEVICES)
     ep: int = option(1, "Expert-parallel degree: dividing tp, experts sit in the TP group; a multiple of tp, they span "
-                        "the DP replicas (all-to-all).", kind=int, minimum=1)
-    dp: int | None = option(None, "Data-parallel replicas [default: devices / (tp x pp x cp)].", kind=int, minimum=1)
-    cp: int = option(1, "Context-parallel degree (ring attention over a prompt's tokens).", kind=int, minimum=1)
-    microbatches: int | None = option(None, "Pipeline micro-batches [default: pp].", kind=int, minimum=1)
+                        "the DP replicas (all-to-all).", kind=int, minimum=1, maximum=MAX_DEVICES)
+    dp: int | None = option(None, "Data-parallel replicas [default: devices / (tp x pp x cp)].", kind=int, minimum=1,
+                            maximum=MAX_DEVICES)
+    cp: int = option(1, "Context-parallel degree (ring attention over a prompt's tokens).", kind=int, minimum=1,
+                     maximum=MAX_DEVICES)
+    microbatches: int | None = option(None, "Pipeline micro-batches [default: pp].", kind=int, minimum=1,
+                                      maximum=LARGEST_WHOLE)
     order: tuple | None = option(None, "Network order of the groups, innermost first [default: tp,cp,pp,dp].",
                                  kind="order")
     moe_imbalance: float = option(MOE_IMBALANCE, "Busiest expert device's tokens over the average (1: uniform "
-                                                 "routing).", kind=float, minimum=1.0)
+                                                 "routing).", kind=float, minimum=1.0, maximum=MAX_RATIO)
     weight_precision: str = option("bf16", "Weight precision (fp8/int8 run W8A8; int4/fp4 weight-only).",
                                    choices="precisions")
     kv_precision: str | None = option(None, "KV-cache precision [default: the weights' for fp8/16-bit, else bf16].",
@@ -68,6 +133,7 @@ class Deployment:
                                  choices=("weights", "kv"))
 
     def __post_init__(self):
+        check_fields(self)
         if isinstance(self.order, str):
             object.__setattr__(self, "order", tuple(part.strip() for part in self.order.split(",")))
         elif self.order is not None:
@@ -99,21 +165,27 @@ class Serving:
     """How the engine serves the batch, beyond a plain prefill then decode."""
 
     chunk: int | None = option(None, "Chunked prefill: prompt tokens per step, mixed with --background decodes.",
-                               kind=int, minimum=1, memory=True)
+                               kind=int, minimum=1, maximum=LARGEST_WHOLE, memory=True)
     background: int = option(0, "Requests already decoding while a chunked prefill runs (needs --chunk).",
-                             kind=int, minimum=0)
+                             kind=int, minimum=0, maximum=LARGEST_WHOLE)
     draft: object = option(None, "Speculative decoding: a draft model, or 'heads' for self-drafting heads (MTP, Medusa).",
                            memory=True)
-    draft_tokens: int | None = option(None, "Tokens the draft proposes per step.", kind=int, minimum=1)
+    draft_tokens: int | None = option(None, "Tokens the draft proposes per step.", kind=int, minimum=1,
+                                        maximum=MAX_DRAFT_TOKENS)
     acceptance: object = option(None, "Per-token acceptance rate of the draft (required with --draft; no default).",
                                 kind=float, minimum=0.0, maximum=1.0)
-    draft_tp: int = option(1, "Tensor-parallel degree of a draft model.", kind=int, minimum=1, memory=True)
-    draft_layers: float = option(1.0, "Cost of one self-drafting proposal, in target layers.", kind=float, minimum=0.0)
+    draft_tp: int = option(1, "Tensor-parallel degree of a draft model.", kind=int, minimum=1, maximum=MAX_DEVICES,
+                           memory=True)
+    draft_layers: float = option(1.0, "Cost of one self-drafting proposal, in target layers.", kind=float,
+                                 minimum=0.0, maximum=MAX_RATIO)
     prefill_devices: int | None = option(None, "Disaggregated serving: devices of a separate prefill pool (the other "
-                                               "options describe the decode pool).", kind=int, minimum=1)
-    prefill_tp: int = option(1, "Tensor-parallel degree of the prefill pool.", kind=int, minimum=1)
+                                               "options describe the decode pool).", kind=int, minimum=1,
+                                         maximum=MAX_DEVICES)
+    prefill_tp: int = option(1, "Tensor-parallel degree of the prefill pool.", kind=int, minimum=1,
+                             maximum=MAX_DEVICES)
 
     def __post_init__(self):
+        check_fields(self)
         require(self.background == 0 or self.chunk is not None, "background", self.background,
                 "only applies with chunked prefill (give --chunk)")
         speculating = self.draft is not None
@@ -135,14 +207,25 @@ class Serving:
 
 #: the `Workload` fields (workload.py) as options, with their help texts and bounds
 WORKLOAD_OPTIONS = {
-    "batch": option(1, "Requests in the static batch (of each data-parallel replica).", kind=int, minimum=1),
-    "input": option(1024, "Prompt tokens per request.", kind=int, minimum=1),
-    "output": option(256, "Generated tokens per request.", kind=int, minimum=1),
+    "batch": option(1, "Requests in the static batch (of each data-parallel replica).", kind=int, minimum=1,
+                    maximum=LARGEST_WHOLE),
+    "input": option(1024, "Prompt tokens per request.", kind=int, minimum=1, maximum=LARGEST_WHOLE),
+    "output": option(256, "Generated tokens per request.", kind=int, minimum=1, maximum=LARGEST_WHOLE),
     "samples": option(1, "Sequences per request sharing the prompt's KV cache (parallel sampling or beams).",
-                      kind=int, minimum=1),
+                      kind=int, minimum=1, maximum=MAX_SAMPLES),
     "cached_prefix": option(0, "Prompt tokens already in the prefix cache (their prefill is skipped).", kind=int,
-                            minimum=0),
+                            minimum=0, maximum=LARGEST_WHOLE),
 }
+
+
+def check_together(deployment: Deployment, workload: Workload) -> None:
+    """What no single object can check: the split against the requests it serves."""
+    import numpy as np
+
+    require(bool(np.all(deployment.cp <= np.asarray(workload.input))), "cp", deployment.cp,
+            f"must not exceed the prompt tokens it splits (input = {workload.input})")
+    require(deployment.microbatches is None or bool(np.all(deployment.microbatches <= np.asarray(workload.batch))),
+            "microbatches", deployment.microbatches, f"must not exceed the batch it splits (batch = {workload.batch})")
 
 
 def split_options(options: dict) -> tuple[Deployment, Workload, Serving]:

@@ -12,7 +12,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from ..errors import ConfigError, unknown_name
+from ..datafile import parse_json, parse_yaml, read_text
+from ..errors import unknown_name
 from .hf import model_from_hf_config
 from .spec import Model, model_from_dict
 
@@ -94,18 +95,8 @@ def load_model_file(path: Path) -> Model:
     """A Hugging Face config.json, or llmsizer's native model schema in JSON or YAML."""
     if path.is_dir():
         path = path / "config.json"
-    text = path.read_text()
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: cannot parse ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    text = read_text(path, str(path))
+    data = parse_yaml(text, str(path)) if path.suffix in (".yaml", ".yml") else parse_json(text, str(path))
     if "layers" in data:
         return model_from_dict(data)
     name = data.get("_name_or_path") or (path.parent.name if path.name == "config.json" else path.stem)

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, LlmsizerError, require
+from ..datafile import check_fields, load_document
+from ..errors import LlmsizerError, require
 from ..hardware.spec import NetworkDim, System
 from ..cost.roofline import BOUNDS
 from ..inference.batch import DECODE_POINTS, cost, prepare
@@ -76,17 +77,8 @@ class SweepSpec:
 
 
 def read_spec(spec) -> dict:
-    if isinstance(spec, (str, Path)):
-        import yaml
-
-        data = yaml.safe_load(Path(spec).read_text())
-    else:
-        data = dict(spec)
-    if not isinstance(data, dict):
-        raise ConfigError("a sweep spec must be a mapping")
-    unknown = sorted(set(data) - SPEC_KEYS)
-    if unknown:
-        raise ConfigError(f"sweep spec: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SPEC_KEYS))}")
+    data = load_document(spec) if isinstance(spec, (str, Path)) else spec
+    check_fields(data, SPEC_KEYS, "sweep spec", required=("model",))
     require(("hardware" in data) != ("system" in data), "sweep spec", sorted(data), "give exactly one of hardware or system")
     return data
 

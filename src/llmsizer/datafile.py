@@ -34,12 +34,12 @@ def read_text(source: str | Path | bytes, where: str, limit: int = MAX_DOCUMENT_
         if not path.is_file():
             raise ConfigError(f"{where}: no such file")
         if path.stat().st_size > limit:
-            raise ConfigError(f"{where}: {path.stat().st_size:,} bytes; the limit is {limit:,}")
+            raise ConfigError(f"{where} is {path.stat().st_size / 1024:,.0f} KiB; the limit is {limit // 1024:,} KiB")
         raw = path.read_bytes()
     else:
         raw = bytes(source)
     if len(raw) > limit:
-        raise ConfigError(f"{where}: {len(raw):,} bytes; the limit is {limit:,}")
+        raise ConfigError(f"{where} is {len(raw) / 1024:,.0f} KiB; the limit is {limit // 1024:,} KiB")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -57,7 +57,7 @@ def parse_yaml(text: str, where: str) -> dict:
             _check_size(node, where)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: cannot parse YAML ({' '.join(str(exc).split())})") from None
+        raise ConfigError(f"{where} is not valid YAML ({' '.join(str(exc).split())})") from None
     finally:
         loader.dispose()
     return _mapping(data, where)
@@ -100,8 +100,10 @@ def parse_json(text: str, where: str) -> dict:
     try:
         data = json.loads(text)  # NaN and Infinity stay readable: real configs use them (time step limits)
     except ValueError as exc:
-        raise ConfigError(f"{where}: not valid JSON ({exc})") from None
-    return _mapping(data, where)
+        raise ConfigError(f"{where} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must hold a JSON object (a mapping) at the top level")
+    return data
 
 
 def load_document(source: str | Path, where: str | None = None) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..inference.options import MAX_SEARCH_DEVICES
 from .common import PLOT_FILE, FiniteRange, OutputFile, console, echo_json, table
 from .flags import named_flags
 
@@ -45,13 +46,14 @@ def plans(model, system, batch, input, output, weight_precision, kv_precision, e
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Local threads evaluating chunks.")
 @click.option("--dask", "dask_address", help="Run the chunks on a Dask cluster at this scheduler address instead.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def sweep(spec_file, output_file, workers, dask_address, quiet):
+@click.option("--force", is_flag=True, help="Run a sweep larger than the stated bound (see docs/reliability.md).")
+def sweep(spec_file, output_file, workers, dask_address, quiet, force):
     """Evaluate the product of a sweep spec's axes (YAML), one row per configuration."""
     import time
 
     from ..search.sweep import parse_spec, run_sweep
 
-    spec = parse_spec(spec_file)
+    spec = parse_spec(spec_file, force=force)
     out = console()
     out.print(f"{spec.size:,} configurations: {len(spec.structural)} structural combinations x "
               f"{spec.numeric_size:,} numeric points")
@@ -172,7 +174,8 @@ def shown_cell(value):
 @click.command()
 @study_flags
 @click.option("--hardware", "-H", required=True, help="Accelerator to size the platform with.")
-@click.option("--max-devices", default=64, show_default=True, type=click.IntRange(min=1), help="Largest device count (powers of two).")
+@click.option("--max-devices", default=64, show_default=True, type=click.IntRange(1, MAX_SEARCH_DEVICES),
+              help="Largest device count (powers of two).")
 @click.option("--price", type=FiniteRange(min=0.0), help="Price per device-hour ($) for $ per million tokens.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def search(model, usecase, weight_precision, kv_precision, engine, plot, hardware, max_devices, price, as_json):

@@ -32,6 +32,8 @@ MOE_IMBALANCE = 1.0
 LARGEST_WHOLE = 2**31
 #: the most devices a deployment, a degree or a pool may span
 MAX_DEVICES = 2**20
+#: the largest platform a goodput search sizes (its device counts are the powers of two up to it)
+MAX_SEARCH_DEVICES = 4096
 #: the most tokens a draft may propose per step
 MAX_DRAFT_TOKENS = 64
 #: the most sequences one request may decode (parallel samples or beams)

@@ -18,7 +18,7 @@ from ..models.zoo import load_model
 from ..ops.base import Context, Sizes
 from ..parallel import Plan
 from ..precision import Precisions, quant_preset
-from .options import MOE_IMBALANCE
+from .options import MAX_DEVICES, MOE_IMBALANCE
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
     per_replica = tp * pp * cp
     if devices is None:
         devices = per_replica * dp if dp is not None else (system.num_devices if system is not None else per_replica)
+    require(devices <= MAX_DEVICES, "devices", devices, f"must be at most {MAX_DEVICES:,}")
     require(devices % per_replica == 0, "devices", devices, f"must be a multiple of tp x pp x cp ({per_replica})")
     require(dp is None or dp * per_replica == devices, "dp", dp, f"must equal devices / (tp x pp x cp) = {devices // per_replica}")
     require(moe_imbalance >= 1.0, "moe_imbalance", moe_imbalance, "must be >= 1 (the busiest device over the average)")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import LlmsizerError
+from ..errors import LlmsizerError, require
+from ..inference.options import MAX_SEARCH_DEVICES
 from ..hardware.spec import System
 from ..hardware.zoo import load_accelerator, load_system
 from ..inference.batch import evaluate
@@ -49,6 +50,8 @@ def search(model, hardware, usecase, max_devices: int = 64, **options):
     """All configurations on 1, 2, 4, ... `max_devices` accelerators, as a DataFrame."""
     import pandas as pd
 
+    require(isinstance(max_devices, int) and 1 <= max_devices <= MAX_SEARCH_DEVICES, "max_devices", max_devices,
+            f"must be a whole number from 1 to {MAX_SEARCH_DEVICES:,}")
     model, acc = load_model(model), load_accelerator(hardware)
     rows = []
     n = 1

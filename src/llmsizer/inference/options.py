@@ -67,6 +67,9 @@ def checked(name: str, value, meta):
         good = good and (low is None or value >= low) and (high is None or value <= high)
         require(good, name, value, f"must be {allowed}")
         return int(value) if kind is int else float(value)
+    if kind is bool:
+        require(isinstance(value, bool) or type(value).__name__ == "bool_", name, value, "must be true or false")
+        return bool(value)
     choices = meta["choices"]
     if isinstance(choices, tuple):
         require(value in choices, name, value, f"must be one of {', '.join(choices)}")
@@ -108,8 +111,9 @@ class Deployment:
                                  maximum=MAX_DEVICES)
     tp: int = option(1, "Tensor-parallel degree.", kind=int, minimum=1, maximum=MAX_DEVICES)
     pp: int = option(1, "Pipeline-parallel degree.", kind=int, minimum=1, maximum=MAX_DEVICES)
-    ep: int = option(1, "Expert-parallel degree: dividing tp, experts sit in the TP group; a multiple of tp, they span "
-                        "the DP replicas (all-to-all).", kind=int, minimum=1, maximum=MAX_DEVICES)
+    ep: int = option(1, "Expert-parallel degree: experts placed on exactly ep devices; dividing tp, inside the TP "
+                        "group; a multiple of tp, spanning ep / tp replicas (all-to-all).", kind=int, minimum=1,
+                     maximum=MAX_DEVICES)
     dp: int | None = option(None, "Data-parallel replicas [default: devices / (tp x pp x cp)].", kind=int, minimum=1,
                             maximum=MAX_DEVICES)
     cp: int = option(1, "Context-parallel degree (ring attention over a prompt's tokens).", kind=int, minimum=1,
@@ -118,6 +122,11 @@ class Deployment:
                                       maximum=LARGEST_WHOLE)
     order: tuple | None = option(None, "Network order of the groups, innermost first [default: tp,cp,pp,dp].",
                                  kind="order")
+    redundant_experts: int = option(0, "Redundant copies of hot experts spread over the ep devices (expert load "
+                                       "balancing); ep need not divide the expert count.", kind=int, minimum=0,
+                                   maximum=LARGEST_WHOLE)
+    attention_dp: bool = option(False, "Attention data parallelism: the tp devices of a replica run attention unsplit, "
+                                       "each on 1/tp of the batch, with experts spread over ep devices.", kind=bool)
     moe_imbalance: float = option(MOE_IMBALANCE, "Busiest expert device's tokens over the average (1: uniform "
                                                  "routing).", kind=float, minimum=1.0, maximum=MAX_RATIO)
     weight_precision: str = option("bf16", "Weight precision (fp8/int8 run W8A8; int4/fp4 weight-only).",

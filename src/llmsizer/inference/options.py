@@ -25,8 +25,6 @@ from ..errors import require
 if TYPE_CHECKING:  # the workload module imports this one for its fields' bounds
     from .workload import Workload
 
-#: default ratio of the busiest expert device's tokens to the average: uniform routing
-MOE_IMBALANCE = 1.0
 #: the largest batch, token count or chunk an option takes (larger is a typing error, and would
 #: overflow the counts of a step)
 LARGEST_WHOLE = 2**31
@@ -127,8 +125,9 @@ class Deployment:
                                    maximum=LARGEST_WHOLE)
     attention_dp: bool = option(False, "Attention data parallelism: the tp devices of a replica run attention unsplit, "
                                        "each on 1/tp of the batch, with experts spread over ep devices.", kind=bool)
-    moe_imbalance: float = option(MOE_IMBALANCE, "Busiest expert device's tokens over the average (1: uniform "
-                                                 "routing).", kind=float, minimum=1.0, maximum=MAX_RATIO)
+    moe_imbalance: float | None = option(None, "Busiest expert device's tokens over the average [default: 1, uniform "
+                                         "routing].", kind=float, minimum=1.0,
+                                         maximum=MAX_RATIO)
     weight_precision: str = option("bf16", "Weight precision or quantisation preset (fp8/int8 run W8A8; int4/fp4 "
                                            "weight-only; a format the chip cannot compute runs weight-only).",
                                    choices="weight_precisions")
@@ -169,7 +168,10 @@ def _resolve(deployment: Deployment):
     from .scenario import scenario
 
     values = {f.name: getattr(deployment, f.name) for f in fields(Deployment)}
-    return scenario(values.pop("model"), values.pop("hardware"), **values)
+    resolved = scenario(values.pop("model"), values.pop("hardware"), **values)
+    require(resolved.plan.devices <= MAX_DEVICES, "devices", resolved.plan.devices,
+            f"must be at most {MAX_DEVICES:,} (a system that large is a typing error)")
+    return resolved
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def print_tally():
 
 BAD_NUMBERS = [0, -1, 0.5, 2.5, 1e300, -0.0, float("nan"), float("inf"), -float("inf"), 2**40, "abc", "", "1,000",
                None, True, np.int64(2), np.float64(4.0), np.float32(0.5), [2], {}]
-numbers = st.one_of(st.sampled_from(BAD_NUMBERS), st.integers(1, 16), st.integers(-10, 2**33),
+numbers = st.one_of(st.sampled_from(BAD_NUMBERS), st.integers(1, 16), st.integers(1, 16), st.integers(-10, 2**33),
                     st.floats(allow_nan=True, allow_infinity=True))
 #: the same values as a YAML or JSON file can hold them (no numpy scalars)
 plain_numbers = numbers.filter(lambda v: not isinstance(v, np.generic))
@@ -124,7 +124,7 @@ FLAGS = ["--tp", "--pp", "--ep", "--dp", "--cp", "--devices", "--microbatches", 
          "--samples", "--cached-prefix", "--chunk", "--background", "--moe-imbalance", "--draft-tokens",
          "--acceptance", "--draft-tp", "--draft-layers", "--prefill-devices", "--prefill-tp", "--price", "--order",
          "--weight-precision", "--kv-precision", "--offload", "--engine", "--model", "--hardware", "--redundant-experts"]
-flag_text = st.one_of(st.integers(-5, 2**33).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+flag_text = st.one_of(st.integers(1, 8).map(str), st.integers(-5, 2**33).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
                       st.sampled_from(["nan", "inf", "-inf", "1e300", "0.5", "", "abc", "1,000", "0x10", "tp,pp",
                                        "fp8", "h1000", "/no/such/file.yaml", "."]),
                       st.text(max_size=6))

@@ -12,7 +12,8 @@ from dataclasses import Field, fields
 
 import click
 
-from ..inference.options import WORKLOAD_OPTIONS, Deployment, Serving
+from ..inference.fields import WORKLOAD_OPTIONS
+from ..inference.options import Deployment, Serving
 from .common import FiniteRange
 
 #: storage precisions a user may name (the `choices="precisions"` of a field)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..inference.options import MAX_SEARCH_DEVICES
+from ..inference.fields import MAX_SEARCH_DEVICES
 from .common import PLOT_FILE, FiniteRange, OutputFile, console, echo_json, table
 from .flags import named_flags
 

@@ -21,7 +21,7 @@ TOPOLOGIES = ("switched", "fully_connected", "ring", "torus")
 def _all(value, bound: float, strict: bool = False) -> bool:
     """Every element of a figure (a number, or an array of swept values) above `bound`."""
     value = np.asarray(value)
-    return bool(np.all(value > bound) if strict else np.all(value >= bound))
+    return bool(np.all(np.isfinite(value)) and (np.all(value > bound) if strict else np.all(value >= bound)))
 
 
 @dataclass(frozen=True)

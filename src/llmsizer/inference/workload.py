@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import require
-from .options import WORKLOAD_OPTIONS, checked
+from .fields import WORKLOAD_OPTIONS, checked
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import LlmsizerError, require
-from ..inference.options import MAX_SEARCH_DEVICES
+from ..inference.fields import MAX_SEARCH_DEVICES
 from ..hardware.spec import System
 from ..hardware.zoo import load_accelerator, load_system
 from ..inference.batch import evaluate

@@ -39,7 +39,8 @@ from ..cost.roofline import BOUNDS
 from ..inference.batch import DECODE_POINTS, cost, prepare
 from ..inference.estimate import draft_deployment
 from ..inference.memory import scenario_memory
-from ..inference.options import Deployment, Serving, checked
+from ..inference.fields import checked
+from ..inference.options import Deployment, Serving
 from ..inference.workload import Workload
 from ..units import GB, GIB, MS, TB, TERA, US
 
@@ -103,9 +104,7 @@ def _numbers(name: str, value) -> np.ndarray:
 def parse_spec(spec, force: bool = False) -> SweepSpec:
     """The spec's axes, checked; more than MAX_SWEEP_POINTS configurations only with `force`."""
     data = read_spec(spec)
-    plan = data.get("plan", {}) or {}
-    unknown = sorted(set(plan) - set(PLAN_KEYS))
-    require(not unknown, "sweep spec plan", unknown, f"degrees must be among {', '.join(PLAN_KEYS)}")
+    plan = check_fields(data.get("plan") or {}, PLAN_KEYS, "sweep spec plan")
     target_key = "hardware" if "hardware" in data else "system"
     axes = {
         "model": _list(data["model"]), target_key: _list(data[target_key]),
@@ -124,9 +123,7 @@ def parse_spec(spec, force: bool = False) -> SweepSpec:
             sorted(k for k in ("draft", "draft_tokens", "acceptance") if k in data),
             "speculative decoding needs draft, draft_tokens and acceptance together (acceptance has no default)")
     for group, allowed in (("scale", SCALE_KEYS), ("set", tuple(SET_KEYS))):
-        values = data.get(group, {}) or {}
-        bad = sorted(set(values) - set(allowed))
-        require(not bad, f"sweep spec {group}", bad, f"must be among {', '.join(allowed)}")
+        values = check_fields(data.get(group) or {}, allowed, f"sweep spec {group}")
         numeric.update({f"{group}_{k}": _numbers(f"{group}.{k}", v) for k, v in values.items()})
     for name, values in numeric.items():
         low = 0 if name in SERVING_NUMERIC else 1e-300

@@ -263,6 +263,25 @@ def test_hardware_uploads_give_an_accelerator_or_a_config_error(examples):
     run_examples(examples, st.tuples(st.sampled_from(list(leaves(H100))), st.one_of(plain_numbers, json_values)), check)
 
 
+SYSTEM = yaml.safe_load((H100_YAML.parents[1] / "systems" / "arc-pro-b60-8.yaml").read_text())
+
+
+@pytest.mark.parametrize("kind, base", [("-H", H100), ("-s", SYSTEM)])
+@pytest.mark.parametrize("examples", PROFILES)
+def test_hardware_and_system_files_end_in_json_or_one_line(kind, base, examples, tmp_path_factory):
+    path = tmp_path_factory.mktemp("hardware") / "file.yaml"
+
+    def check(case):
+        where, value = case
+        if where == ("network",):
+            value = [value]  # one dimension of any shape
+        path.write_text(yaml.safe_dump(with_leaf(base, where, value), allow_unicode=True))
+        assert_clean(CliRunner().invoke(main, ["memory", "-m", MODEL, kind, str(path), "--json"]),
+                     f"CLI {'hardware' if kind == '-H' else 'system'} files")
+
+    run_examples(examples, st.tuples(st.sampled_from(list(leaves(base))), st.one_of(plain_numbers, json_values)), check)
+
+
 def alias_bomb(depth: int, width: int, field: str) -> str:
     """Anchors that each repeat the one before `width` times: width ** depth values once expanded."""
     lines = [f"a0: &a0 [{', '.join(['x'] * width)}]"]
@@ -307,13 +326,30 @@ def test_a_bad_cell_fails_only_its_own_row(examples):
     def check(case):
         column, value = case
         frame = pd.DataFrame([GOOD, {**GOOD, column: value}, GOOD])
-        out = tally("predict cells", lambda: predict(frame))
+        out = tally("predict tables", lambda: predict(frame))
         assert not isinstance(out, LlmsizerError)
         for row in (0, 2):
             assert out.loc[row, "pred_error"] == ""
             assert out.loc[row, "pred_ttft_ms"] == alone.loc[0, "pred_ttft_ms"]
         bad = out.loc[1]
         assert bad["pred_error"] != "" or np.isfinite(float(bad["pred_ttft_ms"]))
-        TALLY["predict cells"]["row refused" if bad["pred_error"] else "row answered"] += 1
+        TALLY["predict rows with a bad cell"]["refused in pred_error" if bad["pred_error"] else "answered"] += 1
 
     run_examples(examples, st.tuples(st.sampled_from([c for c in GOOD if c != "framework"]), cells), check)
+
+
+def test_the_reliability_doc_states_every_bound():
+    from llmsizer import datafile
+    from llmsizer.inference import fields as bounds
+    from llmsizer.models.zoo import MAX_LAYERS
+    from llmsizer.search.sweep import MAX_COMBINATIONS, MAX_SWEEP_POINTS
+
+    text = (ROOT / "docs" / "reliability.md").read_text()
+    for name, value in [("LARGEST_WHOLE", bounds.LARGEST_WHOLE), ("MAX_DEVICES", bounds.MAX_DEVICES),
+                        ("MAX_SAMPLES", bounds.MAX_SAMPLES), ("MAX_DRAFT_TOKENS", bounds.MAX_DRAFT_TOKENS),
+                        ("MAX_RATIO", int(bounds.MAX_RATIO)), ("MAX_SEARCH_DEVICES", bounds.MAX_SEARCH_DEVICES),
+                        ("MAX_NODES", datafile.MAX_NODES), ("MAX_DEPTH", datafile.MAX_DEPTH),
+                        ("MAX_LAYERS", MAX_LAYERS), ("MAX_SWEEP_POINTS", MAX_SWEEP_POINTS),
+                        ("MAX_COMBINATIONS", MAX_COMBINATIONS)]:
+        assert f"{value:,} (`{name}`" in text or f"{value:,} (`{name}` =" in text, name
+    assert f"{datafile.MAX_DOCUMENT_BYTES // 2**20} MiB (`MAX_DOCUMENT_BYTES`)" in text

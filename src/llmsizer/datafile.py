@@ -13,6 +13,7 @@ Each refusal is a ConfigError naming the file and the bound.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from .errors import ConfigError
@@ -23,6 +24,8 @@ MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 #: nesting depth of mappings and lists
 MAX_DEPTH = 32
+#: the largest count a document may state (devices in a domain, compute units)
+LARGEST_COUNT = 2**31
 
 
 def read_text(source: str | Path | bytes, where: str, limit: int = MAX_DOCUMENT_BYTES) -> str:
@@ -130,3 +133,46 @@ def check_fields(data, allowed, where: str, required=()) -> dict:
     if missing:
         raise ConfigError(f"{where}: missing required field(s) {', '.join(missing)}")
     return data
+
+
+#: marks a field that has no default: it must be given
+REQUIRED = object()
+
+
+def _given(data: dict, key: str, where: str, default):
+    value = data.get(key)
+    if value is None and default is REQUIRED:
+        raise ConfigError(f"{where}: required field {key!r} is missing")
+    return default if value is None else value
+
+
+def number(data: dict, key: str, where: str, default=REQUIRED, minimum: float = 0.0, strict: bool = False,
+           whole: bool = False):
+    """A field as a finite number >= `minimum` (> with `strict`; a whole number up to LARGEST_COUNT
+    with `whole`), or `default` when the field is absent."""
+    value = _given(data, key, where, default)
+    if value is default:
+        return value
+    good = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and (
+        value > minimum if strict else value >= minimum) and (not whole or (float(value).is_integer()
+                                                                            and value <= LARGEST_COUNT))
+    if not good:
+        kind = f"a whole number up to {LARGEST_COUNT:,}" if whole else "a finite number"
+        raise ConfigError(f"{where}.{key} = {value!r}: must be {kind} {'>' if strict else '>='} {minimum:g}")
+    return int(value) if whole else float(value)
+
+
+def text(data: dict, key: str, where: str, default=REQUIRED) -> str:
+    """A field as a non-empty string, or `default` when the field is absent."""
+    value = _given(data, key, where, default)
+    if value is not default and not (isinstance(value, str) and value.strip()):
+        raise ConfigError(f"{where}.{key} = {value!r}: must be a non-empty string")
+    return value
+
+
+def texts(data: dict, key: str, where: str) -> tuple[str, ...]:
+    """A field as a list of strings (empty when absent)."""
+    values = _given(data, key, where, ())
+    if not (isinstance(values, (list, tuple)) and all(isinstance(v, str) for v in values)):
+        raise ConfigError(f"{where}.{key} = {values!r}: must be a list of strings")
+    return tuple(values)

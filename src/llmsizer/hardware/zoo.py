@@ -6,7 +6,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from ..datafile import load_document, parse_yaml
+from ..datafile import load_document, parse_yaml, text
 from ..errors import unknown_name
 from .spec import Accelerator, System
 
@@ -58,7 +58,7 @@ def _resolve(kind: str, items: dict, key, from_data, listing: str):
 
 
 def _system_from_data(data: dict) -> System:
-    return System.from_dict(data, load_accelerator(data["accelerator"]))
+    return System.from_dict(data, load_accelerator(text(data, "accelerator", "system")))
 
 
 def load_accelerator(name_or_path: str | Accelerator) -> Accelerator:

@@ -38,8 +38,4 @@ def model_from_upload(data: bytes | str, what: str = "config.json") -> Model:
 
 def accelerator_from_upload(data: bytes | str, what: str = "hardware YAML") -> Accelerator:
     """An accelerator YAML file in the schema of the built-in ones (docs/hardware.md)."""
-    spec = parse_yaml(_text(data, what), what)
-    try:
-        return Accelerator.from_dict(spec)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise _mapping_error(what, exc) from None
+    return Accelerator.from_dict(parse_yaml(_text(data, what), what))

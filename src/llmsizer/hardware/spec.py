@@ -166,7 +166,7 @@ class Accelerator:
             scale_up=link("scale_up", "scale-up"),
             scale_out=link("scale_out", "scale-out"),
             default_engine=text(data, "default_engine", name, default=None),
-            tdp_w=number(data, "tdp_w", name, default=0.0),
+            tdp_w=number(data, "tdp_w", name, default=0),
             vendor=str(data.get("vendor", "")),
             aliases=texts(data, "aliases", name),
             source=str(data.get("source", "")),

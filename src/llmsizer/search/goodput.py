@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import LlmsizerError, require
+from ..errors import LlmsizerError
 from ..inference.fields import MAX_SEARCH_DEVICES, checked
 from ..hardware.spec import System
 from ..hardware.zoo import load_accelerator, load_system

@@ -1,87 +1,99 @@
-"""`predict`: one scenario per row of a table, evaluated as arrays per distinct scenario.
+"""`predict`: one scenario per row of a table, evaluated as arrays per distinct deployment.
 
 Rows that share a model, hardware, split, precisions and engine differ only in batch and
 lengths, so each such group is one vectorised evaluation. A row that cannot be estimated gets
-its reason in `pred_error` and never stops the others.
+its reason in `pred_error` and never stops the others: a bad cell fails its own row, a
+deployment that cannot be built fails the rows that share it. Large files stream in chunks.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..cost.profile import engine_from_text
 from ..errors import LlmsizerError
 from ..units import GB, MS
 from .batch import evaluate
-from .scenario import scenario
+from .rows import REQUIRED_COLUMNS, engine_label, scenario_rows
 from .workload import Workload
 
-INPUT_COLUMNS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision",
-                 "batch_size", "input_len", "output_len")
+INPUT_COLUMNS = REQUIRED_COLUMNS
 _BANDED = (("ttft", "pred_ttft_ms", MS), ("tpot", "pred_tpot_ms", MS), ("e2e_latency", "pred_e2e_latency_ms", MS),
            ("throughput", "pred_throughput_tokens_per_s", 1.0))
 OUTPUT_COLUMNS = ("pred_ttft_ms", "pred_tpot_ms", "pred_e2e_latency_ms", "pred_throughput_tokens_per_s",
                   *(f"{column}_{end}" for _, column, _ in _BANDED for end in ("low", "high")),
                   "pred_memory_per_device_gb", "pred_fits", "pred_max_batch", "pred_engine", "pred_error")
-_SCENARIO_KEYS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision",
-                  "pred_engine")
+#: rows read and predicted at a time from a file: bounded memory for files of any length
+CHUNK_ROWS = 200_000
 
-
-def engine_label(framework) -> str:
-    """The profile a free-text framework names, or `default` with why (none given, not recognised)."""
-    engine = engine_from_text(framework)
-    if engine is not None:
-        return engine
-    if framework is None or (isinstance(framework, float) and np.isnan(framework)) or not str(framework).strip():
-        return "default (no framework given)"
-    return "default (framework not recognised)"
+__all__ = ["predict", "predict_file", "engine_label", "INPUT_COLUMNS", "OUTPUT_COLUMNS"]
 
 
 def predict(frame, profile: str | None = None):
     """Add prediction columns to a DataFrame of scenarios (the columns of INPUT_COLUMNS, plus an
     optional `framework`); `profile` forces one profile for every row."""
-    import pandas as pd
-
-    missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
-    if missing:
-        raise LlmsizerError(f"input is missing column(s) {', '.join(missing)}; required: {', '.join(INPUT_COLUMNS)}")
-    out = frame.copy()
-    frameworks = out["framework"] if "framework" in out.columns else pd.Series([None] * len(out), index=out.index)
-    out["pred_engine"] = profile or frameworks.map(engine_label)
-    n = len(out)
+    rows = scenario_rows(frame, profile)
+    n = len(frame)
     results = {col: np.full(n, np.nan) for col in OUTPUT_COLUMNS if col not in ("pred_engine", "pred_error", "pred_fits")}
     fits = np.full(n, None, dtype=object)
-    errors = np.full(n, "", dtype=object)
-    for positions in out.groupby(list(_SCENARIO_KEYS), sort=False, dropna=False).indices.values():
-        rows = out.iloc[positions]
-        first = rows.iloc[0]
+    errors = rows.errors.copy()
+    for deployment, positions in rows.groups:
         try:
-            engine = first["pred_engine"]
-            sc = scenario(
-                first["model"], first["hardware"], devices=int(first["num_devices"]), tp=int(first["tp"]),
-                pp=int(first["pp"]), ep=int(first["ep"]), weight_precision=str(first["weight_precision"]),
-                kv_precision=str(first["kv_precision"]),
-                profile=profile or (engine if not engine.startswith("default") else "default"),
-            )
-            workload = Workload(rows["batch_size"].to_numpy(float), rows["input_len"].to_numpy(float),
-                                rows["output_len"].to_numpy(float))
-            est = evaluate(sc, workload)
-        except (LlmsizerError, ValueError, KeyError, TypeError) as exc:
+            workload = Workload(rows.batch[positions], rows.input[positions], rows.output[positions])
+            est = evaluate(deployment.resolve(), workload)
+            values = {"pred_ttft_ms": est.ttft / MS, "pred_tpot_ms": est.tpot / MS,
+                      "pred_e2e_latency_ms": est.e2e / MS, "pred_throughput_tokens_per_s": est.throughput}
+            for metric, column, scale in _BANDED:
+                low, high = est.band(metric)
+                values[f"{column}_low"], values[f"{column}_high"] = low / scale, high / scale
+            values["pred_memory_per_device_gb"] = est.memory.total / GB
+            values["pred_max_batch"] = est.memory.max_batch
+            finite = np.all([np.isfinite(np.broadcast_to(v, len(positions))) for v in values.values()], axis=0)
+        except LlmsizerError as exc:
             errors[positions] = str(exc)
             continue
-        for metric, column, scale in _BANDED:
-            low, high = est.band(metric)
-            results[f"{column}_low"][positions] = low / scale
-            results[f"{column}_high"][positions] = high / scale
-        results["pred_ttft_ms"][positions] = est.ttft / MS
-        results["pred_tpot_ms"][positions] = est.tpot / MS
-        results["pred_e2e_latency_ms"][positions] = est.e2e / MS
-        results["pred_throughput_tokens_per_s"][positions] = est.throughput
-        results["pred_memory_per_device_gb"][positions] = est.memory.total / GB
-        results["pred_max_batch"][positions] = est.memory.max_batch
-        fits[positions] = est.memory.fits
+        for column, value in values.items():
+            results[column][positions] = np.where(finite, value, np.nan)
+        fits[positions] = np.where(finite, np.broadcast_to(est.memory.fits, len(positions)), None)
+        errors[positions] = np.where(finite, "", "the estimate is not a finite number (a length or batch too large)")
+    out = frame.copy()
     for col, values in results.items():
         out[col] = values
     out["pred_fits"] = fits
+    out["pred_engine"] = rows.engines
     out["pred_error"] = errors
     return out[[c for c in out.columns if c not in OUTPUT_COLUMNS] + list(OUTPUT_COLUMNS)]
+
+
+def predict_file(input_csv, output_csv, profile: str | None = None, progress=None) -> dict:
+    """Predict a CSV file into another, `CHUNK_ROWS` rows at a time; `progress(rows_done)` is
+    called after each chunk. Returns counts: rows, rows with an error, rows on the default profile."""
+    import pandas as pd
+
+    counts = {"rows": 0, "errors": 0, "default_profile": 0}
+    try:
+        header = pd.read_csv(input_csv, nrows=0).columns.tolist()
+        reader = pd.read_csv(input_csv, chunksize=CHUNK_ROWS, dtype=str, keep_default_na=False, header=0,
+                             names=header, on_bad_lines=_bad_line(input_csv, len(header)), engine="python")
+        for index, chunk in enumerate(reader):
+            out = predict(chunk, profile)
+            out.to_csv(output_csv, index=False, mode="w" if index == 0 else "a", header=index == 0)
+            counts["rows"] += len(out)
+            counts["errors"] += int((out["pred_error"] != "").sum())
+            counts["default_profile"] += int(out["pred_engine"].str.startswith("default").sum())
+            if progress is not None:
+                progress(counts["rows"])
+    except pd.errors.EmptyDataError:
+        raise LlmsizerError(f"{input_csv}: the file is empty; expected a header with {', '.join(INPUT_COLUMNS)}")
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise LlmsizerError(f"{input_csv}: not a readable UTF-8 CSV file ({exc})")
+    return counts
+
+
+def _bad_line(path, columns: int):
+    """Refuse a ragged line (more cells than the header), quoting it, instead of shifting the cells
+    of every row after it. (A line with fewer cells leaves its last cells empty: its row fails.)"""
+    def refuse(cells):
+        raise LlmsizerError(f"{path}: the line starting {','.join(cells[:3])!r} has {len(cells)} cells, "
+                            f"more than the header's {columns} columns")
+
+    return refuse

@@ -1,0 +1,108 @@
+"""Tables of scenarios, one per row: the columns `predict`, the measurement set and the
+request simulator share, checked cell by cell and grouped into deployments.
+
+A cell that is not a valid value fails its own row only, with the column, the value and what is
+allowed; rows that share a deployment are grouped so that each group is one vectorised
+evaluation over its batches and lengths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cost.profile import engine_from_text
+from ..errors import LlmsizerError
+from .options import Deployment
+
+DEPLOYMENT_COLUMNS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision")
+WORKLOAD_COLUMNS = ("batch_size", "input_len", "output_len")
+REQUIRED_COLUMNS = DEPLOYMENT_COLUMNS + WORKLOAD_COLUMNS
+#: whole numbers >= 1 (`dp` is optional: data-parallel replicas, when num_devices is absent or wider)
+WHOLE_COLUMNS = ("num_devices", "tp", "pp", "ep", "batch_size", "input_len", "output_len")
+TEXT_COLUMNS = ("model", "hardware", "weight_precision", "kv_precision")
+#: the largest whole number a cell may hold (a longer prompt or a wider plan is a typing error)
+LARGEST_WHOLE = 2**31
+
+
+def engine_label(framework) -> str:
+    """The profile a free-text framework names, or `default` with why (none given, not recognised)."""
+    engine = engine_from_text(framework)
+    if engine is not None:
+        return engine
+    if framework is None or (isinstance(framework, float) and np.isnan(framework)) or not str(framework).strip():
+        return "default (no framework given)"
+    return "default (framework not recognised)"
+
+
+def profile_of_label(label: str) -> str:
+    return "default" if label.startswith("default") else label
+
+
+def deployment_from_row(row, profile: str | None = None) -> Deployment:
+    """The deployment one row describes (the row's cells already checked)."""
+    return Deployment(model=str(row["model"]), hardware=str(row["hardware"]), devices=int(row["num_devices"]),
+                      tp=int(row["tp"]), pp=int(row["pp"]), ep=int(row["ep"]),
+                      weight_precision=str(row["weight_precision"]), kv_precision=str(row["kv_precision"]),
+                      profile=profile)
+
+
+def _whole(column: str, values) -> tuple[np.ndarray, np.ndarray]:
+    """A column as floats, and each cell's error ('' when it is a whole number in range)."""
+    import pandas as pd
+
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        good = np.isfinite(numbers) & (numbers >= 1) & (numbers <= LARGEST_WHOLE) & (numbers == np.round(numbers))
+    errors = np.where(good, "", np.array([f"{column} = {value!r}: must be a whole number from 1 to {LARGEST_WHOLE}"
+                                          for value in values], dtype=object) if not good.all() else "")
+    return np.where(good, numbers, np.nan), errors
+
+
+@dataclass(frozen=True)
+class ScenarioRows:
+    """Checked rows: each valid row's deployment group, workload arrays and engine label; `errors`
+    holds each invalid row's reason ('' for valid rows)."""
+
+    groups: tuple[tuple[Deployment, np.ndarray], ...]
+    batch: np.ndarray
+    input: np.ndarray
+    output: np.ndarray
+    engines: np.ndarray
+    errors: np.ndarray
+
+
+def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
+    """Check every cell of a table of scenarios and group its valid rows by deployment and engine;
+    `profile` forces one profile for every row."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise LlmsizerError(f"input is missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COLUMNS)}")
+    n = len(frame)
+    errors = np.full(n, "", dtype=object)
+    numbers = {}
+    for column in WHOLE_COLUMNS:
+        numbers[column], bad = _whole(column, frame[column].to_numpy())
+        errors = np.where(errors == "", bad, errors)
+    texts = {}
+    for column in TEXT_COLUMNS:
+        values = frame[column].to_numpy(dtype=object)
+        empty = np.array([not isinstance(v, str) or not v.strip() for v in values], dtype=bool)
+        errors = np.where((errors == "") & empty, f"{column}: must be a name (the cell is empty)", errors)
+        texts[column] = np.array([v.strip() if isinstance(v, str) else "" for v in values], dtype=object)
+    frameworks = frame["framework"].to_numpy(dtype=object) if "framework" in frame.columns else [None] * n
+    engines = np.array([profile or engine_label(f) for f in frameworks], dtype=object)
+    valid = np.flatnonzero(errors == "")
+    keys = list(zip(*(texts[c][valid] for c in TEXT_COLUMNS), *(numbers[c][valid] for c in ("num_devices", "tp", "pp",
+                                                                                              "ep")), engines[valid]))
+    positions: dict[tuple, list[int]] = {}
+    for key, position in zip(keys, valid):
+        positions.setdefault(key, []).append(position)
+    groups = []
+    names = (*TEXT_COLUMNS, "num_devices", "tp", "pp", "ep")
+    for key, where in positions.items():
+        row = dict(zip(names, key))
+        groups.append((deployment_from_row(row, profile or profile_of_label(key[-1])), np.asarray(where)))
+    return ScenarioRows(tuple(groups), numbers["batch_size"], numbers["input_len"], numbers["output_len"], engines,
+                        errors)

@@ -1,0 +1,66 @@
+"""`predict`: every row on its own, a bad cell never costs a good row, files stream in chunks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmsizer.errors import LlmsizerError
+from llmsizer.inference import predict as predict_module
+from llmsizer.inference.estimate import estimate
+from llmsizer.inference.predict import predict, predict_file
+
+GOOD = {"model": "llama-3.1-8b", "hardware": "h100", "num_devices": 1, "tp": 1, "pp": 1, "ep": 1,
+        "weight_precision": "bf16", "kv_precision": "bf16", "batch_size": 4, "input_len": 512, "output_len": 64,
+        "framework": "vLLM"}
+
+
+@pytest.mark.parametrize("column, value", [
+    ("batch_size", "abc"), ("batch_size", ""), ("input_len", np.nan), ("output_len", 0), ("batch_size", -1),
+    ("input_len", 0.5), ("batch_size", "1,000"), ("tp", 2.5), ("num_devices", float("inf")), ("output_len", 1e300),
+    ("model", ""), ("tp", "x"),
+])
+def test_a_bad_cell_fails_only_its_own_row(column, value):
+    frame = pd.DataFrame([GOOD, {**GOOD, column: value}, {**GOOD, "batch_size": 8}])
+    out = predict(frame)
+    assert out["pred_error"].iloc[1].startswith(column)
+    assert (out["pred_error"].iloc[[0, 2]] == "").all()
+    assert np.isfinite(out["pred_ttft_ms"].iloc[[0, 2]]).all() and np.isnan(out["pred_ttft_ms"].iloc[1])
+
+
+def test_rows_equal_estimate():
+    out = predict(pd.DataFrame([GOOD]))
+    est = estimate("llama-3.1-8b", "h100", batch=4, input=512, output=64, engine="vllm")
+    assert out["pred_tpot_ms"].iloc[0] == pytest.approx(float(est.tpot) * 1e3, rel=1e-9)
+    assert out["pred_memory_per_device_gb"].iloc[0] == pytest.approx(float(est.memory.total) / 1e9, rel=1e-9)
+
+
+def test_a_deployment_that_cannot_be_built_fails_its_rows_only():
+    frame = pd.DataFrame([GOOD, {**GOOD, "tp": 3}, {**GOOD, "model": "no-such-model"}])
+    out = predict(frame)
+    assert out["pred_error"].iloc[0] == "" and "tp" in out["pred_error"].iloc[1]
+    assert "no-such-model" in out["pred_error"].iloc[2]
+
+
+def test_files_stream_in_chunks_with_the_same_rows(tmp_path, monkeypatch):
+    frame = pd.DataFrame([{**GOOD, "batch_size": b} for b in range(1, 8)] + [{**GOOD, "tp": "bad"}])
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    frame.to_csv(source, index=False)
+    monkeypatch.setattr(predict_module, "CHUNK_ROWS", 3)
+    seen = []
+    counts = predict_file(source, target, progress=seen.append)
+    out = pd.read_csv(target, keep_default_na=False)
+    assert counts == {"rows": 8, "errors": 1, "default_profile": 0} and seen == [3, 6, 8]
+    whole = predict(frame)
+    assert np.allclose(out["pred_tpot_ms"].iloc[:7].astype(float), whole["pred_tpot_ms"].iloc[:7])
+
+
+def test_ragged_and_empty_files_are_refused_with_a_reason(tmp_path):
+    ragged = tmp_path / "ragged.csv"
+    header = ",".join(GOOD)
+    ragged.write_text(header + "\n" + ",".join(str(v) for v in GOOD.values()) + ",extra\n")
+    with pytest.raises(LlmsizerError, match="more than the header"):
+        predict_file(ragged, tmp_path / "out.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(LlmsizerError, match="empty"):
+        predict_file(empty, tmp_path / "out.csv")

@@ -12,19 +12,19 @@ Batch, input and output may be numpy arrays: every formula broadcasts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..arrays import first, real
 from ..cost.profile import Profile
 from ..cost.roofline import BOUNDS
-from ..ops.base import Op, decode_step, prefill_step
+from ..ops.base import Op, Step, decode_step, prefill_step
 from ..ops.graph import step_ops
 from ..units import GB, MS
 from .memory import MemoryBreakdown, scenario_memory
 from .scenario import Scenario
-from .step import StepCost, cost_ops, microbatches, pipeline_factors
+from .step import StepCost, cost_ops, microbatches, pipeline_factors, slowest_stage_share
 from .workload import Workload
 
 #: contexts at which the decode step is evaluated to average TPOT over the output
@@ -177,6 +177,8 @@ class Prepared:
     decode_ops: list
     contexts: np.ndarray
     memory: MemoryBreakdown
+    prefill_step: Step
+    decode_step: Step
 
 
 def prepare(sc: Scenario, workload: Workload, decode_points: int = DECODE_POINTS,
@@ -188,13 +190,13 @@ def prepare(sc: Scenario, workload: Workload, decode_points: int = DECODE_POINTS
     contexts = decode_contexts(workload.input, workload.output, decode_points, batch)
     memory = memory if memory is not None else scenario_memory(sc, workload)
     prompt = real(workload.input)
+    prefill = prefill_step(micro, workload.input, workload.cached_prefix)
+    decode = decode_step(micro, contexts, workload.samples, prompt)
     return Prepared(
         sc, workload,
-        prefill_ops=step_ops(ctx, prefill_step(micro, workload.input, workload.cached_prefix))
-        + offload_ops(memory, written=memory.kv_cache * (prompt / (prompt + workload.output))),
-        decode_ops=step_ops(ctx, decode_step(micro, contexts, workload.samples, prompt))
-        + offload_ops(memory, written=0.0, read=memory.kv_cache),
-        contexts=contexts, memory=memory,
+        prefill_ops=step_ops(ctx, prefill) + offload_ops(memory, written=memory.kv_cache * (prompt / (prompt + workload.output))),
+        decode_ops=step_ops(ctx, decode) + offload_ops(memory, written=0.0, read=memory.kv_cache),
+        contexts=contexts, memory=memory, prefill_step=prefill, decode_step=decode,
     )
 
 
@@ -212,9 +214,12 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     """Time both phases under `profile` (the scenario's own by default)."""
     sc = prep.scenario
     profile = profile or sc.profile
-    fill, steady = pipeline_factors(sc.plan, prep.workload.batch)
-    prefill = cost_ops(prep.prefill_ops, sc, profile, fill)
-    decode = cost_ops(prep.decode_ops, sc, profile, steady)
+    prefill, decode = cost_ops(prep.prefill_ops, sc, profile), cost_ops(prep.decode_ops, sc, profile)
+    if sc.plan.pp > 1:  # the pipeline's fill and steady state, paced by its slowest stage
+        batch = prep.workload.batch
+        fill, _ = pipeline_factors(sc.plan, batch, slowest_stage_share(sc, prep.prefill_step, prefill.costs, profile))
+        _, steady = pipeline_factors(sc.plan, batch, slowest_stage_share(sc, prep.decode_step, decode.costs, profile))
+        prefill, decode = replace(prefill, time=prefill.time * fill), replace(decode, time=decode.time * steady)
     return Estimate(sc, prep.workload, prefill.time + profile.prefill_overhead_s,
                     quadrature_mean(decode.time, prep.contexts), prefill, decode, prep.memory, prep.contexts)
 

@@ -51,6 +51,7 @@ def serve(deployment: Deployment, workload: Workload, serving: Serving = Serving
     if serving.chunk is not None:
         est = chunked_prefill(est, serving.chunk, serving.background)
     if serving.draft is not None:
+        serving.require_speculation()
         draft = draft_deployment(deployment, serving)
         spec = Speculation(serving.draft_tokens, serving.acceptance, draft.resolve() if draft else None,
                            serving.draft_layers)

@@ -18,24 +18,25 @@ from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 
 from ..errors import require
-from .workload import Workload
 
 #: default ratio of the busiest expert device's tokens to the average: uniform routing
 MOE_IMBALANCE = 1.0
 
 
 def option(default, help: str, *, flag: str | None = None, short: str | None = None, kind=None, choices=None,
-           minimum=None, maximum=None):
-    """A dataclass field that is also a command-line option (`--flag`, typed and bounded)."""
+           minimum=None, maximum=None, required: bool = False, memory: bool = False):
+    """A dataclass field that is also a command-line option (`--flag`, typed and bounded); `memory`
+    marks a serving option that changes memory (the `memory` command offers it too)."""
     return field(default=default, metadata={"help": help, "flag": flag, "short": short, "kind": kind,
-                                            "choices": choices, "min": minimum, "max": maximum})
+                                            "choices": choices, "min": minimum, "max": maximum,
+                                            "required": required, "memory": memory})
 
 
 @dataclass(frozen=True)
 class Deployment:
     """Model, hardware, split and precisions, as names (or objects): everything but the workload."""
 
-    model: object = option(None, "Zoo name, Hugging Face id, or path to a config.json.", short="-m")
+    model: object = option(None, "Zoo name, Hugging Face id, or path to a config.json.", short="-m", required=True)
     hardware: object = option(None, "Accelerator name or alias (see `llmsizer hardware`), or a YAML file.", short="-H")
     system: object = option(None, "Built-in system (see `llmsizer hardware --systems`) or a YAML file, instead of --hardware.",
                             short="-s")
@@ -98,14 +99,15 @@ class Serving:
     """How the engine serves the batch, beyond a plain prefill then decode."""
 
     chunk: int | None = option(None, "Chunked prefill: prompt tokens per step, mixed with --background decodes.",
-                               kind=int, minimum=1)
+                               kind=int, minimum=1, memory=True)
     background: int = option(0, "Requests already decoding while a chunked prefill runs (needs --chunk).",
                              kind=int, minimum=0)
-    draft: object = option(None, "Speculative decoding: a draft model, or 'heads' for self-drafting heads (MTP, Medusa).")
+    draft: object = option(None, "Speculative decoding: a draft model, or 'heads' for self-drafting heads (MTP, Medusa).",
+                           memory=True)
     draft_tokens: int | None = option(None, "Tokens the draft proposes per step.", kind=int, minimum=1)
     acceptance: object = option(None, "Per-token acceptance rate of the draft (required with --draft; no default).",
                                 kind=float, minimum=0.0, maximum=1.0)
-    draft_tp: int = option(1, "Tensor-parallel degree of a draft model.", kind=int, minimum=1)
+    draft_tp: int = option(1, "Tensor-parallel degree of a draft model.", kind=int, minimum=1, memory=True)
     draft_layers: float = option(1.0, "Cost of one self-drafting proposal, in target layers.", kind=float, minimum=0.0)
     prefill_devices: int | None = option(None, "Disaggregated serving: devices of a separate prefill pool (the other "
                                                "options describe the decode pool).", kind=int, minimum=1)
@@ -119,32 +121,38 @@ class Serving:
                 "only applies with speculative decoding (give --draft)")
         require(speculating or self.draft_tokens is None, "draft_tokens", self.draft_tokens,
                 "only applies with speculative decoding (give --draft)")
-        if speculating:
-            require(self.acceptance is not None, "acceptance", self.acceptance,
-                    "speculative decoding needs an acceptance rate: it depends on the draft and the task")
-            require(self.draft_tokens is not None, "draft_tokens", self.draft_tokens, "give the number of proposed tokens")
+
+    def require_speculation(self) -> None:
+        """Timing speculative decoding needs what memory does not: the proposals and their acceptance."""
+        require(self.acceptance is not None, "acceptance", self.acceptance,
+                "speculative decoding needs an acceptance rate: it depends on the draft and the task")
+        require(self.draft_tokens is not None, "draft_tokens", self.draft_tokens, "give the number of proposed tokens")
 
     @property
     def plain(self) -> bool:
         return self.chunk is None and self.draft is None and self.prefill_devices is None
 
 
-#: workload fields shared by every face, with their help texts
-WORKLOAD_HELP = {
-    "batch": "Requests in the static batch (of each data-parallel replica).",
-    "input": "Prompt tokens per request.",
-    "output": "Generated tokens per request.",
-    "samples": "Sequences per request sharing the prompt's KV cache (parallel sampling or beams).",
-    "cached_prefix": "Prompt tokens already in the prefix cache (their prefill is skipped).",
+#: the `Workload` fields (workload.py) as options, with their help texts and bounds
+WORKLOAD_OPTIONS = {
+    "batch": option(1, "Requests in the static batch (of each data-parallel replica).", kind=int, minimum=1),
+    "input": option(1024, "Prompt tokens per request.", kind=int, minimum=1),
+    "output": option(256, "Generated tokens per request.", kind=int, minimum=1),
+    "samples": option(1, "Sequences per request sharing the prompt's KV cache (parallel sampling or beams).",
+                      kind=int, minimum=1),
+    "cached_prefix": option(0, "Prompt tokens already in the prefix cache (their prefill is skipped).", kind=int,
+                            minimum=0),
 }
 
 
 def split_options(options: dict) -> tuple[Deployment, Workload, Serving]:
     """Deployment, workload and serving from one flat dict of option names (API keyword arguments,
     a sweep point); unknown names fail with the allowed ones."""
+    from .workload import Workload
+
     deployment_names = {f.name for f in fields(Deployment)}
     serving_names = {f.name for f in fields(Serving)}
-    workload_names = set(WORKLOAD_HELP)
+    workload_names = set(WORKLOAD_OPTIONS)
     unknown = sorted(set(options) - deployment_names - serving_names - workload_names)
     require(not unknown, "options", ", ".join(unknown),
             f"unknown; allowed: {', '.join(sorted(deployment_names | serving_names | workload_names))}")

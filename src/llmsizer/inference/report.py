@@ -1,4 +1,6 @@
-"""Per-operator breakdown of an estimate as a pandas DataFrame, and a per-block summary."""
+"""Per-operator breakdown of an estimate (plain rows, or a pandas DataFrame), and a per-block summary.
+
+The rows and the block times need no pandas, so a command that prints them starts quickly."""
 
 from __future__ import annotations
 
@@ -8,10 +10,8 @@ from ..arrays import first
 from ..units import MS
 
 
-def breakdown_frame(est):
+def breakdown_rows(est) -> list[dict]:
     """One row per operator and phase: work, time, share of the step, bound and utilisation."""
-    import pandas as pd
-
     acc = est.scenario.system.accelerator
     profile = est.scenario.profile
     rows = []
@@ -46,9 +46,28 @@ def breakdown_frame(est):
                      "count": 1, "gflop": 0.0, "mbytes": 0.0, "message_mb": 0.0,
                      "time_ms": profile.step_overhead_s / MS, "share": profile.step_overhead_s / step,
                      "bound": "overhead", "algorithm": "", "compute_util": 0.0, "memory_util": 0.0})
-    return pd.DataFrame(rows)
+    return rows
+
+
+def breakdown_frame(est):
+    """`breakdown_rows` as a DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(breakdown_rows(est))
+
+
+def block_times(rows) -> list[tuple[str, str, float]]:
+    """(phase, block, ms) per phase and block (attention, feed-forward, communication, overhead,
+    ...) in the order they first appear, from breakdown rows."""
+    totals: dict[tuple[str, str], float] = {}
+    for row in rows:
+        key = (row["phase"], row["block"])
+        totals[key] = totals.get(key, 0.0) + row["time_ms"]
+    return [(phase, block, ms) for (phase, block), ms in totals.items()]
 
 
 def block_summary(frame):
-    """Time per phase and block (attention, feed-forward, communication, overhead, ...)."""
-    return frame.groupby(["phase", "block"], sort=False)["time_ms"].sum().reset_index()
+    """`block_times` of a breakdown DataFrame, as a DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(block_times(frame.to_dict("records")), columns=["phase", "block", "time_ms"])

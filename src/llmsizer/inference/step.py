@@ -11,6 +11,7 @@ compositions.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,7 +21,7 @@ from ..arrays import real
 from ..cost.profile import Profile
 from ..cost.roofline import BOUNDS, OpCost, op_cost, step_time
 from ..ops.base import Op, Step
-from ..ops.graph import step_ops
+from ..ops.graph import layer_ops, step_ops
 from ..parallel import Plan
 from .scenario import Scenario
 
@@ -91,9 +92,45 @@ def microbatches(plan: Plan, batch):
     return np.minimum(plan.pipeline_microbatches, np.maximum(real(batch), 1))
 
 
-def pipeline_factors(plan: Plan, batch):
-    """(prefill, decode) multipliers of one micro-batch's pass over all layers. Each stage holds
-    1/pp of it; prefill fills the pipeline, (m + pp - 1) stage times; a decode step of the whole
-    batch waits for max(m, pp) stage times. One micro-batch gives no overlap (both are 1)."""
+def pipeline_factors(plan: Plan, batch, slowest_share=None):
+    """(prefill, decode) multipliers of one micro-batch's pass over all layers, whose slowest
+    stage takes `slowest_share` of it (1/pp when the stages are even). Prefill fills the pipeline:
+    the pass plus (m - 1) slowest-stage times; a decode step of the whole batch waits for
+    max(m, pp) slowest-stage times. One micro-batch gives no overlap (both are 1)."""
     m, pp = microbatches(plan, batch), plan.pp
-    return (m + pp - 1) / pp, np.maximum(m, pp) / pp
+    share = 1.0 / pp if slowest_share is None else slowest_share
+    if pp == 1:
+        return 1.0, 1.0
+    return 1.0 + (m - 1) * share, np.maximum(m, pp) * share
+
+
+def stage_layers(model, pp: int) -> list[dict]:
+    """Each pipeline stage's layer kinds and counts: contiguous runs of the layer sequence,
+    ceil/floor-even in number (the first stages take the remainder)."""
+    sequence = model.layer_sequence()
+    bounds = np.cumsum([0] + [len(part) for part in np.array_split(np.arange(len(sequence)), pp)])
+    stages = []
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        counts: dict = {}
+        for layer in sequence[start:end]:
+            counts[layer] = counts.get(layer, 0) + 1
+        stages.append(counts)
+    return stages
+
+
+def slowest_stage_share(sc: Scenario, step: Step, costs, profile: Profile | None = None):
+    """The slowest pipeline stage's share of one pass over every layer: layer kinds differ in
+    cost (sliding and global attention, dense and MoE layers), so stages of equal layer counts
+    need not take equal time. The work outside the layers (embedding, head, stage sends) is
+    counted on the last stage."""
+    if sc.plan.pp == 1:
+        return 1.0
+    profile = profile or sc.profile
+    layout = sc.layout
+    per_layer = {layer: sum(op_cost(op, sc.system, profile, layout).total for op in layer_ops(sc.context, layer, 1.0, step))
+                 for layer in sc.model.layer_kinds()}
+    whole = sum(c.total for c in costs)
+    stages = [sum(count * per_layer[layer] for layer, count in stage.items())
+              for stage in stage_layers(sc.model, sc.plan.pp)]
+    stages[-1] = stages[-1] + whole - sum(stages)
+    return functools.reduce(np.maximum, stages) / whole

@@ -1,0 +1,129 @@
+"""Commands over CSV tables of scenarios and measurements: `predict`, `validate`, `calibrate`."""
+
+from __future__ import annotations
+
+import click
+
+from .common import console, table
+
+
+@click.command()
+@click.argument("input_csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "output_csv", required=True, type=click.Path(dir_okay=False), help="Where to write the predictions.")
+@click.option("--profile", help="Use this profile for every row instead of the one its framework names.")
+def predict(input_csv, output_csv, profile):
+    """Predict every row of a CSV (the columns of the measurement set); never stops on a bad row."""
+    import time
+
+    import pandas as pd
+
+    from ..inference.predict import predict as run
+
+    frame = pd.read_csv(input_csv)
+    start = time.perf_counter()
+    out = run(frame, profile=profile)
+    elapsed = time.perf_counter() - start
+    out.to_csv(output_csv, index=False)
+    failed = int((out["pred_error"] != "").sum())
+    defaulted = int(out["pred_engine"].str.startswith("default").sum())
+    click.echo(f"{len(out)} rows in {elapsed:.2f} s ({len(out) / max(elapsed, 1e-9):,.0f} rows/s); "
+               f"{failed} could not be estimated (see pred_error); {defaulted} used the default profile "
+               f"(see pred_engine) -> {output_csv}")
+
+
+def score_tables(out, title: str, frame, predicted, by: str):
+    """The error table of predictions against the measured rows, grouped by `by`."""
+    from ..calibration.scoring import score_table
+
+    scores = score_table(frame, predicted, by)
+    out.print(table(title, [by, "rows", "mean abs log err", "median abs err", "p90 abs err", "within 20%", "bias"],
+                    [[r[by], r["rows"], f"{r['male_pct']:.1f}%", f"{r['median_ape_pct']:.1f}%",
+                      f"{r['p90_ape_pct']:.1f}%", f"{r['within_20_pct']:.0f}%", f"{r['bias_pct']:+.1f}%"]
+                     for _, r in scores.iterrows()]))
+
+
+def read_rows(data):
+    """The measured rows of `data` (a CSV path, or the shipped set), prepared for prediction."""
+    from ..calibration.measurements import prepare_rows, read_measurements
+
+    return prepare_rows(read_measurements(data))
+
+
+def report_skipped(out, rows):
+    """Rows that could not be estimated, and rows scored at a smaller batch than they state."""
+    frame = rows.frame
+    failed = frame[frame["error"] != ""]
+    if len(failed):
+        out.print(f"[red]{len(failed)} rows could not be estimated[/] (not scored):")
+        for _, r in failed.iterrows():
+            out.print(f"  {r.get('id', '')}: {r['error']}")
+    smaller = frame[(frame["error"] == "") & (frame["batch_run"] < frame["batch_size"])]
+    if len(smaller):
+        out.print(f"{len(smaller)} rows state a batch that does not fit; scored at the largest that fits: "
+                  + ", ".join(f"{r.get('id', '')} ({r['batch_size']:g} -> {r['batch_run']:g})"
+                              for _, r in smaller.iterrows()))
+
+
+data_flag = click.option("--data", type=click.Path(exists=True, dir_okay=False),
+                         help="Measurements CSV [default: the shipped set].")
+
+
+@click.command()
+@data_flag
+@click.option("--by", type=click.Choice(["kind", "metric", "hardware", "source", "model", "engine"]), default="kind",
+              show_default=True, help="Group the error table by this column (kind: ttft, tpot, e2e_latency, throughput).")
+@click.option("--uncalibrated", is_flag=True, help="Use the documented prior profiles instead of the fitted ones.")
+def validate(data, by, uncalibrated):
+    """Predict every measured row and print the error per metric and overall."""
+    from ..calibration.measurements import predicted
+    from ..cost.profile import load_profile
+
+    out = console()
+    rows = read_rows(data)
+    pred = predicted(rows, lambda engine, hw: load_profile(engine, hw, fitted=not uncalibrated))
+    which = "documented priors (uncalibrated)" if uncalibrated else "fitted profiles (in-sample where the data is the shipped set)"
+    score_tables(out, f"{len(rows.frame)} rows, {which}", rows.frame, pred, by)
+    report_skipped(out, rows)
+
+
+@click.command()
+@data_flag
+@click.option("--hardware", "hardware_name", help="Fit only rows on this accelerator.")
+@click.option("--engine", help="Fit only rows of this engine profile (trtllm, vllm, ...).")
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(min=2), help="Folds of the k-fold cross-validation.")
+@click.option("-o", "--output", "folder", default="profiles", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the fitted profile files (one per engine, plus default).")
+def calibrate(data, hardware_name, engine, folds, folder):
+    """Fit efficiency profiles to measurements; report in-sample and out-of-sample error."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..calibration.calibrate import calibrate as run
+    from ..calibration.calibrate import write_profiles
+    from ..hardware.zoo import load_accelerator
+
+    out = console()
+    rows = read_rows(data)
+    mask = np.ones(len(rows.frame), dtype=bool)
+    if hardware_name:
+        mask &= rows.frame["hardware"].map(lambda h: load_accelerator(h).name).to_numpy() == load_accelerator(hardware_name).name
+    if engine:
+        mask &= rows.frame["engine"].to_numpy() == engine
+    if not mask.any():
+        raise click.UsageError("no measured rows match --hardware/--engine")
+    rows = rows.subset(mask)
+    result = run(rows, folds, progress=lambda message: out.print(f"[dim]{message} ...[/]"))
+    fitted = result.fit.table()
+    out.print(table("fitted parameters", ["parameter", "level", "for", "prior", "fitted"],
+                    [[r.parameter, r.level, r.key, f"{r.prior:.4g}", f"{r.fitted:.4g}"] for r in fitted.itertuples()]))
+    frame = rows.frame
+    for title, pred in (("documented priors", result.prior), ("in-sample (fit on every row)", result.in_sample),
+                        (f"out-of-sample: {folds}-fold", result.k_fold),
+                        ("out-of-sample: leave one source out", result.leave_source_out)):
+        score_tables(out, title, frame, pred, "kind")
+    report_skipped(out, rows)
+    source = f"{data or 'the shipped measurement set'}" + (f" ({hardware_name})" if hardware_name else "") + \
+        (f" ({engine})" if engine else "")
+    paths = write_profiles(result, Path(folder), source)
+    out.print(f"wrote {', '.join(str(p) for p in paths)}; use one with --profile")

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench calibrate accuracy clean
+.PHONY: demo test test-slow screenshots bench calibrate accuracy clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,17 @@ $(VENV)/.installed-test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/llmsizer estimate --model llama-3.1-8b --hardware h100 --batch 8 --input 1024 --output 256
 
+# The suite without the tests marked slow (long calibration and fuzz profiles); `.ci/run` runs
+# them too, with `make test-slow`.
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m slow || [ $$? -eq 5 ]  # 5: no test is marked slow
+
+# Refresh the page screenshots in docs/images from the browser tests (needs chromium).
+screenshots: $(VENV)/.installed-test
+	LLMSIZER_SCREENSHOTS=$(CURDIR)/docs/images $(BIN)/python -m pytest tests/test_web.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_predict.py

@@ -113,5 +113,7 @@ def test_meets_slo_works_on_arrays_and_names():
 def test_use_case_lengths_drive_an_estimate():
     u = load_usecase("qa")
     est = estimate("llama-3.1-8b", "h100", batch=1, input=u.input_tokens, output=u.output_tokens)
-    assert est.workload.input == 1000
-    assert isinstance(bool(meets_slo(est.ttft, est.tpot, u)), bool)
+    assert est.workload.input == 1000 and est.workload.output == u.output_tokens
+    assert bool(meets_slo(est.ttft, est.tpot, u)) == (float(est.ttft) <= u.ttft_slo_s and float(est.tpot) <= u.tpot_slo_s)
+    slow = estimate("llama-3.1-70b", "l4", batch=1, input=u.input_tokens, output=u.output_tokens, offload="weights")
+    assert not bool(meets_slo(slow.ttft, slow.tpot, u))  # weights streamed over PCIe every step miss a 20 ms TPOT

@@ -146,4 +146,9 @@ def meets_slo(ttft_s, tpot_s, usecase):
     """Whether TTFT and TPOT (seconds; scalars or arrays that broadcast) are both within the use
     case's targets."""
     uc = load_usecase(usecase)
-    return np.logical_and(np.asarray(ttft_s) <= uc.ttft_slo_s, np.asarray(tpot_s) <= uc.tpot_slo_s)
+    return within_slo(ttft_s, tpot_s, uc.ttft_slo_s, uc.tpot_slo_s)
+
+
+def within_slo(ttft_s, tpot_s, ttft_slo_s, tpot_slo_s):
+    """Whether TTFT and TPOT (seconds, broadcasting) are both within the targets: the one SLO check."""
+    return np.logical_and(np.asarray(ttft_s) <= ttft_slo_s, np.asarray(tpot_s) <= tpot_slo_s)

@@ -20,6 +20,8 @@ from ..inference.scenario import scenario
 from ..inference.workload import Workload
 from ..models.zoo import load_model
 from ..units import MS
+from ..usecases import meets_slo
+from .pareto import pareto_mask
 from .plans import candidate_degrees
 
 BATCHES = 2 ** np.arange(0, 11)  # 1 .. 1024 concurrent requests per replica
@@ -41,7 +43,7 @@ def _system_rows(model, system: System, usecase, batches=BATCHES, **options) -> 
                          "batch_per_replica": int(batch), "ttft_ms": ttft / MS, "tpot_ms": tpot / MS,
                          "throughput_per_device": float(est.throughput[i]) / devices,
                          "tokens_per_s_per_user": 1.0 / tpot, "fits": bool(est.memory.fits[i]),
-                         "meets_slo": ttft <= usecase.ttft_slo_s and tpot <= usecase.tpot_slo_s})
+                         "meets_slo": bool(meets_slo(ttft, tpot, usecase))})
     return rows
 
 
@@ -95,11 +97,6 @@ def minimum_devices(frame) -> int | None:
 
 def pareto_front(frame):
     """Fitting configurations no other beats on both throughput per device and tokens/s per user."""
-    fitting = frame[frame["fits"]].sort_values(["tokens_per_s_per_user", "throughput_per_device"],
-                                               ascending=[False, False])
-    best, keep = -np.inf, []
-    for index, value in fitting["throughput_per_device"].items():
-        if value > best:
-            keep.append(index)
-            best = value
-    return fitting.loc[keep]
+    fitting = frame[frame["fits"]]
+    front = fitting[pareto_mask(fitting["tokens_per_s_per_user"], fitting["throughput_per_device"])]
+    return front.sort_values("tokens_per_s_per_user", ascending=False)

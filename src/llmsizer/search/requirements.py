@@ -19,6 +19,7 @@ from ..inference.batch import evaluate
 from ..inference.scenario import Scenario
 from ..inference.workload import Workload
 from ..units import GB, MS, TB, TERA, US
+from ..usecases import within_slo
 from .sweep import swept_system
 
 #: (resource, sweep key, what a larger scale means: True = more is better, the unit to report in)
@@ -65,7 +66,7 @@ def requirements(sc: Scenario, workload: Workload, ttft_slo_s: float, tpot_slo_s
     out = []
     for resource, key, more_is_better, unit in RESOURCES:
         est = _evaluate(sc, key, grid, workload)
-        ok = (est.ttft <= ttft_slo_s) & (est.tpot <= tpot_slo_s) & np.asarray(est.fits)
+        ok = within_slo(est.ttft, est.tpot, ttft_slo_s, tpot_slo_s) & np.asarray(est.fits)
         datasheet = _datasheet(sc, resource)
         if more_is_better:
             required = grid[np.argmax(ok)] * datasheet if ok.any() else None

@@ -15,6 +15,7 @@ from ..inference.estimate import estimate
 from ..inference.scenario import scenario
 from ..inference.workload import Workload
 from ..models.spec import Model
+from ..search.pareto import pareto_mask
 from ..units import MS
 
 #: the command line's precisions, the usual ones first
@@ -121,19 +122,6 @@ def study_grid(choice: Choice, batches, inputs) -> pd.DataFrame:
     })
 
 
-def pareto_front(x, y) -> np.ndarray:
-    """Mask of the points no other point beats on both x and y (larger is better on both)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    order = np.lexsort((-y, -x))  # by x descending, ties by y descending
-    front = np.zeros(len(x), dtype=bool)
-    best = -np.inf
-    for i in order:
-        if y[i] > best:
-            front[i] = True
-            best = y[i]
-    return front
-
-
 def plan_points(choice: Choice, system, batches) -> pd.DataFrame:
     """Every valid plan of `system` at each total batch, with tokens/s per user and whether it is on
     the Pareto front of throughput per device against tokens/s per user (among plans that fit)."""
@@ -153,7 +141,7 @@ def plan_points(choice: Choice, system, batches) -> pd.DataFrame:
     points["plan"] = [f"tp{r.tp} pp{r.pp} ep{r.ep} dp{r.dp} cp{r.cp}" for r in points.itertuples()]
     points["pareto"] = False
     fits = points["fits"].to_numpy(bool)
-    points.loc[fits, "pareto"] = pareto_front(points.loc[fits, "tokens_per_s_per_user"],
+    points.loc[fits, "pareto"] = pareto_mask(points.loc[fits, "tokens_per_s_per_user"],
                                               points.loc[fits, "throughput_per_device"])
     return points
 

@@ -57,8 +57,9 @@ class Deployment:
                                        "each on 1/tp of the batch, with experts spread over ep devices.", kind=bool)
     moe_imbalance: float = option(MOE_IMBALANCE, "Busiest expert device's tokens over the average (1: uniform "
                                                  "routing).", kind=float, minimum=1.0)
-    weight_precision: str = option("bf16", "Weight precision (fp8/int8 run W8A8; int4/fp4 weight-only).",
-                                   choices="precisions")
+    weight_precision: str = option("bf16", "Weight precision or quantisation preset (fp8/int8 run W8A8; int4/fp4 "
+                                           "weight-only; a format the chip cannot compute runs weight-only).",
+                                   choices="weight_precisions")
     kv_precision: str | None = option(None, "KV-cache precision [default: the weights' for fp8/16-bit, else bf16].",
                                       choices="precisions")
     activation_precision: str | None = option(None, "Activation precision [default: as the weights imply].",

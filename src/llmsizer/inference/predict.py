@@ -8,6 +8,8 @@ deployment that cannot be built fails the rows that share it. Large files stream
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..errors import LlmsizerError
@@ -24,6 +26,8 @@ OUTPUT_COLUMNS = ("pred_ttft_ms", "pred_tpot_ms", "pred_e2e_latency_ms", "pred_t
                   "pred_memory_per_device_gb", "pred_fits", "pred_max_batch", "pred_engine", "pred_error")
 #: rows read and predicted at a time from a file: bounded memory for files of any length
 CHUNK_ROWS = 200_000
+#: the column that catches one cell too many on a line
+OVERFLOW = "__cell_beyond_the_header__"
 
 __all__ = ["predict", "predict_file", "engine_label", "INPUT_COLUMNS", "OUTPUT_COLUMNS"]
 
@@ -66,34 +70,43 @@ def predict(frame, profile: str | None = None):
 
 def predict_file(input_csv, output_csv, profile: str | None = None, progress=None) -> dict:
     """Predict a CSV file into another, `CHUNK_ROWS` rows at a time; `progress(rows_done)` is
-    called after each chunk. Returns counts: rows, rows with an error, rows on the default profile."""
+    called after each chunk. A line with one cell more than the header fails its own row (named
+    by its line number); a line with more stops the file. Returns counts: rows, rows with an
+    error, rows on the default profile."""
+    import pandas as pd
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # pandas would drop a wide line's cells
+            return _predict_chunks(input_csv, output_csv, profile, progress)
+    except pd.errors.EmptyDataError:
+        raise LlmsizerError(f"{input_csv}: the file is empty; expected a header with {', '.join(INPUT_COLUMNS)}")
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        raise LlmsizerError(f"{input_csv}: a line has more than one cell beyond the header's columns "
+                            f"({str(exc).strip()})")
+    except UnicodeDecodeError as exc:
+        raise LlmsizerError(f"{input_csv}: not a UTF-8 CSV file ({exc.reason} at byte {exc.start})")
+
+
+def _predict_chunks(input_csv, output_csv, profile, progress) -> dict:
     import pandas as pd
 
     counts = {"rows": 0, "errors": 0, "default_profile": 0}
-    try:
-        header = pd.read_csv(input_csv, nrows=0).columns.tolist()
-        reader = pd.read_csv(input_csv, chunksize=CHUNK_ROWS, dtype=str, keep_default_na=False, header=0,
-                             names=header, on_bad_lines=_bad_line(input_csv, len(header)), engine="python")
-        for index, chunk in enumerate(reader):
-            out = predict(chunk, profile)
-            out.to_csv(output_csv, index=False, mode="w" if index == 0 else "a", header=index == 0)
-            counts["rows"] += len(out)
-            counts["errors"] += int((out["pred_error"] != "").sum())
-            counts["default_profile"] += int(out["pred_engine"].str.startswith("default").sum())
-            if progress is not None:
-                progress(counts["rows"])
-    except pd.errors.EmptyDataError:
-        raise LlmsizerError(f"{input_csv}: the file is empty; expected a header with {', '.join(INPUT_COLUMNS)}")
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise LlmsizerError(f"{input_csv}: not a readable UTF-8 CSV file ({exc})")
+    header = pd.read_csv(input_csv, nrows=0).columns.tolist()
+    reader = pd.read_csv(input_csv, chunksize=CHUNK_ROWS, dtype=str, keep_default_na=False, header=None, skiprows=1,
+                         names=[*header, OVERFLOW], index_col=False, on_bad_lines="error")
+    for index, chunk in enumerate(reader):
+        overflow = chunk.pop(OVERFLOW).to_numpy() != ""
+        out = predict(chunk, profile)
+        if overflow.any():
+            lines = counts["rows"] + np.flatnonzero(overflow) + 2  # the header is line 1
+            out.loc[overflow, [c for c in OUTPUT_COLUMNS if c not in ("pred_engine", "pred_error")]] = np.nan
+            out.loc[overflow, "pred_error"] = [f"line {line} has more cells than the header's {len(header)} columns"
+                                               for line in lines]
+        out.to_csv(output_csv, index=False, mode="w" if index == 0 else "a", header=index == 0)
+        counts["rows"] += len(out)
+        counts["errors"] += int((out["pred_error"] != "").sum())
+        counts["default_profile"] += int(out["pred_engine"].str.startswith("default").sum())
+        if progress is not None:
+            progress(counts["rows"])
     return counts
-
-
-def _bad_line(path, columns: int):
-    """Refuse a ragged line (more cells than the header), quoting it, instead of shifting the cells
-    of every row after it. (A line with fewer cells leaves its last cells empty: its row fails.)"""
-    def refuse(cells):
-        raise LlmsizerError(f"{path}: the line starting {','.join(cells[:3])!r} has {len(cells)} cells, "
-                            f"more than the header's {columns} columns")
-
-    return refuse

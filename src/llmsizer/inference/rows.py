@@ -36,8 +36,9 @@ def engine_label(framework) -> str:
     return "default (framework not recognised)"
 
 
-def profile_of_label(label: str) -> str:
-    return "default" if label.startswith("default") else label
+def profile_of_label(label: str) -> str | None:
+    """The profile a label names; None for `default ...`, leaving the choice to the accelerator."""
+    return None if label.startswith("default") else label
 
 
 def deployment_from_row(row, profile: str | None = None) -> Deployment:

@@ -71,16 +71,15 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
         system = System.single_node(load_accelerator(hardware), devices)
     plan.layout(system)  # fails early, naming the group that does not fit the network
     if not isinstance(profile, Profile):
-        name = profile or engine_from_text(engine) or engine or "default"
+        name = profile or engine_from_text(engine) or engine or system.accelerator.default_engine or "default"
         profile = load_profile(name, system.accelerator.name)
     if quant is not None:  # a named scheme sets every tensor class; an explicit KV precision still wins
-        precisions = quant_preset(quant)
-        if kv_precision is not None:
-            precisions = replace(precisions, kv_cache=kv_precision, kv_group=None, kv_scale_bytes=None)
+        precisions = quant_preset(quant, kv_precision)
     else:
         precisions = Precisions.from_weight_precision(weight_precision, kv_precision)
     if activation_precision is not None:
         precisions = replace(precisions, activations=activation_precision)
+    precisions = precisions.on(system.accelerator)  # formats the chip cannot compute run weight-only
     if precisions.weights == "fp8" and not profile.fp8_experts and model.is_moe:
         precisions = replace(precisions, experts="bf16")  # the engine keeps experts in 16 bits
     return Scenario(model, system, plan, precisions, profile, moe_imbalance, offload)

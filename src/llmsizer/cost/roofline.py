@@ -100,7 +100,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     else:
         rate = acc.elementwise_flops
     compute = real(op.flops) / rate
-    if op.dequant_elements:
+    if np.any(op.dequant_elements):  # an array where experts touched depend on the tokens
         tiles = np.maximum(real(op.tokens) / profile.tile_tokens, 1.0)
         compute = compute + op.dequant_elements * DEQUANT_FLOPS_PER_WEIGHT * tiles / acc.elementwise_flops
     kv = real(op.kv_bytes)

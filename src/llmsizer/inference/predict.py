@@ -9,12 +9,14 @@ deployment that cannot be built fails the rows that share it. Large files stream
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
 from ..errors import LlmsizerError
 from ..units import GB, MS
-from .batch import evaluate
+from .batch import cost, evaluate, prepare
+from .memory import scenario_memory
 from .rows import REQUIRED_COLUMNS, engine_label, scenario_rows
 from .workload import Workload
 
@@ -40,24 +42,16 @@ def predict(frame, profile: str | None = None):
     results = {col: np.full(n, np.nan) for col in OUTPUT_COLUMNS if col not in ("pred_engine", "pred_error", "pred_fits")}
     fits = np.full(n, None, dtype=object)
     errors = rows.errors.copy()
-    for deployment, positions in rows.groups:
-        try:
-            workload = Workload(rows.batch[positions], rows.input[positions], rows.output[positions])
-            est = evaluate(deployment.resolve(), workload)
-            values = {"pred_ttft_ms": est.ttft / MS, "pred_tpot_ms": est.tpot / MS,
-                      "pred_e2e_latency_ms": est.e2e / MS, "pred_throughput_tokens_per_s": est.throughput}
-            for metric, column, scale in _BANDED:
-                low, high = est.band(metric)
-                values[f"{column}_low"], values[f"{column}_high"] = low / scale, high / scale
-            values["pred_memory_per_device_gb"] = est.memory.total / GB
-            values["pred_max_batch"] = est.memory.max_batch
-            finite = np.all([np.isfinite(np.broadcast_to(v, len(positions))) for v in values.values()], axis=0)
-        except LlmsizerError as exc:
-            errors[positions] = str(exc)
+    for positions, outcome in _estimates(rows):
+        if isinstance(outcome, LlmsizerError):
+            errors[positions] = str(outcome)
             continue
+        values = dict(outcome)
+        fit = values.pop("fits")
+        finite = np.all([np.isfinite(v) for v in values.values()], axis=0)
         for column, value in values.items():
             results[column][positions] = np.where(finite, value, np.nan)
-        fits[positions] = np.where(finite, np.broadcast_to(est.memory.fits, len(positions)), None)
+        fits[positions] = np.where(finite, fit, None)
         errors[positions] = np.where(finite, "", "the estimate is not a finite number (a length or batch too large)")
     out = frame.copy()
     for col, values in results.items():
@@ -66,6 +60,59 @@ def predict(frame, profile: str | None = None):
     out["pred_engine"] = rows.engines
     out["pred_error"] = errors
     return out[[c for c in out.columns if c not in OUTPUT_COLUMNS] + list(OUTPUT_COLUMNS)]
+
+
+#: deployment groups whose operators are the same share one graph while their rows together are
+#: at most this many (beyond it, each group's own arrays amortise building its graph)
+SHARED_GRAPH_ROWS = 4096
+
+
+def _estimates(rows):
+    """(positions, prediction columns or the error) per deployment group. Groups with the same
+    operators (one model, split and precisions on different hardware or engines) share one graph
+    over all their rows, costed on each group's own hardware and profile."""
+    resolved = {}
+    for deployment, positions in rows.groups:
+        try:
+            sc = deployment.resolve()
+        except LlmsizerError as exc:
+            yield positions, exc
+            continue
+        resolved.setdefault(sc.context if sc.offload is None else id(sc), []).append((sc, positions))
+    for members in resolved.values():
+        everything = np.concatenate([positions for _, positions in members])
+        workload = Workload(rows.batch[everything], rows.input[everything], rows.output[everything])
+        if len(members) == 1 or len(everything) > SHARED_GRAPH_ROWS:
+            for sc, positions in members:
+                yield positions, _columns(sc, positions, rows, None)
+            continue
+        shared = prepare(members[0][0], workload)
+        start = 0
+        for sc, positions in members:
+            where = slice(start, start + len(positions))
+            start += len(positions)
+            yield positions, _columns(sc, positions, rows, (shared, workload, where))
+
+
+def _columns(sc, positions, rows, shared):
+    """The prediction columns of one deployment group's rows, or the error that stops them."""
+    try:
+        if shared is None:
+            est, where = evaluate(sc, Workload(rows.batch[positions], rows.input[positions], rows.output[positions])), ...
+        else:
+            prepared, workload, where = shared
+            est = cost(replace(prepared, scenario=sc, memory=scenario_memory(sc, workload)))
+        values = {"pred_ttft_ms": est.ttft / MS, "pred_tpot_ms": est.tpot / MS, "pred_e2e_latency_ms": est.e2e / MS,
+                  "pred_throughput_tokens_per_s": est.throughput}
+        for metric, column, scale in _BANDED:
+            low, high = est.band(metric)
+            values[f"{column}_low"], values[f"{column}_high"] = low / scale, high / scale
+        values["pred_memory_per_device_gb"] = est.memory.total / GB
+        values["pred_max_batch"] = est.memory.max_batch
+        values["fits"] = est.memory.fits
+    except LlmsizerError as exc:
+        return exc
+    return {k: np.broadcast_to(v, np.shape(est.ttft))[where] for k, v in values.items()}
 
 
 def predict_file(input_csv, output_csv, profile: str | None = None, progress=None) -> dict:

@@ -149,3 +149,34 @@ def test_deepseek_v3_ep16_over_two_nodes_dispatch_and_combine():
     assert float(dispatch.op.message_bytes) == 4096 * H * 1
     assert float(combine.op.message_bytes) == 4096 * H * 2
     assert float(combine.time) > 1.9 * float(dispatch.time)  # twice the bytes over the same links
+
+
+def test_predict_reads_dp_and_attention_dp_columns():
+    import pandas as pd
+
+    from llmsizer.inference.predict import predict
+
+    row = dict(model="deepseek-r1", hardware="B200-180GB", num_devices=8, tp=8, pp=1, ep=8, weight_precision="fp8",
+               kv_precision="fp8", batch_size=3072, input_len=1000, output_len=1000)
+    frame = pd.DataFrame([{**row, "attention_dp": "true"}, {**row, "attention_dp": ""}, {**row, "dp": 1},
+                          {**row, "dp": 2}, {**row, "attention_dp": "maybe"}])
+    out = predict(frame)
+    assert list(out["pred_fits"][:3]) == [True, False, False]
+    assert out["pred_memory_per_device_gb"][1] == out["pred_memory_per_device_gb"][2]
+    assert "dp = 2: must equal devices" in out["pred_error"][3]
+    assert "attention_dp = 'maybe': must be true or false" in out["pred_error"][4]
+
+
+def test_cli_flags_for_redundant_experts_and_attention_dp():
+    import json
+
+    from click.testing import CliRunner
+
+    from llmsizer.cli import main
+
+    args = ["estimate", "-m", "deepseek-v3", "-s", "gb200-nvl72", "-n", "72", "--ep", "72", "--weight-precision", "fp8",
+            "--redundant-experts", "32", "--attention-dp", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)["plan"]
+    assert plan["redundant_experts"] == 32 and plan["attention_dp"] is True and plan["dp"] == 72

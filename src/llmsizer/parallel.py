@@ -105,6 +105,13 @@ class Plan:
         return replace(self, tp=1, dp=self.tp * self.dp, attention_dp=False)
 
     @property
+    def label(self) -> str:
+        """The degrees as people read them, with attention-DP and redundant experts when used."""
+        extras = [" attention-dp"] * self.attention_dp + [f" +{self.redundant_experts} redundant experts"] * bool(
+            self.redundant_experts)
+        return f"tp={self.tp} pp={self.pp} ep={self.ep} dp={self.dp} cp={self.cp}" + "".join(extras)
+
+    @property
     def pipeline_microbatches(self) -> int:
         return self.microbatches or self.pp
 

@@ -53,8 +53,8 @@ def memory(deployment, workload, serving, as_json):
         return
     out = console()
     plan, work = sc.plan, workload
-    out.print(f"[bold]{sc.model.name}[/] on {sc.system.accelerator.name}, tp={plan.tp} pp={plan.pp} ep={plan.ep} "
-              f"dp={plan.dp} cp={plan.cp}, weights {sc.precisions.weights}, KV {sc.precisions.kv_cache}; batch "
+    out.print(f"[bold]{sc.model.name}[/] on {sc.system.accelerator.name}, {plan.label}, "
+              f"weights {sc.precisions.weights}, KV {sc.precisions.kv_cache}; batch "
               f"{work.batch} x ({work.input} + {work.output}) tokens")
     stated = sc.system.accelerator.reserve is not None
     reserve = ("stated by the accelerator" if stated
@@ -112,8 +112,8 @@ def print_estimate(data: dict, workload) -> None:
     """The metrics table, its band basis and each serving mode's own table."""
     out = console()
     plan = data["plan"]
-    out.print(f"[bold]{data['model']}[/] on {data['system']} ({data['devices']} devices: tp={plan['tp']} "
-              f"pp={plan['pp']} ep={plan['ep']} dp={plan['dp']} cp={plan['cp']}), weights {data['precisions']['weights']}, "
+    out.print(f"[bold]{data['model']}[/] on {data['system']} ({data['devices']} devices: {plan['label']}), "
+              f"weights {data['precisions']['weights']}, "
               f"activations {data['precisions']['activations']}, KV {data['precisions']['kv_cache']}, "
               f"profile {data['profile']}")
     if "note" in data["precisions"]:

@@ -27,6 +27,8 @@ def click_option(name: str, spec: Field):
     """One `click.option` from a field declared with `options.option(...)`."""
     meta = spec.metadata
     declared = [meta["flag"] or "--" + name.replace("_", "-"), *([meta["short"]] if meta["short"] else []), name]
+    if meta["kind"] is bool:  # a switch: given or not
+        return click.option(*declared, is_flag=True, default=spec.default, help=meta["help"])
     if meta["choices"] is not None:
         kind = click.Choice(list(CHOICES.get(meta["choices"], meta["choices"])) if isinstance(meta["choices"], str)
                             else list(meta["choices"]))

@@ -120,16 +120,22 @@ class Estimate:
 
     def to_dict(self) -> dict:
         """Plain numbers for JSON (scalar scenarios)."""
+        from ..models.params import parameter_count
+
         sc, mem = self.scenario, self.memory
+        count = parameter_count(sc.model)
         return {
             "model": sc.model.name,
+            "parameters": count.total,
+            "active_parameters": count.active,
             "system": sc.system.name,
             "hardware": sc.system.accelerator.name,
             "devices": self.devices,
             "plan": {"tp": sc.plan.tp, "pp": sc.plan.pp, "ep": sc.plan.ep, "dp": sc.plan.dp, "cp": sc.plan.cp,
                      "microbatches": sc.plan.pipeline_microbatches, "order": list(sc.plan.order),
                      "experts_span_replicas": sc.plan.experts_span_replicas,
-                     "redundant_experts": sc.plan.redundant_experts, "attention_dp": sc.plan.attention_dp},
+                     "redundant_experts": sc.plan.redundant_experts, "attention_dp": sc.plan.attention_dp,
+                     "label": sc.plan.label},
             "moe_imbalance": sc.moe_imbalance,
             "precisions": sc.precisions.to_dict(),
             "workload": {"batch": first(self.workload.batch), "input": first(self.workload.input),

@@ -19,9 +19,6 @@ from functools import lru_cache
 
 from ..errors import require
 
-#: default ratio of the busiest expert device's tokens to the average: uniform routing
-MOE_IMBALANCE = 1.0
-
 
 def option(default, help: str, *, flag: str | None = None, short: str | None = None, kind=None, choices=None,
            minimum=None, maximum=None, required: bool = False, memory: bool = False):
@@ -55,8 +52,8 @@ class Deployment:
                                        "balancing); ep need not divide the expert count.", kind=int, minimum=0)
     attention_dp: bool = option(False, "Attention data parallelism: the tp devices of a replica run attention unsplit, "
                                        "each on 1/tp of the batch, with experts spread over ep devices.", kind=bool)
-    moe_imbalance: float = option(MOE_IMBALANCE, "Busiest expert device's tokens over the average (1: uniform "
-                                                 "routing).", kind=float, minimum=1.0)
+    moe_imbalance: float | None = option(None, "Busiest expert device's tokens over the average [default: 1, uniform "
+                                         "routing].", kind=float, minimum=1.0)
     weight_precision: str = option("bf16", "Weight precision or quantisation preset (fp8/int8 run W8A8; int4/fp4 "
                                            "weight-only; a format the chip cannot compute runs weight-only).",
                                    choices="weight_precisions")

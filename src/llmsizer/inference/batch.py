@@ -120,9 +120,14 @@ class Estimate:
 
     def to_dict(self) -> dict:
         """Plain numbers for JSON (scalar scenarios)."""
+        from ..models.params import parameter_count
+
         sc, mem = self.scenario, self.memory
+        count = parameter_count(sc.model)
         return {
             "model": sc.model.name,
+            "parameters": count.total,
+            "active_parameters": count.active,
             "system": sc.system.name,
             "hardware": sc.system.accelerator.name,
             "devices": self.devices,

@@ -19,9 +19,6 @@ from functools import lru_cache
 
 from ..errors import require
 
-#: default ratio of the busiest expert device's tokens to the average: uniform routing
-MOE_IMBALANCE = 1.0
-
 
 def option(default, help: str, *, flag: str | None = None, short: str | None = None, kind=None, choices=None,
            minimum=None, maximum=None, required: bool = False, memory: bool = False):
@@ -57,8 +54,8 @@ class Deployment:
                                        "each on 1/tp of the batch, with experts spread over ep devices.", kind=bool)
     two_batch_overlap: bool = option(False, "Run each step as two half batches, one's expert all-to-all hidden behind "
                                             "the other's work (weights read twice).", kind=bool)
-    moe_imbalance: float = option(MOE_IMBALANCE, "Busiest expert device's tokens over the average (1: uniform "
-                                                 "routing).", kind=float, minimum=1.0)
+    moe_imbalance: float | None = option(None, "Busiest expert device's tokens over the average [default: 1, uniform "
+                                         "routing].", kind=float, minimum=1.0)
     weight_precision: str = option("bf16", "Weight precision or quantisation preset (fp8/int8 run W8A8; int4/fp4 "
                                            "weight-only; a format the chip cannot compute runs weight-only).",
                                    choices="weight_precisions")

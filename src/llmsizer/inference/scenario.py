@@ -18,7 +18,10 @@ from ..models.zoo import load_model
 from ..ops.base import Context, Sizes
 from ..parallel import Plan
 from ..precision import Precisions, quant_preset
-from .options import MOE_IMBALANCE
+
+
+#: the busiest expert device's tokens over the average when nothing else is said: uniform routing
+UNIFORM_ROUTING = 1.0
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Scenario:
     plan: Plan
     precisions: Precisions
     profile: Profile
-    moe_imbalance: float = 1.0
+    moe_imbalance: float = UNIFORM_ROUTING
     #: what lives in host memory when the device is full: "weights", "kv" or None
     offload: str | None = None
 
@@ -48,7 +51,7 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
              ep: int = 1, dp: int | None = None, cp: int = 1, microbatches: int | None = None,
              order: tuple[str, ...] | None = None, weight_precision: str = "bf16", kv_precision: str | None = None,
              activation_precision: str | None = None, quant: str | None = None, engine: str | None = None,
-             profile: str | Profile | None = None, moe_imbalance: float = MOE_IMBALANCE,
+             profile: str | Profile | None = None, moe_imbalance: float | None = None,
              offload: str | None = None, redundant_experts: int = 0, attention_dp: bool = False,
              two_batch_overlap: bool = False) -> Scenario:
     """Resolve names into a Scenario. Devices beyond tp x pp x cp become data-parallel replicas
@@ -63,6 +66,7 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
         devices = per_replica * dp if dp is not None else (system.num_devices if system is not None else per_replica)
     require(devices % per_replica == 0, "devices", devices, f"must be a multiple of tp x pp x cp ({per_replica})")
     require(dp is None or dp * per_replica == devices, "dp", dp, f"must equal devices / (tp x pp x cp) = {devices // per_replica}")
+    moe_imbalance = UNIFORM_ROUTING if moe_imbalance is None else moe_imbalance
     require(moe_imbalance >= 1.0, "moe_imbalance", moe_imbalance, "must be >= 1 (the busiest device over the average)")
     plan = Plan(tp=tp, pp=pp, ep=ep, dp=devices // per_replica, cp=cp, microbatches=microbatches,
                 redundant_experts=redundant_experts, attention_dp=attention_dp, two_batch_overlap=two_batch_overlap,

@@ -57,6 +57,12 @@ def prefill_pool_flags(command):
 @click.option("--slo-itl-ms", type=float, help="Goodput: inter-token latency limit.")
 @click.option("--slo-e2e-ms", type=float, help="Goodput: end-to-end latency limit.")
 @click.option("--saturation", is_flag=True, help="Also find the saturation rate (bisection on the rate).")
+@click.option("--limit", "limits", multiple=True, metavar="STAT=MS",
+              help="A percentile SLO for --find, e.g. ttft_ms_p99=500 or itl_ms_p90=50 (repeatable).")
+@click.option("--find", type=click.Choice(["max-rate", "max-concurrency"]),
+              help="The most load (requests/s, or clients) whose run meets every --limit.")
+@click.option("--sweep-rates", help="Comma-separated rates: one run each, a row each.")
+@click.option("--sweep-concurrency", help="Comma-separated concurrencies: one run each, a row each.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw the timeline (batch, queue, KV use, TTFT) to this PNG.")
 @click.option("--requests-csv", type=click.Path(dir_okay=False), help="Write every request's timings to this CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -85,13 +91,16 @@ def _table(scenarios_csv, output_csv):
     click.echo(f"{len(result)} scenarios, {failed} could not be simulated (see sim_error) -> {output_csv}")
 
 
-def _one(plot, requests_csv, as_json, saturation, trace, router, **values):
+def _one(plot, requests_csv, as_json, saturation, trace, router, limits, find, sweep_rates, sweep_concurrency,
+         **values):
     from ..serving.simulate import find_saturation, simulate
 
     slo = {name: values.pop(flag) for flag, name in SLO_FLAGS.items() if values.get(flag) is not None}
     for flag in SLO_FLAGS:
         values.pop(flag, None)
     options = {k: v for k, v in values.items() if v is not None and (k != "offline" or v)}
+    if find or sweep_rates or sweep_concurrency:
+        return _study(options, limits, find, sweep_rates, sweep_concurrency, as_json)
     total = options["requests"] if trace is None else None
     with click.progressbar(length=total or 0, label="requests", file=sys.stderr,
                            hidden=total is None or total < 5000 or as_json) as bar:
@@ -128,3 +137,39 @@ def _print(data):
     if "saturation_rate_per_s" in data:
         rows.append(["saturation rate (requests/s)", f"{data['saturation_rate_per_s']:.2f}"])
     out.print(table("throughput", ["", "value"], rows))
+
+
+def _numbers(text, kind):
+    try:
+        return [kind(x) for x in text.split(",") if x.strip()] if text else []
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers") from None
+
+
+def _study(options, limits, find, sweep_rates, sweep_concurrency, as_json):
+    """A load sweep, or the most load meeting percentile SLOs."""
+    from ..serving import capacity
+
+    load = {k: options.pop(k) for k in ("rate", "concurrency", "offline") if k in options}
+    if find:
+        if load:
+            raise click.UsageError("--find searches the load itself: drop --rate, --concurrency and --offline")
+        search = capacity.max_rate if find == "max-rate" else capacity.max_concurrency
+        found = search(limits=capacity.parse_limits(limits), **options)
+        unit = "requests/s" if find == "max-rate" else "clients"
+        data = {"find": find, "limits": capacity.parse_limits(limits), "load": found.load,
+                "per_device": found.per_device, "runs": found.runs, "summary": found.summary}
+        if as_json:
+            echo_json(data)
+        else:
+            click.echo(f"{find}: {found.load:.4g} {unit} ({found.per_device:.4g} per device) meets "
+                       + ", ".join(limits) + f" ({found.runs} runs of {options['requests']} requests)")
+        return
+    frame = capacity.load_sweep(rates=_numbers(sweep_rates, float), concurrencies=_numbers(sweep_concurrency, int),
+                                **options)
+    if as_json:
+        echo_json(frame.to_dict(orient="records"))
+        return
+    columns = [c for c in ("rate", "concurrency") if c in frame] + [
+        "ttft_ms_p50", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p99", "output_throughput_tokens_per_s"]
+    console().print(table("load sweep", columns, [["" if row[c] != row[c] else f"{row[c]:.4g}" for c in columns] for _, row in frame.iterrows()]))

@@ -43,6 +43,7 @@ class SimulationResult:
     summary: dict
     limits: Limits
     step_model: StepModel
+    devices: int               # every device serving (both pools when disaggregated)
 
     def requests_frame(self):
         import pandas as pd
@@ -103,7 +104,7 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
     max_context = int(max(np.add(requests.prompt, requests.output)))
     context_bucket = 1 << max(max_context - 1, 1).bit_length()  # tables reused across similar runs
     decode_sc, resolved, model, decode_pool = _pool(requests, deployment, limits, "both", context_bucket, record)
-    pools, link = [decode_pool], None
+    pools, link, devices = [decode_pool], None, decode_sc.plan.devices
     front = prefill_deployment(deployment, serving)
     if front is not None:
         prefill_sc, _, _, prefill_pool = _pool(requests, front, limits, "prefill", context_bucket, record,
@@ -111,6 +112,7 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
         for e in decode_pool:
             e.role = "decode"
         pools, link = [prefill_pool, decode_pool], kv_link(prefill_sc, decode_sc)
+        devices += prefill_sc.plan.devices
     cluster = Cluster(requests, pools, router, link, progress)
     cluster.run()
     if check:
@@ -118,7 +120,7 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
             e.check()
     engines = cluster.engines
     return SimulationResult(requests, [e.timeline for e in engines], [e.kv.size.blocks for e in engines],
-                            summarise(requests, slo), resolved, model)
+                            summarise(requests, slo), resolved, model, devices)
 
 
 def simulate(model=None, hardware=None, *, trace=None, scheduler: str | None = None, router: str = "round_robin",

@@ -49,10 +49,18 @@ def sweep(spec_file, output_file, workers, dask_address, quiet):
     """Evaluate the product of a sweep spec's axes (YAML), one row per configuration."""
     import time
 
-    from ..search.sweep import parse_spec, run_sweep
+    from ..search.sweep import parse_spec, read_spec, run_sweep
 
-    spec = parse_spec(spec_file)
     out = console()
+    if {"rate", "concurrency"} & set(read_spec(spec_file)):  # load axes: the request simulator, a run per row
+        from ..serving.capacity import spec_sweep
+
+        frame = spec_sweep(read_spec(spec_file))
+        out.print(f"{len(frame):,} load points simulated")
+        if output_file:
+            write_frame(frame, output_file)
+        return
+    spec = parse_spec(spec_file)
     out.print(f"{spec.size:,} configurations: {len(spec.structural)} structural combinations x "
               f"{spec.numeric_size:,} numeric points")
     client = None

@@ -95,3 +95,44 @@ def max_concurrency(model=None, hardware=None, *, limits: dict, max_clients: int
             high = mid
     devices = best.devices if best else 1
     return Capacity(float(low), low / devices, best.summary if best else None, runs)
+
+
+#: sweep-spec keys the simulator reads (beside the deployment's): the load and its lengths
+LOAD_SPEC_KEYS = ("rate", "concurrency", "requests", "lengths", "spread", "seed", "scheduler")
+
+
+def spec_sweep(data: dict, progress=None):
+    """A sweep spec with `rate` or `concurrency` axes: every combination of its list-valued
+    deployment, length and load fields simulated, one row each (deployment and load columns, then
+    the run's summary)."""
+    import itertools
+
+    import pandas as pd
+
+    require(("rate" in data) != ("concurrency" in data), "sweep spec", sorted(data),
+            "give a rate or a concurrency axis, not both")
+    kind = "rate" if "rate" in data else "concurrency"
+    loads = [(kind, float(v) if kind == "rate" else int(v)) for v in _values(data[kind])]
+    plan = data.get("plan", {}) or {}
+    target = "hardware" if "hardware" in data else "system"
+    axes = {"model": _values(data["model"]), target: _values(data[target]), "devices": _values(data.get("devices")),
+            **{k: _values(plan.get(k)) for k in ("tp", "pp", "ep", "dp")},
+            **{k: _values(data.get(k)) for k in ("weight_precision", "kv_precision", "quant", "engine", "input",
+                                                 "output", "requests", "lengths", "spread", "seed", "scheduler")}}
+    rows = []
+    combos = list(itertools.product(*axes.values(), loads))
+    for done, combo in enumerate(combos, start=1):
+        options = {k: v for k, v in zip(axes, combo[:-1]) if v is not None}
+        value = combo[-1][1]
+        try:
+            summary = simulate(**options, **{kind: value}, record=False).summary
+            rows.append({**options, kind: value, **summary, "error": ""})
+        except ValueError as exc:
+            rows.append({**options, kind: value, "error": str(exc)})
+        if progress is not None:
+            progress(done)
+    return pd.DataFrame(rows)
+
+
+def _values(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -97,11 +97,11 @@ def max_concurrency(model=None, hardware=None, *, limits: dict, max_clients: int
     return Capacity(float(low), low / devices, best.summary if best else None, runs)
 
 
-#: sweep-spec keys the simulator reads (beside the deployment's): the load and its lengths
-LOAD_SPEC_KEYS = ("rate", "concurrency", "requests", "lengths", "spread", "seed", "scheduler")
+#: load points a sweep may simulate unless forced (each is a whole run, about a second)
+MAX_LOAD_POINTS = 1000
 
 
-def spec_sweep(data: dict, progress=None):
+def spec_sweep(data: dict, progress=None, force: bool = False):
     """A sweep spec with `rate` or `concurrency` axes: every combination of its list-valued
     deployment, length and load fields simulated, one row each (deployment and load columns, then
     the run's summary)."""
@@ -121,6 +121,8 @@ def spec_sweep(data: dict, progress=None):
                                                  "output", "requests", "lengths", "spread", "seed", "scheduler")}}
     rows = []
     combos = list(itertools.product(*axes.values(), loads))
+    require(force or len(combos) <= MAX_LOAD_POINTS, "sweep spec", f"{len(combos):,} load points",
+            f"more than {MAX_LOAD_POINTS:,} simulations: narrow the axes, or force it (--force)")
     for done, combo in enumerate(combos, start=1):
         options = {k: v for k, v in zip(axes, combo[:-1]) if v is not None}
         value = combo[-1][1]

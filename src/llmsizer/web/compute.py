@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
+from ..errors import ConfigError, LlmsizerError
 from ..hardware.spec import Accelerator, System
 from ..hardware.zoo import load_accelerator
 from ..inference.batch import Estimate, evaluate
@@ -100,7 +100,7 @@ def compare(choices: list[Choice], label: str) -> pd.DataFrame:
         name = choice.model_name if label == "model" else choice.target_name
         try:
             rows.append({label: name, **_metrics_row(choice.estimate()), "error": ""})
-        except ValueError as exc:  # LlmsizerError is a ValueError
+        except LlmsizerError as exc:
             rows.append({label: name, "error": str(exc)})
     return pd.DataFrame(rows)
 

@@ -6,6 +6,7 @@ import json
 
 import streamlit as st
 
+from ..errors import LlmsizerError
 from ..hardware.zoo import list_accelerators, list_systems
 from ..inference.report import block_summary
 from ..models.zoo import list_models
@@ -58,7 +59,7 @@ def estimate_page(choice: Choice | None, problem: str) -> None:
     try:
         est = choice.estimate()
         frame = est.breakdown()
-    except ValueError as exc:
+    except LlmsizerError as exc:
         st.error(str(exc))
         st.stop()
     d = est.to_dict()
@@ -149,7 +150,7 @@ def study_page(choice: Choice | None, problem: str) -> None:
     inputs = [i for i in POWERS_OF_TWO if 128 <= i <= max_input]
     try:
         grid = study_grid(choice, batches, inputs)
-    except ValueError as exc:
+    except LlmsizerError as exc:
         st.error(str(exc))
         st.stop()
     column = "tpot_ms" if metric == "TPOT" else "ttft_ms"
@@ -172,7 +173,7 @@ def study_page(choice: Choice | None, problem: str) -> None:
         return
     try:
         points = plan_points(choice, choice.plan_system(devices), totals)
-    except ValueError as exc:
+    except LlmsizerError as exc:
         st.error(str(exc))
         return
     fitting = int(points["fits"].sum())

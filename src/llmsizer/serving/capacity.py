@@ -103,8 +103,8 @@ MAX_LOAD_POINTS = 1000
 
 def spec_sweep(data: dict, progress=None, force: bool = False):
     """A sweep spec with `rate` or `concurrency` axes: every combination of its list-valued
-    deployment, length and load fields simulated, one row each (deployment and load columns, then
-    the run's summary)."""
+    deployment, length and load fields simulated, one row each (deployment and load columns, the
+    run's summary, `fits` and `error`)."""
     import itertools
 
     import pandas as pd
@@ -128,9 +128,9 @@ def spec_sweep(data: dict, progress=None, force: bool = False):
         value = combo[-1][1]
         try:
             summary = simulate(**options, **{kind: value}, record=False).summary
-            rows.append({**options, kind: value, **summary, "error": ""})
-        except ValueError as exc:
-            rows.append({**options, kind: value, "error": str(exc)})
+            rows.append({**options, kind: value, **summary, "fits": True, "error": ""})
+        except ValueError as exc:  # a deployment that does not fit or cannot run: its reason, in its row
+            rows.append({**options, kind: value, "fits": False, "error": str(exc)})
         if progress is not None:
             progress(done)
     return pd.DataFrame(rows)

@@ -1,8 +1,11 @@
-"""Entry script of the web app: `llmsizer app`, or `streamlit run` on this file."""
+"""Entry script of the web app: `llmsizer app`, or `streamlit run` on this file.
+
+Each page's module is imported when the page is first opened, so the sidebar and the Estimate
+page's metrics appear before plotly and the other pages load.
+"""
 
 import streamlit as st
 
-from llmsizer.web import pages
 from llmsizer.web.sidebar import scenario_sidebar
 
 
@@ -11,17 +14,34 @@ def main() -> None:
     choice, problem = scenario_sidebar()
 
     def estimate():
-        pages.estimate_page(choice, problem)
+        from llmsizer.web.pages import estimate_page
+
+        estimate_page(choice, problem)
+
+    def need():
+        from llmsizer.web.need_page import need_page
+
+        need_page(choice, problem)
 
     def compare():
-        pages.compare_page(choice, problem)
+        from llmsizer.web.pages import compare_page
+
+        compare_page(choice, problem)
 
     def study():
-        pages.study_page(choice, problem)
+        from llmsizer.web.pages import study_page
 
-    st.navigation([st.Page(estimate, title="Estimate", default=True), st.Page(compare, title="Compare"),
-                   st.Page(study, title="Study"), st.Page(pages.validation_page, title="Validation", url_path="validation")],
-                  position="top").run()
+        study_page(choice, problem)
+
+    def validation():
+        from llmsizer.web.pages import validation_page
+
+        validation_page()
+
+    st.navigation([st.Page(estimate, title="Estimate", default=True),
+                   st.Page(need, title="What do I need?", url_path="need"),
+                   st.Page(compare, title="Compare", url_path="compare"), st.Page(study, title="Study", url_path="study"),
+                   st.Page(validation, title="Validation", url_path="validation")], position="top").run()
 
 
 if __name__ == "__main__":

@@ -33,15 +33,24 @@ def _mapping_error(what: str, exc: Exception) -> ConfigError:
     return ConfigError(f"{what}: a field has the wrong type ({exc})")
 
 
+def upload_name(config: dict, what: str) -> str:
+    """A model's name from its file: the file name without `.json`, or the config's own
+    `_name_or_path` when the file is the usual `config.json` (or pasted text)."""
+    stem = what.rsplit("/", 1)[-1].removesuffix(".json")
+    if stem in ("config", "pasted config") and isinstance(config, dict) and config.get("_name_or_path"):
+        return str(config["_name_or_path"]).rstrip("/").rsplit("/", 1)[-1]
+    return stem
+
+
 def model_from_upload(data: bytes | str, what: str = "config.json") -> Model:
-    """A Hugging Face config.json (bytes or pasted text) as a Model named `uploaded`."""
+    """A Hugging Face config.json (bytes or pasted text) as a Model named by its file (`upload_name`)."""
     text = _text(data, what)
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{what} is not valid JSON: {exc}") from None
     try:
-        return model_from_hf_config(config, name="uploaded")
+        return model_from_hf_config(config, name=upload_name(config, what))
     except (KeyError, TypeError, AttributeError) as exc:
         raise _mapping_error(what, exc) from None
 

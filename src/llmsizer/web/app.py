@@ -1,17 +1,25 @@
 """Entry script of the web app: `llmsizer app`, or `streamlit run` on this file.
 
-Each page's module is imported when the page is first opened, so the sidebar and the Estimate
-page's metrics appear before plotly and the other pages load.
+On a visitor's first run the page is drawn before the sidebar's widgets (its scenario read from
+session state), and each page's module is imported when the page is first opened, so the
+Estimate page's metrics appear before plotly, the other pages and the form load. Later runs draw
+the sidebar first, so a value a callback sets (a use case's lengths) reaches the browser before
+the visitor's next change.
 """
 
 import streamlit as st
 
-from llmsizer.web.sidebar import scenario_sidebar
+from llmsizer.web.sidebar import draw_sidebar, scenario, values
 
 
 def main() -> None:
     st.set_page_config(page_title="llmsizer", layout="wide")
-    choice, problem = scenario_sidebar()
+    held = values()
+    choice, problem = scenario()
+    sidebar_first = "_visited" in st.session_state
+    st.session_state["_visited"] = True
+    if sidebar_first:
+        draw_sidebar(held)
 
     def estimate():
         from llmsizer.web.pages import estimate_page
@@ -42,6 +50,8 @@ def main() -> None:
                    st.Page(need, title="What do I need?", url_path="need"),
                    st.Page(compare, title="Compare", url_path="compare"), st.Page(study, title="Study", url_path="study"),
                    st.Page(validation, title="Validation", url_path="validation")], position="top").run()
+    if not sidebar_first:
+        draw_sidebar(held)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def _layout(fig: go.Figure, title: str, height: int = 420, legend: str = "top") 
 def _values(fig: go.Figure, axis: str) -> np.ndarray:
     """The positive finite values the figure's traces put on `axis`."""
     values = [np.asarray(getattr(trace, axis), dtype=float).ravel() for trace in fig.data
-              if getattr(trace, axis, None) is not None and trace.type == "scatter"]
+              if getattr(trace, axis, None) is not None and trace.type in ("scatter", "scattergl")]
     values = np.concatenate(values) if values else np.zeros(0)
     return values[np.isfinite(values) & (values > 0)]
 
@@ -86,9 +86,10 @@ def roofline(points: pd.DataFrame, peak_flops: float, bandwidth: float, precisio
     return _layout(fig, "Roofline of each operator", height=480, legend="right")
 
 
-def compare_bars(table: pd.DataFrame, label: str) -> go.Figure:
+def compare_bars(table: pd.DataFrame, label: str, limits_ms: tuple[float, float] | None = None) -> go.Figure:
     """TTFT, TPOT and throughput per device of each scenario side by side, each metric on its own
-    axis; scenarios that do not fit in memory are hatched and named so."""
+    axis; scenarios that do not fit in memory are hatched and named so; `limits_ms` (the TTFT and
+    TPOT targets) are drawn as dashed lines."""
     metrics = [("ttft_ms", "TTFT (ms)"), ("tpot_ms", "TPOT (ms)"),
                ("throughput_per_device", "throughput per device (tokens/s)")]
     fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in metrics])
@@ -100,6 +101,9 @@ def compare_bars(table: pd.DataFrame, label: str) -> go.Figure:
                     hovertemplate=f"%{{x}}: %{{y:.2f}}<extra>{title}</extra>", row=1, col=col)
         fig.update_yaxes(title_text=title, row=1, col=col)
         fig.update_xaxes(title_text=label, row=1, col=col)
+        if limits_ms is not None and col <= 2:
+            fig.add_hline(y=limits_ms[col - 1], line_dash="dash", line_color="crimson", row=1, col=col,
+                          annotation_text=f"target {limits_ms[col - 1]:g} ms", annotation_position="top left")
     return _layout(fig, f"TTFT, TPOT and throughput per device by {label}", height=460)
 
 

@@ -73,12 +73,13 @@ def _prices(names: list[str]) -> dict:
 
 def need_page(choice: Choice | None, problem: str) -> None:
     st.title("What do I need?")
-    choice = require(choice, problem)
+    if require(choice, problem) is None:
+        return
     case = choice.usecase
     if case is None:
         st.info("Pick a use case in the sidebar (or `custom` with your own lengths and targets): this page finds, "
                 "per accelerator, the fewest devices that meet its TTFT and TPOT targets.")
-        st.stop()
+        return
     st.markdown(f"**{choice.model_name}** for {targets.describe(case)}, {case.input_tokens} prompt and "
                 f"{case.output_tokens} output tokens; precisions and engine from the sidebar.")
     names = [a.name for a in list_accelerators()]
@@ -104,7 +105,7 @@ def need_page(choice: Choice | None, problem: str) -> None:
         col.metric(row.hardware, f"{row.devices} device{'s' if row.devices != 1 else ''}",
                    help="The fewest devices meeting both targets.")
         col.caption(f"{row.plan}, batch {row.batch_per_replica} per replica; {row.throughput_per_device:,.1f} "
-                    f"tokens/s per device, {row.tokens_per_s_per_user:,.0f} per user")
+                    f"tokens/s per device, {row.tokens_per_s_per_user:,.0f} per user; least headroom: {row.binding}")
     shown = found.assign(devices=[f"{n}" if pd.notna(n) else f"none up to {max_devices}" for n in found["devices"]])
     table(shown, [c for c in ("hardware", "devices", "plan", "batch_per_replica", "ttft_ms", "tpot_ms",
                               "throughput_per_device", "tokens_per_s_per_user", "usd_per_million_tokens", "binding")

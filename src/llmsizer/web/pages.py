@@ -161,9 +161,12 @@ def compare_page(choice: Choice | None, problem: str) -> None:
     table(ok, first + [c for c in ok.columns if c not in first])
     downloads(f"llmsizer-compare-{label}", ok, "compare")
     targets_caption(choice.usecase)
-    st.plotly_chart(_charts().compare_bars(ok, label), key="compare_chart")
+    case = choice.usecase
+    limits = (case.ttft_slo_s * 1e3, case.tpot_slo_s * 1e3) if case is not None else None
+    st.plotly_chart(_charts().compare_bars(ok, label, limits), key="compare_chart")
     st.caption("Lower TTFT and TPOT and higher throughput per device are better; per device, so that a node "
-               "and a rack compare. Hatched bars do not fit in memory (what they would do with enough).")
+               "and a rack compare. Hatched bars do not fit in memory (what they would do with enough); dashed "
+               "lines are the targets.")
 
 
 def _no_fit_note(choice: Choice, batches: list[int], inputs: list[int]) -> None:

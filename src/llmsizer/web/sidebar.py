@@ -1,6 +1,9 @@
 """The scenario form in the sidebar, shared by every page (widgets of the entry script keep their
 state across pages), read from and written to the URL's query parameters.
 
+The scenario is read from session state before the page runs and the widgets are drawn after it:
+a browser on a busy machine shows the first metric seconds sooner than behind forty widgets.
+
 Serving, workload and quantisation options are drawn from the option objects' field metadata
 (inference/options.py), so their names, help texts, bounds and defaults are the command line's.
 """
@@ -95,49 +98,101 @@ def _unset(value):
     return None if value in (NONE, AUTO) else value
 
 
-def _model():
-    source = st.radio("Model from", MODEL_SOURCES, key="model_source", horizontal=True)
-    if source == "Built-in":
-        return st.selectbox("Model", scenario_fields()["model"].choices, key="model")
-    if source == "Upload config.json":
-        upload = st.file_uploader("Hugging Face config.json", type=["json"], key="model_file",
-                                  help=f"Read as JSON only; at most {MAX_UPLOAD_BYTES // 1024} KiB.")
+def _model(state):
+    source = state["model_source"]
+    if source == MODEL_SOURCES[0]:
+        return state["model"]
+    if source == MODEL_SOURCES[1]:
+        upload = state.get("model_file")
         if upload is None:
             raise ConfigError("upload a Hugging Face config.json, or pick a built-in model")
         return model_from_upload(upload.getvalue(), upload.name)
-    text = st.text_area("config.json text", key="model_text", height=160)
+    text = state.get("model_text") or ""
     if not text.strip():
         raise ConfigError("paste the text of a Hugging Face config.json, or pick a built-in model")
     return model_from_upload(text, "pasted config.json")
 
 
-def _hardware() -> dict:
+def _hardware(state) -> dict:
     """hardware, system and devices of the `Deployment`."""
+    source = state["hardware_source"]
+    if source == "System":
+        return {"hardware": None, "system": state["system"], "devices": state["system_devices"]}
+    if source == "Accelerator":
+        hardware = state["accelerator"]
+    else:
+        upload = state.get("hardware_file")
+        if upload is None:
+            raise ConfigError("upload an accelerator YAML file, or pick a built-in accelerator")
+        hardware = accelerator_from_upload(upload.getvalue(), upload.name)
+    return {"hardware": hardware, "system": None, "devices": state["devices"]}
+
+
+def values() -> dict:
+    """The sidebar's values at the start of a run (seeded from the link, else the defaults)."""
+    _seed()
+    return {key: st.session_state[key] for key in scenario_fields()}
+
+
+def scenario() -> tuple[Choice | None, str]:
+    """The scenario the sidebar holds (read from session state, so the page can be drawn before the
+    sidebar's widgets), or None and the reason it cannot be built."""
+    state = st.session_state
+    problems, deployment = [], {}
+    for part in (lambda s: {"model": _model(s)}, _hardware):
+        try:
+            deployment.update(part(state))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        return None, "; ".join(problems)
+    deployment.update({name: state[name] for name in ("tp", "pp", "ep", "cp", "dp")},
+                      weight_precision=state["weight_precision"], kv_precision=_unset(state["kv_precision"]),
+                      engine=None if state["engine"] == ENGINES[0] else state["engine"],
+                      **{name: _unset(state[name]) for name in DEPLOYMENT_EXTRAS})
+    name = state["usecase"]
+    case = None if name == NONE else targets.usecase(name, state["input"], state["output"], state["ttft_target"],
+                                                     state["tpot_target"])
+    try:
+        return Choice(Deployment(**deployment),
+                      Workload(**{k: int(state[k]) for k in ("batch", "input", "output", *WORKLOAD_EXTRAS)}),
+                      Serving(**{k: _unset(state[k]) for k in SERVING_FIELDS}), case), ""
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _model_widgets() -> None:
+    source = st.radio("Model from", MODEL_SOURCES, key="model_source", horizontal=True)
+    if source == MODEL_SOURCES[0]:
+        st.selectbox("Model", scenario_fields()["model"].choices, key="model")
+    elif source == MODEL_SOURCES[1]:
+        st.file_uploader("Hugging Face config.json", type=["json"], key="model_file",
+                         help=f"Read as JSON only; at most {MAX_UPLOAD_BYTES // 1024} KiB; named by its file.")
+    else:
+        st.text_area("config.json text", key="model_text", height=160)
+
+
+def _hardware_widgets() -> None:
     source = st.radio("Hardware from", HARDWARE_SOURCES, key="hardware_source", horizontal=True)
     if source == "System":
-        system = st.selectbox("System", scenario_fields()["system"].choices, key="system")
-        devices = st.number_input("Devices", min_value=1, step=1, key="system_devices", placeholder="all of the system",
-                                  help="Devices in use; empty uses the whole system.")
-        return {"hardware": None, "system": system, "devices": devices}
+        st.selectbox("System", scenario_fields()["system"].choices, key="system")
+        st.number_input("Devices", min_value=1, step=1, key="system_devices", placeholder="all of the system",
+                        help="Devices in use; empty uses the whole system.")
+        return
     if source == "Accelerator":
-        hardware = st.selectbox("Accelerator", scenario_fields()["accelerator"].choices, key="accelerator")
+        st.selectbox("Accelerator", scenario_fields()["accelerator"].choices, key="accelerator")
     else:
-        upload = st.file_uploader("Accelerator YAML", type=["yaml", "yml"], key="hardware_file",
-                                  help=f"Read as safe YAML only; at most {MAX_UPLOAD_BYTES // 1024} KiB.")
-        hardware = None if upload is None else accelerator_from_upload(upload.getvalue(), upload.name)
-    devices = st.number_input("Devices", min_value=1, step=1, key="devices", placeholder="tp x pp x cp x dp",
-                              help="Accelerators in use; those beyond tp x pp x cp run data-parallel replicas.")
-    if hardware is None:
-        raise ConfigError("upload an accelerator YAML file, or pick a built-in accelerator")
-    return {"hardware": hardware, "system": None, "devices": devices}
+        st.file_uploader("Accelerator YAML", type=["yaml", "yml"], key="hardware_file",
+                         help=f"Read as safe YAML only; at most {MAX_UPLOAD_BYTES // 1024} KiB.")
+    st.number_input("Devices", min_value=1, step=1, key="devices", placeholder="tp x pp x cp x dp",
+                    help="Accelerators in use; those beyond tp x pp x cp run data-parallel replicas.")
 
 
-def _plan() -> dict:
+def _plan_widgets() -> None:
     cols = st.columns(3) + st.columns(3)
-    plan = {name: cols[i].number_input(name, min_value=1, step=1, key=name, help=SPECS[name].metadata["help"])
-            for i, name in enumerate(["tp", "pp", "ep", "cp"])}
-    plan["dp"] = cols[4].number_input("dp", min_value=1, step=1, key="dp", placeholder="auto", help=SPECS["dp"].metadata["help"])
-    return plan
+    for i, name in enumerate(["tp", "pp", "ep", "cp", "dp"]):
+        cols[i].number_input(name, min_value=1, step=1, key=name, help=SPECS[name].metadata["help"],
+                             placeholder="auto" if name == "dp" else None)
 
 
 def _apply_usecase() -> None:
@@ -150,78 +205,57 @@ def _apply_usecase() -> None:
                             ttft_target=case.ttft_slo_s * 1e3, tpot_target=case.tpot_slo_s * 1e3)
 
 
-def _workload() -> tuple[dict, object]:
-    """batch, input and output, and the use case whose targets the pages check (None: no targets)."""
+def _workload_widgets() -> None:
     name = st.selectbox("Use case", scenario_fields()["usecase"].choices, key="usecase", on_change=_apply_usecase,
                         help="A built-in use case sets prompt and output lengths and TTFT/TPOT targets "
                              "(`llmsizer usecases`); custom: type them. Every metric is then marked pass or fail.")
     cols = st.columns(2)
-    input_len = cols[0].number_input("Input tokens", min_value=1, max_value=2_000_000, step=128, key="input")
-    output_len = cols[1].number_input("Output tokens", min_value=1, max_value=2_000_000, step=64, key="output")
-    case = None
+    cols[0].number_input("Input tokens", min_value=1, max_value=2_000_000, step=128, key="input")
+    cols[1].number_input("Output tokens", min_value=1, max_value=2_000_000, step=64, key="output")
     if name != NONE:
-        ttft = cols[0].number_input("TTFT target (ms)", min_value=0.001, step=10.0, key="ttft_target")
-        tpot = cols[1].number_input("TPOT target (ms)", min_value=0.001, step=1.0, key="tpot_target")
-        case = targets.usecase(name, input_len, output_len, ttft, tpot)
-    batch = st.number_input("Batch (requests per replica)", min_value=1, max_value=65536, step=1, key="batch")
-    return {"batch": int(batch), "input": int(input_len), "output": int(output_len)}, case
+        cols[0].number_input("TTFT target (ms)", min_value=0.001, step=10.0, key="ttft_target")
+        cols[1].number_input("TPOT target (ms)", min_value=0.001, step=1.0, key="tpot_target")
+    st.number_input("Batch (requests per replica)", min_value=1, max_value=65536, step=1, key="batch")
 
 
-def _option_widget(container, name: str):
-    """One option as the command line declares it: label its flag name, help its help text."""
+def _option_widget(container, name: str) -> None:
+    """One option as the command line declares it: labelled with its flag's name, its help text."""
     spec, field = SPECS[name], scenario_fields()[name]
     label = name.replace("_", "-")
     if field.choices is not None:
-        return _unset(container.selectbox(label, field.choices, key=name, help=spec.metadata["help"]))
+        container.selectbox(label, field.choices, key=name, help=spec.metadata["help"])
+        return
     whole = field.kind is int
-    return container.number_input(label, min_value=field.minimum, max_value=field.maximum, step=1 if whole else 0.05,
-                                  key=name, placeholder="off" if field.default is None else None,
-                                  help=spec.metadata["help"], format=None if whole else "%.2f")
+    container.number_input(label, min_value=field.minimum, max_value=field.maximum, step=1 if whole else 0.05,
+                           key=name, placeholder="off" if field.default is None else None,
+                           help=spec.metadata["help"], format=None if whole else "%.2f")
 
 
-def _serving_options() -> tuple[dict, dict, dict]:
-    """Serving, workload and deployment options of the expander."""
-    with st.expander("Serving options"):
-        st.caption("As `llmsizer estimate` takes them: chunked prefill, speculative decoding, disaggregated "
-                   "prefill, parallel samples, prefix cache, quantisation scheme, offload, MoE imbalance.")
-        cols = st.columns(2)
-        values = {name: _option_widget(cols[i % 2], name)
-                  for i, name in enumerate(SERVING_FIELDS + WORKLOAD_EXTRAS + DEPLOYMENT_EXTRAS)}
-    pick = lambda names: {n: values[n] for n in names}  # noqa: E731
-    return pick(SERVING_FIELDS), pick(WORKLOAD_EXTRAS), pick(DEPLOYMENT_EXTRAS)
-
-
-def scenario_sidebar() -> tuple[Choice | None, str]:
-    """Draw the form; return the scenario, or None and the reason it cannot be built."""
-    _seed()
+def draw_sidebar(values: dict) -> None:
+    """The form, drawn after the page with the `values` the page was computed from (restored
+    first: a page change in the middle of a run can drop widget state); then the URL's query
+    parameters updated to match it."""
+    for key, value in values.items():
+        st.session_state[key] = value
     with st.sidebar:
         st.header("Scenario")
-        problems = []
-        deployment = {}
-        for part in (lambda: {"model": _model()}, _hardware):
-            try:
-                deployment.update(part())
-            except ConfigError as exc:
-                problems.append(str(exc))
+        _model_widgets()
+        _hardware_widgets()
         st.subheader("Parallel plan")
-        deployment.update(_plan())
+        _plan_widgets()
         st.subheader("Workload and targets")
-        workload, case = _workload()
+        _workload_widgets()
         st.subheader("Precision and engine")
         cols = st.columns(2)
-        deployment["weight_precision"] = cols[0].selectbox("Weights", PRECISIONS, key="weight_precision")
-        deployment["kv_precision"] = _unset(cols[1].selectbox(
-            "KV cache", scenario_fields()["kv_precision"].choices, key="kv_precision",
-            help="auto: the weights' precision for fp8 and 16 bits, else bf16."))
-        engine = st.selectbox("Engine profile", ENGINES, key="engine")
-        deployment["engine"] = None if engine == ENGINES[0] else engine
-        serving, sharing, extras = _serving_options()
-    st.query_params.from_dict(to_query({key: st.session_state.get(key) for key in scenario_fields()},
-                                       scenario_fields()))
-    if problems:
-        return None, "; ".join(problems)
-    try:
-        return Choice(Deployment(**deployment, **extras), Workload(**workload, **sharing), Serving(**serving),
-                      case), ""
-    except ValueError as exc:
-        return None, str(exc)
+        cols[0].selectbox("Weights", PRECISIONS, key="weight_precision")
+        cols[1].selectbox("KV cache", scenario_fields()["kv_precision"].choices, key="kv_precision",
+                          help="auto: the weights' precision for fp8 and 16 bits, else bf16.")
+        st.selectbox("Engine profile", ENGINES, key="engine")
+        with st.expander("Serving options"):
+            st.caption("As `llmsizer estimate` takes them: chunked prefill, speculative decoding, disaggregated "
+                       "prefill, parallel samples, prefix cache, quantisation scheme, offload, MoE imbalance.")
+            cols = st.columns(2)
+            for i, name in enumerate(SERVING_FIELDS + WORKLOAD_EXTRAS + DEPLOYMENT_EXTRAS):
+                _option_widget(cols[i % 2], name)
+    fields = scenario_fields()
+    st.query_params.from_dict(to_query({key: st.session_state.get(key) for key in fields}, fields))

@@ -46,6 +46,7 @@ def test_estimate_json_has_the_contract_fields():
                 "prefill_bound", "decode_bound"):
         assert key in data
     assert data["e2e_latency_ms"] == pytest.approx(data["ttft_ms"] + 63 * data["tpot_ms"])
+    assert data["parameters"] == data["active_parameters"] == pytest.approx(8.03e9, rel=0.001)  # a dense model
     assert data["throughput_tokens_per_s"] == pytest.approx(8 * 64 / data["e2e_latency_ms"] * 1000)
     assert data["profile"] == "vllm" and data["precisions"]["activations"] == "fp8"
 

@@ -37,7 +37,7 @@ def test_experts_spanning_replicas_use_tp_and_dp_spans():
 def test_invalid_plans_name_the_rule():
     with pytest.raises(ConfigError, match="ep = 3: must divide tp"):
         Plan(tp=8, ep=3)
-    with pytest.raises(ConfigError, match="ep = 16: must divide the expert count \\(8\\)"):
+    with pytest.raises(ConfigError, match="ep = 16: must not exceed the experts plus redundant copies \\(8 \\+ 0\\)"):
         scenario("mixtral-8x7b", system="dgx-h100", tp=8, dp=2, ep=16, devices=16)
     with pytest.raises(ConfigError, match="tp = 12: must divide the attention heads \\(32\\)"):
         scenario("llama-3.1-8b", "h100", tp=12)
@@ -65,15 +65,18 @@ def test_more_microbatches_shorten_tpot_of_a_pipeline():
     assert float(four.tpot) < float(one.tpot)
 
 
-def test_expert_all_to_all_moves_routed_tokens_times_hidden():
+def test_expert_dispatch_sends_each_tokens_share_once_and_combines_in_bf16():
     sc = scenario("deepseek-v3", system="hgx-h100-16node-ib", tp=8, dp=4, ep=32, devices=32, weight_precision="fp8")
     batch, prompt = 16, 1000
     ops = prepare(sc, Workload(batch, prompt, 10)).prefill_ops
     dispatch = [op for op in ops if op.name == "moe_dispatch"]
+    combine = [op for op in ops if op.name == "moe_combine"]
     moe_layers = 58
     assert sum(op.count for op in dispatch) == moe_layers
     tokens_per_rank = batch * prompt / 8
-    assert float(dispatch[0].message_bytes) == tokens_per_rank * 8 * 7168 * 1  # top-8, hidden 7168, fp8
+    assert float(dispatch[0].message_bytes) == tokens_per_rank * 7168 * 1  # one copy, hidden 7168, fp8
+    assert float(combine[0].message_bytes) == tokens_per_rank * 7168 * 2  # back in bf16
+    assert dispatch[0].extra["options"] == {"routing": (256, 8)}
     assert not any(op.name == "moe_all_reduce" and op.group == "ep" for op in ops)
 
 

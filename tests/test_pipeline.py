@@ -34,3 +34,11 @@ def test_a_step_waits_for_the_slowest_stage():
     # six micro-batches of one sequence: a decode step is six slowest-stage times
     assert float(est.mean_over_contexts(decode_ops.time)) == pytest.approx(
         float(est.mean_over_contexts(6 * share * whole + 6 * share * sc.profile.step_overhead_s)), rel=1e-6)
+
+
+def test_one_micro_batch_takes_one_pass_however_uneven_the_stages():
+    """80 layers over 72 stages: eight stages hold two layers, but a single sequence still crosses
+    each stage once per token."""
+    plan = type("P", (), {"pp": 72, "pipeline_microbatches": 72})()
+    assert pipeline_factors(plan, 1, 2 / 80) == (1.0, 1.0)
+    assert pipeline_factors(plan, 64, 2 / 80) == (1 + 63 * 2 / 80, 64 * 2 / 80)

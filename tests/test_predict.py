@@ -54,11 +54,16 @@ def test_files_stream_in_chunks_with_the_same_rows(tmp_path, monkeypatch):
     assert np.allclose(out["pred_tpot_ms"].iloc[:7].astype(float), whole["pred_tpot_ms"].iloc[:7])
 
 
-def test_ragged_and_empty_files_are_refused_with_a_reason(tmp_path):
+def test_ragged_lines_fail_with_their_line_number_and_empty_files_are_refused(tmp_path):
     ragged = tmp_path / "ragged.csv"
-    header = ",".join(GOOD)
-    ragged.write_text(header + "\n" + ",".join(str(v) for v in GOOD.values()) + ",extra\n")
-    with pytest.raises(LlmsizerError, match="more than the header"):
+    line = ",".join(str(v) for v in GOOD.values())
+    ragged.write_text(",".join(GOOD) + "\n" + line + "\n" + line + ",extra\n" + line + "\n")
+    counts = predict_file(ragged, tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert counts["errors"] == 1 and out["pred_error"].tolist()[1] == "line 3 has more cells than the header's 12 columns"
+    assert out["pred_error"].tolist()[0] == out["pred_error"].tolist()[2] == ""
+    ragged.write_text(",".join(GOOD) + "\n" + line + ",extra,more\n")
+    with pytest.raises(LlmsizerError, match="more than one cell beyond"):
         predict_file(ragged, tmp_path / "out.csv")
     empty = tmp_path / "empty.csv"
     empty.write_text("")

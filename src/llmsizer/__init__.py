@@ -22,6 +22,7 @@ _LAZY = {
     "estimate": "llmsizer.inference.estimate",
     "predict": "llmsizer.inference.predict",
     "sweep": "llmsizer.search.sweep",
+    "simulate": "llmsizer.serving.simulate",
     "load_usecase": "llmsizer.usecases",
 }
 

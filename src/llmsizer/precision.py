@@ -3,11 +3,15 @@
 Weights, activations and the KV cache each have their own precision. A matrix product runs at
 the peak of the precision both operands share after any dequantisation: W8A8 fp8 runs at the fp8
 rate; weight-only int4 (activations bf16) is dequantised to bf16 and runs at the bf16 rate.
+A weight precision is a storage format (`fp4`) or the name of a quantisation preset (`nvfp4`).
+On a chip with no matrix rate for the activations' format (fp4 on Hopper, fp8 on A100) the
+scheme runs weight-only, dequantised to the 16-bit format the chip has, as engines' fallback
+kernels do; `Precisions.note` says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import require
 
@@ -75,6 +79,8 @@ class Precisions:
     weight_scale_bytes: float | None = None
     kv_group: int | None = None
     kv_scale_bytes: float | None = None
+    #: how the scheme was adapted to the chip it runs on ("" when it runs as asked)
+    note: str = ""
 
     def __post_init__(self):
         for field in ("weights", "activations", "kv_cache", "expert_weights"):
@@ -102,10 +108,32 @@ class Precisions:
     def kv_bytes(self) -> float:
         return stored_bytes(self.kv_cache, self.kv_group, self.kv_scale_bytes)
 
+    def to_dict(self) -> dict:
+        return {"weights": self.weights, "activations": self.activations, "kv_cache": self.kv_cache,
+                **({"experts": self.experts} if self.experts else {}), **({"note": self.note} if self.note else {})}
+
+    def on(self, accelerator) -> "Precisions":
+        """These precisions as `accelerator` runs them: activations of a format it has no matrix
+        rate for become its 16-bit format, so the weights are dequantised (weight-only)."""
+        if bytes_per_element(self.activations) >= 2 or accelerator.runs_natively(self.activations):
+            return self
+        wide = next((p for p in ("bf16", "fp16") if accelerator.runs_natively(p)), "bf16")
+        note = (f"{accelerator.name} has no {self.activations} matrix rate: weights run weight-only, "
+                f"dequantised to {wide} with {wide} activations")
+        return replace(self, activations=wide, note=note)
+
     @classmethod
     def from_weight_precision(cls, weights: str, kv_cache: str | None = None) -> "Precisions":
         """The usual pairing: 8-bit float weights run W8A8; 16-bit and sub-byte weights run with
-        16-bit activations (weight-only quantisation); the KV cache follows the weights unless given."""
+        16-bit activations (weight-only quantisation); the KV cache follows the weights unless given.
+        A preset name (`nvfp4`, `awq-int4`, ...) gives that preset, with `kv_cache` when given."""
+        if weights not in BYTES:
+            if weights not in QUANT_PRESETS:
+                from .errors import unknown_name
+
+                raise unknown_name("weight precision", str(weights), list(WEIGHT_PRECISIONS),
+                                   f"the formats and presets: {', '.join(WEIGHT_PRECISIONS)}")
+            return quant_preset(weights, kv_cache)
         activations = weights if weights in ("fp8", "int8", "fp16", "bf16", "fp32") else "bf16"
         kv = kv_cache if kv_cache is not None else (weights if weights in ("fp8", "bf16", "fp16") else "bf16")
         return cls(weights=weights, activations=activations, kv_cache=kv)
@@ -141,9 +169,18 @@ QUANT_PRESETS = {
 }
 
 
-def quant_preset(name: str) -> Precisions:
+def quant_preset(name: str, kv_cache: str | None = None) -> Precisions:
+    """The preset's precisions; an explicit `kv_cache` precision replaces the preset's (with its
+    default groups)."""
     from .errors import unknown_name
 
     if name not in QUANT_PRESETS:
         raise unknown_name("quantisation preset", name, list(QUANT_PRESETS), f"the presets: {', '.join(QUANT_PRESETS)}")
-    return QUANT_PRESETS[name].precisions
+    precisions = QUANT_PRESETS[name].precisions
+    if kv_cache is not None:
+        precisions = replace(precisions, kv_cache=kv_cache, kv_group=None, kv_scale_bytes=None)
+    return precisions
+
+
+#: every name a weight precision may take: storage formats and preset names
+WEIGHT_PRECISIONS = tuple(BYTES) + tuple(p for p in QUANT_PRESETS if p not in BYTES)

@@ -5,6 +5,7 @@ the commands that need them (numpy, pandas, rich, matplotlib), errors a user can
 - estimate: estimate, memory
 - measurements: predict, validate, calibrate
 - studies: plans, sweep, requirements, search, compare
+- simulate: serving under load
 - the web app's command lives with the app (web/command.py)
 """
 
@@ -15,7 +16,7 @@ import sys
 import click
 
 from ..errors import LlmsizerError
-from . import catalog, estimate, measurements, studies
+from . import catalog, estimate, measurements, simulate, studies
 from .flags import PRECISIONS, QUANT_PRESETS
 
 __all__ = ["main", "PRECISIONS", "QUANT_PRESETS"]
@@ -43,7 +44,7 @@ def _register():
 
     for command in (catalog.models, catalog.hardware, estimate.memory, estimate.estimate, measurements.predict,
                     measurements.validate, measurements.calibrate, studies.plans, studies.sweep, catalog.usecases,
-                    studies.requirements, studies.search, studies.compare, app):
+                    studies.requirements, studies.search, studies.compare, simulate.simulate, app):
         main.add_command(command)
 
 

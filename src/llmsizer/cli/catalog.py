@@ -46,10 +46,10 @@ def hardware(systems, as_json):
     if as_json:
         echo_json(rows)
         return
-    console().print(table(f"{len(rows)} accelerators", ["name", "vendor", "bf16 TFLOP/s", "fp8 TFLOP/s", "memory GiB", "TB/s"],
-                          [[r["name"], r["vendor"], f"{r['peak_tflops'].get('bf16', 0):.0f}",
+    console().print(table(f"{len(rows)} accelerators", ["name", "vendor", "bf16/fp16 TFLOP/s", "fp8 TFLOP/s", "memory GiB", "TB/s"],
+                          [[r["name"], r["vendor"], f"{r['peak_tflops'].get('bf16') or r['peak_tflops'].get('fp16', 0):.0f}",
                             f"{r['peak_tflops'].get('fp8', 0):.0f}" if "fp8" in r["peak_tflops"] else "-",
-                            f"{r['memory_gib']:.0f}", f"{r['memory_tb_s']:.2f}"] for r in rows]))
+                            f"{r['memory_gib']:.3g}", f"{r['memory_tb_s']:.2f}"] for r in rows]))
 
 
 def print_systems(as_json: bool) -> None:

@@ -42,8 +42,7 @@ def memory(deployment, workload, serving, as_json):
     data = {
         "model": sc.model.name, "hardware": sc.system.accelerator.name,
         "plan": {"tp": sc.plan.tp, "pp": sc.plan.pp, "ep": sc.plan.ep, "dp": sc.plan.dp, "cp": sc.plan.cp},
-        "precisions": {"weights": sc.precisions.weights, "kv_cache": sc.precisions.kv_cache,
-                       "activations": sc.precisions.activations},
+        "precisions": sc.precisions.to_dict(),
         "weights_gb": mem.weights / 1e9, "kv_cache_gb": first(mem.kv_cache) / 1e9,
         "activations_gb": first(mem.activations) / 1e9, "runtime_reserve_gb": mem.reserve / 1e9,
         "total_gb": first(mem.total) / 1e9, "capacity_gb": mem.capacity / 1e9,
@@ -54,8 +53,8 @@ def memory(deployment, workload, serving, as_json):
         return
     out = console()
     plan, work = sc.plan, workload
-    out.print(f"[bold]{sc.model.name}[/] on {sc.system.accelerator.name}, tp={plan.tp} pp={plan.pp} ep={plan.ep} "
-              f"dp={plan.dp} cp={plan.cp}, weights {sc.precisions.weights}, KV {sc.precisions.kv_cache}; batch "
+    out.print(f"[bold]{sc.model.name}[/] on {sc.system.accelerator.name}, {plan.label}, "
+              f"weights {sc.precisions.weights}, KV {sc.precisions.kv_cache}; batch "
               f"{work.batch} x ({work.input} + {work.output}) tokens")
     stated = sc.system.accelerator.reserve is not None
     reserve = ("stated by the accelerator" if stated
@@ -113,10 +112,12 @@ def print_estimate(data: dict, workload) -> None:
     """The metrics table, its band basis and each serving mode's own table."""
     out = console()
     plan = data["plan"]
-    out.print(f"[bold]{data['model']}[/] on {data['system']} ({data['devices']} devices: tp={plan['tp']} "
-              f"pp={plan['pp']} ep={plan['ep']} dp={plan['dp']} cp={plan['cp']}), weights {data['precisions']['weights']}, "
+    out.print(f"[bold]{data['model']}[/] on {data['system']} ({data['devices']} devices: {plan['label']}), "
+              f"weights {data['precisions']['weights']}, "
               f"activations {data['precisions']['activations']}, KV {data['precisions']['kv_cache']}, "
               f"profile {data['profile']}")
+    if "note" in data["precisions"]:
+        out.print(f"[yellow]{data['precisions']['note']}[/]")
     out.print(f"batch {workload.batch}, {workload.input} prompt tokens, {workload.output} output tokens")
     mem = data["memory_breakdown_gb"]
     bands = data["bands"]

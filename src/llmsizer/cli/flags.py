@@ -19,13 +19,16 @@ PRECISIONS = ["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
 #: names of the quantisation presets (kept here so --help needs no import of the precision module)
 QUANT_PRESETS = ["bf16", "fp8", "fp8-kv16", "int8", "w8a16", "awq-int4", "gptq-int4", "nvfp4", "mxfp4", "kv-fp8",
                  "kv-int4"]
-CHOICES = {"precisions": PRECISIONS, "quant": QUANT_PRESETS}
+CHOICES = {"precisions": PRECISIONS, "quant": QUANT_PRESETS,
+           "weight_precisions": PRECISIONS + [p for p in QUANT_PRESETS if p not in PRECISIONS]}
 
 
 def click_option(name: str, spec: Field):
     """One `click.option` from a field declared with `options.option(...)`."""
     meta = spec.metadata
     declared = [meta["flag"] or "--" + name.replace("_", "-"), *([meta["short"]] if meta["short"] else []), name]
+    if meta["kind"] is bool:  # a switch: given or not
+        return click.option(*declared, is_flag=True, default=spec.default, help=meta["help"])
     if meta["choices"] is not None:
         kind = click.Choice(list(CHOICES.get(meta["choices"], meta["choices"])) if isinstance(meta["choices"], str)
                             else list(meta["choices"]))

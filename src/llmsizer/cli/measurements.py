@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .common import console, table
@@ -12,23 +14,20 @@ from .common import console, table
 @click.option("-o", "--output", "output_csv", required=True, type=click.Path(dir_okay=False), help="Where to write the predictions.")
 @click.option("--profile", help="Use this profile for every row instead of the one its framework names.")
 def predict(input_csv, output_csv, profile):
-    """Predict every row of a CSV (the columns of the measurement set); never stops on a bad row."""
+    """Predict every row of a CSV (the columns of the measurement set); never stops on a bad row.
+    The file streams through in chunks, so its length is bounded by disk, not memory."""
     import time
 
-    import pandas as pd
+    from ..inference.predict import predict_file
 
-    from ..inference.predict import predict as run
-
-    frame = pd.read_csv(input_csv)
     start = time.perf_counter()
-    out = run(frame, profile=profile)
+    with click.progressbar(length=0, label="rows", show_pos=True, file=sys.stderr) as bar:
+        counts = predict_file(input_csv, output_csv, profile=profile, progress=lambda done: bar.update(done - bar.pos))
     elapsed = time.perf_counter() - start
-    out.to_csv(output_csv, index=False)
-    failed = int((out["pred_error"] != "").sum())
-    defaulted = int(out["pred_engine"].str.startswith("default").sum())
-    click.echo(f"{len(out)} rows in {elapsed:.2f} s ({len(out) / max(elapsed, 1e-9):,.0f} rows/s); "
-               f"{failed} could not be estimated (see pred_error); {defaulted} used the default profile "
-               f"(see pred_engine) -> {output_csv}")
+    rows = counts["rows"]
+    click.echo(f"{rows} rows in {elapsed:.2f} s ({rows / max(elapsed, 1e-9):,.0f} rows/s); "
+               f"{counts['errors']} could not be estimated (see pred_error); {counts['default_profile']} used the "
+               f"default profile (see pred_engine) -> {output_csv}")
 
 
 def score_tables(out, title: str, frame, predicted, by: str):

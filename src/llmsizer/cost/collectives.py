@@ -8,6 +8,10 @@ reduce-scatter and all-gather (n-1)/n. Over several spans a slow outer dimension
 carry 1/n1 of the message, so a hierarchical schedule competes with one flat ring at the slowest
 span's bandwidth; an all-to-all's inner and outer transfers use different links and overlap.
 A group using part of a fully connected dimension only has its share of each device's links.
+An expert dispatch (and its reverse, the combine) is an all-to-all that sends each token once per
+destination device, and across an outer span once per destination node, forwarded inside it
+(DeepEP's normal kernels): with `top_k` of `experts` picked uniformly, a token reaches
+u (1 - C(E - E/u, k) / C(E, k)) of u equal units of experts.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import numpy as np
 from ..hardware.spec import Span, System
 from ..arrays import real
 
-__all__ = ["KINDS", "Span", "CollectiveCost", "collective", "algorithm_times", "spans_for_group",
-           "collective_time"]
+__all__ = ["KINDS", "ROUTED", "Span", "CollectiveCost", "collective", "algorithm_times", "spans_for_group",
+           "collective_time", "destinations", "routed_copies"]
 
 #: what `message_bytes` counts: all_reduce, the tensor each device holds; reduce_scatter, each
 #: device's full input (it keeps 1/n); all_gather, the gathered output (each device gives 1/n);
 #: all_to_all, all one device sends, its own share included; broadcast, the root's message;
 #: p2p, what one device sends another
 KINDS = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "broadcast", "p2p")
+#: expert dispatch and combine: `message_bytes` counts one copy of each of the device's tokens
+#: (the routing decides how many devices and nodes each copy reaches)
+ROUTED = ("dispatch", "combine")
 
 #: topologies where every device reaches every other in one hop
 _ONE_HOP = ("switched", "fully_connected")
@@ -85,21 +92,48 @@ class _Link:
 
 
 def collective(kind: str, message_bytes, spans: Sequence[Span], link_efficiency: float = 1.0,
-               overhead_s: float = 0.0) -> CollectiveCost:
+               overhead_s: float = 0.0, routing: tuple[int, int] | None = None) -> CollectiveCost:
     """Cost of one `kind` collective of `message_bytes` (see KINDS for what they count) over a
-    group laid on `spans`, innermost first. A group of one device costs nothing."""
+    group laid on `spans`, innermost first; a dispatch or combine names its `routing`, (experts,
+    top_k). A group of one device costs nothing."""
     _check_kind(kind)
+    if (kind in ROUTED) != (routing is not None):
+        raise ValueError(f"a routing (experts, top_k) is given with a dispatch or combine and only then, not {kind}")
     message = real(message_bytes)
     links = [_Link.of(span, link_efficiency) for span in spans if span.size > 1]
     if not links:
         return CollectiveCost(np.zeros_like(message), _only("none", np.shape(message)))
+    if routing is not None:
+        return CollectiveCost(np.asarray(_routed(message, links, *routing) + overhead_s),
+                              _only("deduplicated", np.shape(message)))
     time, algorithm = _cheapest_over(kind, message, links)
     return CollectiveCost(np.asarray(time + overhead_s), algorithm)
+
+
+def destinations(units: int, experts: int, top_k: int) -> float:
+    """Expected distinct units a token's `top_k` experts fall in, of `units` equal units holding
+    `experts` together (picked uniformly without repeats)."""
+    per_unit = experts / units
+    missed = math.prod(max(experts - per_unit - i, 0.0) / (experts - i) for i in range(top_k))
+    return units * (1.0 - missed)
+
+
+def routed_copies(sizes: Sequence[int], experts: int, top_k: int) -> list[float]:
+    """Copies of one token that cross each span (of `sizes` devices, innermost first) in a
+    dispatch: one per distinct destination unit that span tells apart (a device on the innermost
+    span, a node on the next), less the one already on the sender's side."""
+    group, inner, copies = math.prod(sizes), 1, []
+    for n in sizes:
+        copies.append(destinations(group // inner, experts, top_k) * (n - 1) / n)
+        inner *= n
+    return copies
 
 
 def algorithm_times(kind: str, message_bytes, span: Span, link_efficiency: float = 1.0) -> dict[str, np.ndarray]:
     """Seconds of every algorithm valid for `kind` on one span of two or more devices, by name."""
     _check_kind(kind)
+    if kind in ROUTED:
+        raise ValueError(f"a {kind} has one algorithm; cost it with collective(..., routing=...)")
     if span.size < 2:
         raise ValueError(f"a span of {span.size} device(s) has no algorithm to compare")
     message = real(message_bytes)
@@ -130,8 +164,8 @@ def collective_time(kind: str, message_bytes, n: int, system: System, link_effic
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"unknown collective {kind!r}; known: {', '.join(KINDS)}")
+    if kind not in KINDS + ROUTED:
+        raise ValueError(f"unknown collective {kind!r}; known: {', '.join(KINDS + ROUTED)}")
 
 
 def _options(kind: str, message: np.ndarray, link: _Link) -> dict[str, tuple[float, np.ndarray]]:
@@ -226,3 +260,16 @@ def _broadcast(message: np.ndarray, links: list[_Link]) -> np.ndarray:
                                                 in _options("broadcast", message, link).items() if name != "direct"])
                   for link in links)
     return latency + message / functools.reduce(np.minimum, [link.bandwidth for link in links])
+
+
+def _routed(message: np.ndarray, links: list[_Link], experts: int, top_k: int) -> np.ndarray:
+    """A dispatch or combine: each span carries its deduplicated copies (as an all-to-all of
+    that volume); the spans' transfers pipeline, so the slowest counts, while every latency adds."""
+    latency, transfer = 0.0, np.zeros_like(message)
+    sizes = [link.n for link in links]
+    for link, copies in zip(links, routed_copies(sizes, experts, top_k)):
+        volume = message * copies * link.n / (link.n - 1)  # _options counts the (n-1)/n leaving the sender
+        (span_latency, span_transfer), = _options("all_to_all", volume, link).values()
+        latency += span_latency
+        transfer = np.maximum(transfer, span_transfer)
+    return latency + transfer

@@ -86,7 +86,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     zero = np.zeros(())
     if op.kind == "collective":
         result = collective(op.collective, op.message_bytes, layout[op.group], profile.link_efficiency,
-                            profile.collective_overhead_s)
+                            profile.collective_overhead_s, **op.extra.get("options", {}))
         return OpCost(op, result.time, zero, zero, result.time, 0.0, algorithm=result.choice)
     if op.kind == "offload":
         require(acc.host_link_bandwidth > 0, "offload", op.name, f"{acc.name} lists no host link to stream from")
@@ -100,7 +100,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     else:
         rate = acc.elementwise_flops
     compute = real(op.flops) / rate
-    if op.dequant_elements:
+    if np.any(op.dequant_elements):  # an array where experts touched depend on the tokens
         tiles = np.maximum(real(op.tokens) / profile.tile_tokens, 1.0)
         compute = compute + op.dequant_elements * DEQUANT_FLOPS_PER_WEIGHT * tiles / acc.elementwise_flops
     kv = real(op.kv_bytes)

@@ -77,6 +77,8 @@ class Accelerator:
     compute_units: int | None = None
     scale_up: NetworkDim | None = None
     scale_out: NetworkDim | None = None
+    #: efficiency profile used when no engine is named (None: the default GPU-style profile)
+    default_engine: str | None = None
     tdp_w: float = 0.0
     vendor: str = ""
     aliases: tuple[str, ...] = ()
@@ -118,7 +120,8 @@ class Accelerator:
     @classmethod
     def from_dict(cls, data: dict) -> "Accelerator":
         _check_keys(data, {"name", "aliases", "vendor", "source", "sources", "notes", "peak_tflops",
-                           "vector_tflops", "compute_units", "memory", "scale_up", "scale_out", "tdp_w"},
+                           "vector_tflops", "compute_units", "memory", "scale_up", "scale_out", "tdp_w",
+                           "default_engine"},
                     "accelerator")
         name = data["name"]
         mem = data.get("memory") or {}
@@ -150,6 +153,7 @@ class Accelerator:
             compute_units=data.get("compute_units"),
             scale_up=link("scale_up", "scale-up"),
             scale_out=link("scale_out", "scale-out"),
+            default_engine=data.get("default_engine"),
             tdp_w=data.get("tdp_w", 0),
             vendor=data.get("vendor", ""),
             aliases=tuple(data.get("aliases", ())),

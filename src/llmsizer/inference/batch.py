@@ -120,18 +120,24 @@ class Estimate:
 
     def to_dict(self) -> dict:
         """Plain numbers for JSON (scalar scenarios)."""
+        from ..models.params import parameter_count
+
         sc, mem = self.scenario, self.memory
+        count = parameter_count(sc.model)
         return {
             "model": sc.model.name,
+            "parameters": count.total,
+            "active_parameters": count.active,
             "system": sc.system.name,
             "hardware": sc.system.accelerator.name,
             "devices": self.devices,
             "plan": {"tp": sc.plan.tp, "pp": sc.plan.pp, "ep": sc.plan.ep, "dp": sc.plan.dp, "cp": sc.plan.cp,
                      "microbatches": sc.plan.pipeline_microbatches, "order": list(sc.plan.order),
-                     "experts_span_replicas": sc.plan.experts_span_replicas},
+                     "experts_span_replicas": sc.plan.experts_span_replicas,
+                     "redundant_experts": sc.plan.redundant_experts, "attention_dp": sc.plan.attention_dp,
+                     "label": sc.plan.label},
             "moe_imbalance": sc.moe_imbalance,
-            "precisions": {"weights": sc.precisions.weights, "activations": sc.precisions.activations,
-                           "kv_cache": sc.precisions.kv_cache},
+            "precisions": sc.precisions.to_dict(),
             "workload": {"batch": first(self.workload.batch), "input": first(self.workload.input),
                          "output": first(self.workload.output)},
             "profile": sc.profile.name,
@@ -184,7 +190,7 @@ class Prepared:
 def prepare(sc: Scenario, workload: Workload, decode_points: int = DECODE_POINTS,
             memory: MemoryBreakdown | None = None) -> Prepared:
     """Build the operators of the prefill step and of the decode steps at the quadrature contexts."""
-    batch = real(workload.batch)
+    batch = sc.plan.rank_batch(workload.batch)
     micro = batch / microbatches(sc.plan, batch)
     ctx = sc.context
     contexts = decode_contexts(workload.input, workload.output, decode_points, batch)
@@ -216,7 +222,7 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     profile = profile or sc.profile
     prefill, decode = cost_ops(prep.prefill_ops, sc, profile), cost_ops(prep.decode_ops, sc, profile)
     if sc.plan.pp > 1:  # the pipeline's fill and steady state, paced by its slowest stage
-        batch = prep.workload.batch
+        batch = sc.plan.rank_batch(prep.workload.batch)
         fill, _ = pipeline_factors(sc.plan, batch, slowest_stage_share(sc, prep.prefill_step, prefill.costs, profile))
         _, steady = pipeline_factors(sc.plan, batch, slowest_stage_share(sc, prep.decode_step, decode.costs, profile))
         prefill, decode = replace(prefill, time=prefill.time * fill), replace(decode, time=decode.time * steady)

@@ -42,7 +42,7 @@ def chunked_steps(sc: Scenario, workload: Workload, chunk: int, background: int 
     """The prompts of the batch spread over steps of `chunk` tokens, beside `background` decodes."""
     require(chunk >= 1, "chunk", chunk, "must be a positive number of tokens")
     require(background >= 0, "background", background, "must be >= 0")
-    batch = real(workload.batch)
+    batch = sc.plan.rank_batch(workload.batch)
     prefix = real(workload.cached_prefix)
     prompt = real(workload.input) - prefix  # tokens each prompt still has to prefill
     steps = np.ceil(batch * prompt / chunk)

@@ -43,8 +43,9 @@ def weight_bytes_per_device(model: Model, plan: Plan, sizes: Sizes) -> float:
         shard = shard_layer(layer, plan)
         n = layer_params(shard, model).total * sizes.weight
         if isinstance(layer.ffn, MoEFFN):
-            n += model.hidden * layer.ffn.num_experts * (1 - 1 / plan.ep) * sizes.weight  # router: replicated
             ffn = shard.ffn
+            router_row = model.hidden + (1 if ffn.router_bias else 0)  # the router is replicated, not split
+            n += router_row * (layer.ffn.num_experts - ffn.num_experts) * sizes.weight
             experts = ffn.num_experts * dense_ffn_params(ffn.expert_intermediate, model.hidden, ffn.gated, False)
             n += experts * (sizes.expert_weight - sizes.weight)  # routed experts at their own precision
         layers += count * n
@@ -168,9 +169,13 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
 def scenario_memory(sc, workload, prefill_tokens=None, draft=None) -> MemoryBreakdown:
     """The one memory account of a scenario and workload that every command uses: the
     accelerator's capacity, host memory and stated reserve, the scenario's offload, chunked
-    prefill's step size and a draft model's share (a Scenario)."""
+    prefill's step size and a draft model's share (a Scenario). With attention data parallelism a
+    device holds its rank's share of the batch, and the largest batch is the replica's."""
     acc = sc.system.accelerator
-    return memory_breakdown(sc.model, sc.plan, sc.precisions, acc.memory_capacity, workload.batch, workload.input,
-                            workload.output, prefill_tokens=prefill_tokens, samples=workload.samples,
-                            offload=sc.offload, host_capacity=acc.host_capacity, reserve=acc.reserve,
-                            draft=None if draft is None else (draft.model, draft.plan, draft.precisions))
+    memory = memory_breakdown(sc.model, sc.plan.ranks, sc.precisions, acc.memory_capacity,
+                              sc.plan.rank_batch(workload.batch), workload.input, workload.output,
+                              prefill_tokens=prefill_tokens, samples=workload.samples, offload=sc.offload,
+                              host_capacity=acc.host_capacity, reserve=acc.reserve,
+                              draft=None if draft is None else (draft.model, draft.plan, draft.precisions))
+    memory.max_batch = memory.max_batch * sc.plan.batch_split  # of the replica, as its batch is given
+    return memory

@@ -19,9 +19,6 @@ from functools import lru_cache
 
 from ..errors import require
 
-#: default ratio of the busiest expert device's tokens to the average: uniform routing
-MOE_IMBALANCE = 1.0
-
 
 def option(default, help: str, *, flag: str | None = None, short: str | None = None, kind=None, choices=None,
            minimum=None, maximum=None, required: bool = False, memory: bool = False):
@@ -44,17 +41,22 @@ class Deployment:
                                        "run data-parallel replicas.", short="-n", kind=int, minimum=1)
     tp: int = option(1, "Tensor-parallel degree.", kind=int, minimum=1)
     pp: int = option(1, "Pipeline-parallel degree.", kind=int, minimum=1)
-    ep: int = option(1, "Expert-parallel degree: dividing tp, experts sit in the TP group; a multiple of tp, they span "
-                        "the DP replicas (all-to-all).", kind=int, minimum=1)
+    ep: int = option(1, "Expert-parallel degree: experts placed on exactly ep devices; dividing tp, inside the TP "
+                        "group; a multiple of tp, spanning ep / tp replicas (all-to-all).", kind=int, minimum=1)
     dp: int | None = option(None, "Data-parallel replicas [default: devices / (tp x pp x cp)].", kind=int, minimum=1)
     cp: int = option(1, "Context-parallel degree (ring attention over a prompt's tokens).", kind=int, minimum=1)
     microbatches: int | None = option(None, "Pipeline micro-batches [default: pp].", kind=int, minimum=1)
     order: tuple | None = option(None, "Network order of the groups, innermost first [default: tp,cp,pp,dp].",
                                  kind="order")
-    moe_imbalance: float = option(MOE_IMBALANCE, "Busiest expert device's tokens over the average (1: uniform "
-                                                 "routing).", kind=float, minimum=1.0)
-    weight_precision: str = option("bf16", "Weight precision (fp8/int8 run W8A8; int4/fp4 weight-only).",
-                                   choices="precisions")
+    redundant_experts: int = option(0, "Redundant copies of hot experts spread over the ep devices (expert load "
+                                       "balancing); ep need not divide the expert count.", kind=int, minimum=0)
+    attention_dp: bool = option(False, "Attention data parallelism: the tp devices of a replica run attention unsplit, "
+                                       "each on 1/tp of the batch, with experts spread over ep devices.", kind=bool)
+    moe_imbalance: float | None = option(None, "Busiest expert device's tokens over the average [default: 1, uniform "
+                                         "routing].", kind=float, minimum=1.0)
+    weight_precision: str = option("bf16", "Weight precision or quantisation preset (fp8/int8 run W8A8; int4/fp4 "
+                                           "weight-only; a format the chip cannot compute runs weight-only).",
+                                   choices="weight_precisions")
     kv_precision: str | None = option(None, "KV-cache precision [default: the weights' for fp8/16-bit, else bf16].",
                                       choices="precisions")
     activation_precision: str | None = option(None, "Activation precision [default: as the weights imply].",

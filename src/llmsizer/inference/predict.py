@@ -8,11 +8,15 @@ deployment that cannot be built fails the rows that share it. Large files stream
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import replace
+
 import numpy as np
 
 from ..errors import LlmsizerError
 from ..units import GB, MS
-from .batch import evaluate
+from .batch import cost, evaluate, prepare
+from .memory import scenario_memory
 from .rows import REQUIRED_COLUMNS, engine_label, scenario_rows
 from .workload import Workload
 
@@ -24,6 +28,8 @@ OUTPUT_COLUMNS = ("pred_ttft_ms", "pred_tpot_ms", "pred_e2e_latency_ms", "pred_t
                   "pred_memory_per_device_gb", "pred_fits", "pred_max_batch", "pred_engine", "pred_error")
 #: rows read and predicted at a time from a file: bounded memory for files of any length
 CHUNK_ROWS = 200_000
+#: the column that catches one cell too many on a line
+OVERFLOW = "__cell_beyond_the_header__"
 
 __all__ = ["predict", "predict_file", "engine_label", "INPUT_COLUMNS", "OUTPUT_COLUMNS"]
 
@@ -36,24 +42,16 @@ def predict(frame, profile: str | None = None):
     results = {col: np.full(n, np.nan) for col in OUTPUT_COLUMNS if col not in ("pred_engine", "pred_error", "pred_fits")}
     fits = np.full(n, None, dtype=object)
     errors = rows.errors.copy()
-    for deployment, positions in rows.groups:
-        try:
-            workload = Workload(rows.batch[positions], rows.input[positions], rows.output[positions])
-            est = evaluate(deployment.resolve(), workload)
-            values = {"pred_ttft_ms": est.ttft / MS, "pred_tpot_ms": est.tpot / MS,
-                      "pred_e2e_latency_ms": est.e2e / MS, "pred_throughput_tokens_per_s": est.throughput}
-            for metric, column, scale in _BANDED:
-                low, high = est.band(metric)
-                values[f"{column}_low"], values[f"{column}_high"] = low / scale, high / scale
-            values["pred_memory_per_device_gb"] = est.memory.total / GB
-            values["pred_max_batch"] = est.memory.max_batch
-            finite = np.all([np.isfinite(np.broadcast_to(v, len(positions))) for v in values.values()], axis=0)
-        except LlmsizerError as exc:
-            errors[positions] = str(exc)
+    for positions, outcome in _estimates(rows):
+        if isinstance(outcome, LlmsizerError):
+            errors[positions] = str(outcome)
             continue
+        values = dict(outcome)
+        fit = values.pop("fits")
+        finite = np.all([np.isfinite(v) for v in values.values()], axis=0)
         for column, value in values.items():
             results[column][positions] = np.where(finite, value, np.nan)
-        fits[positions] = np.where(finite, np.broadcast_to(est.memory.fits, len(positions)), None)
+        fits[positions] = np.where(finite, fit, None)
         errors[positions] = np.where(finite, "", "the estimate is not a finite number (a length or batch too large)")
     out = frame.copy()
     for col, values in results.items():
@@ -64,36 +62,98 @@ def predict(frame, profile: str | None = None):
     return out[[c for c in out.columns if c not in OUTPUT_COLUMNS] + list(OUTPUT_COLUMNS)]
 
 
+#: deployment groups whose operators are the same share one graph while their rows together are
+#: at most this many (beyond it, each group's own arrays amortise building its graph)
+SHARED_GRAPH_ROWS = 4096
+
+
+def _estimates(rows):
+    """(positions, prediction columns or the error) per deployment group. Groups with the same
+    operators (one model, split and precisions on different hardware or engines) share one graph
+    over all their rows, costed on each group's own hardware and profile."""
+    resolved = {}
+    for deployment, positions in rows.groups:
+        try:
+            sc = deployment.resolve()
+        except LlmsizerError as exc:
+            yield positions, exc
+            continue
+        resolved.setdefault(sc.context if sc.offload is None else id(sc), []).append((sc, positions))
+    for members in resolved.values():
+        everything = np.concatenate([positions for _, positions in members])
+        workload = Workload(rows.batch[everything], rows.input[everything], rows.output[everything])
+        if len(members) == 1 or len(everything) > SHARED_GRAPH_ROWS:
+            for sc, positions in members:
+                yield positions, _columns(sc, positions, rows, None)
+            continue
+        shared = prepare(members[0][0], workload)
+        start = 0
+        for sc, positions in members:
+            where = slice(start, start + len(positions))
+            start += len(positions)
+            yield positions, _columns(sc, positions, rows, (shared, workload, where))
+
+
+def _columns(sc, positions, rows, shared):
+    """The prediction columns of one deployment group's rows, or the error that stops them."""
+    try:
+        if shared is None:
+            est, where = evaluate(sc, Workload(rows.batch[positions], rows.input[positions], rows.output[positions])), ...
+        else:
+            prepared, workload, where = shared
+            est = cost(replace(prepared, scenario=sc, memory=scenario_memory(sc, workload)))
+        values = {"pred_ttft_ms": est.ttft / MS, "pred_tpot_ms": est.tpot / MS, "pred_e2e_latency_ms": est.e2e / MS,
+                  "pred_throughput_tokens_per_s": est.throughput}
+        for metric, column, scale in _BANDED:
+            low, high = est.band(metric)
+            values[f"{column}_low"], values[f"{column}_high"] = low / scale, high / scale
+        values["pred_memory_per_device_gb"] = est.memory.total / GB
+        values["pred_max_batch"] = est.memory.max_batch
+        values["fits"] = est.memory.fits
+    except LlmsizerError as exc:
+        return exc
+    return {k: np.broadcast_to(v, np.shape(est.ttft))[where] for k, v in values.items()}
+
+
 def predict_file(input_csv, output_csv, profile: str | None = None, progress=None) -> dict:
     """Predict a CSV file into another, `CHUNK_ROWS` rows at a time; `progress(rows_done)` is
-    called after each chunk. Returns counts: rows, rows with an error, rows on the default profile."""
+    called after each chunk. A line with one cell more than the header fails its own row (named
+    by its line number); a line with more stops the file. Returns counts: rows, rows with an
+    error, rows on the default profile."""
+    import pandas as pd
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # pandas would drop a wide line's cells
+            return _predict_chunks(input_csv, output_csv, profile, progress)
+    except pd.errors.EmptyDataError:
+        raise LlmsizerError(f"{input_csv}: the file is empty; expected a header with {', '.join(INPUT_COLUMNS)}")
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        raise LlmsizerError(f"{input_csv}: a line has more than one cell beyond the header's columns "
+                            f"({str(exc).strip()})")
+    except UnicodeDecodeError as exc:
+        raise LlmsizerError(f"{input_csv}: not a UTF-8 CSV file ({exc.reason} at byte {exc.start})")
+
+
+def _predict_chunks(input_csv, output_csv, profile, progress) -> dict:
     import pandas as pd
 
     counts = {"rows": 0, "errors": 0, "default_profile": 0}
-    try:
-        header = pd.read_csv(input_csv, nrows=0).columns.tolist()
-        reader = pd.read_csv(input_csv, chunksize=CHUNK_ROWS, dtype=str, keep_default_na=False, header=0,
-                             names=header, on_bad_lines=_bad_line(input_csv, len(header)), engine="python")
-        for index, chunk in enumerate(reader):
-            out = predict(chunk, profile)
-            out.to_csv(output_csv, index=False, mode="w" if index == 0 else "a", header=index == 0)
-            counts["rows"] += len(out)
-            counts["errors"] += int((out["pred_error"] != "").sum())
-            counts["default_profile"] += int(out["pred_engine"].str.startswith("default").sum())
-            if progress is not None:
-                progress(counts["rows"])
-    except pd.errors.EmptyDataError:
-        raise LlmsizerError(f"{input_csv}: the file is empty; expected a header with {', '.join(INPUT_COLUMNS)}")
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise LlmsizerError(f"{input_csv}: not a readable UTF-8 CSV file ({exc})")
+    header = pd.read_csv(input_csv, nrows=0).columns.tolist()
+    reader = pd.read_csv(input_csv, chunksize=CHUNK_ROWS, dtype=str, keep_default_na=False, header=None, skiprows=1,
+                         names=[*header, OVERFLOW], index_col=False, on_bad_lines="error")
+    for index, chunk in enumerate(reader):
+        overflow = chunk.pop(OVERFLOW).to_numpy() != ""
+        out = predict(chunk, profile)
+        if overflow.any():
+            lines = counts["rows"] + np.flatnonzero(overflow) + 2  # the header is line 1
+            out.loc[overflow, [c for c in OUTPUT_COLUMNS if c not in ("pred_engine", "pred_error")]] = np.nan
+            out.loc[overflow, "pred_error"] = [f"line {line} has more cells than the header's {len(header)} columns"
+                                               for line in lines]
+        out.to_csv(output_csv, index=False, mode="w" if index == 0 else "a", header=index == 0)
+        counts["rows"] += len(out)
+        counts["errors"] += int((out["pred_error"] != "").sum())
+        counts["default_profile"] += int(out["pred_engine"].str.startswith("default").sum())
+        if progress is not None:
+            progress(counts["rows"])
     return counts
-
-
-def _bad_line(path, columns: int):
-    """Refuse a ragged line (more cells than the header), quoting it, instead of shifting the cells
-    of every row after it. (A line with fewer cells leaves its last cells empty: its row fails.)"""
-    def refuse(cells):
-        raise LlmsizerError(f"{path}: the line starting {','.join(cells[:3])!r} has {len(cells)} cells, "
-                            f"more than the header's {columns} columns")
-
-    return refuse

@@ -17,6 +17,10 @@ from ..errors import LlmsizerError
 from .options import Deployment
 
 DEPLOYMENT_COLUMNS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision")
+#: optional plan columns: data-parallel replicas [default: num_devices / (tp x pp)], and attention
+#: data parallelism (true/false) [default: false]
+PLAN_COLUMNS = ("dp", "attention_dp")
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 WORKLOAD_COLUMNS = ("batch_size", "input_len", "output_len")
 REQUIRED_COLUMNS = DEPLOYMENT_COLUMNS + WORKLOAD_COLUMNS
 #: whole numbers >= 1 (`dp` is optional: data-parallel replicas, when num_devices is absent or wider)
@@ -36,16 +40,32 @@ def engine_label(framework) -> str:
     return "default (framework not recognised)"
 
 
-def profile_of_label(label: str) -> str:
-    return "default" if label.startswith("default") else label
+def profile_of_label(label: str) -> str | None:
+    """The profile a label names; None for `default ...`, leaving the choice to the accelerator."""
+    return None if label.startswith("default") else label
 
 
 def deployment_from_row(row, profile: str | None = None) -> Deployment:
     """The deployment one row describes (the row's cells already checked)."""
+    dp = int(row.get("dp", 0))  # 0: not given
     return Deployment(model=str(row["model"]), hardware=str(row["hardware"]), devices=int(row["num_devices"]),
-                      tp=int(row["tp"]), pp=int(row["pp"]), ep=int(row["ep"]),
+                      tp=int(row["tp"]), pp=int(row["pp"]), ep=int(row["ep"]), dp=dp or None,
+                      attention_dp=bool(row.get("attention_dp", False)),
                       weight_precision=str(row["weight_precision"]), kv_precision=str(row["kv_precision"]),
                       profile=profile)
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
+
+
+def _switch(column: str, values) -> tuple[np.ndarray, np.ndarray]:
+    """A true/false column (empty cells false), and each cell's error."""
+    text = ["" if _blank(v) else str(int(v) if isinstance(v, float) and v.is_integer() else v).strip().lower()
+            for v in values]
+    errors = np.array(["" if t in TRUE + FALSE else f"{column} = {v!r}: must be true or false"
+                       for t, v in zip(text, values)], dtype=object)
+    return np.array([t in TRUE for t in text], dtype=bool), errors
 
 
 def _whole(column: str, values) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +105,16 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
     for column in WHOLE_COLUMNS:
         numbers[column], bad = _whole(column, frame[column].to_numpy())
         errors = np.where(errors == "", bad, errors)
+    numbers["dp"] = np.zeros(n)  # 0: not given, as many replicas as the devices hold
+    if "dp" in frame.columns:
+        cells = frame["dp"].to_numpy(dtype=object)
+        given = ~np.array([_blank(v) for v in cells], dtype=bool)
+        dp, bad = _whole("dp", np.where(given, cells, 1))
+        numbers["dp"] = np.where(given, dp, 0.0)
+        errors = np.where(errors == "", bad, errors)
+    numbers["attention_dp"], bad = (_switch("attention_dp", frame["attention_dp"].to_numpy(dtype=object))
+                                    if "attention_dp" in frame.columns else (np.zeros(n, dtype=bool), ""))
+    errors = np.where(errors == "", bad, errors)
     texts = {}
     for column in TEXT_COLUMNS:
         values = frame[column].to_numpy(dtype=object)
@@ -94,13 +124,13 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
     frameworks = frame["framework"].to_numpy(dtype=object) if "framework" in frame.columns else [None] * n
     engines = np.array([profile or engine_label(f) for f in frameworks], dtype=object)
     valid = np.flatnonzero(errors == "")
-    keys = list(zip(*(texts[c][valid] for c in TEXT_COLUMNS), *(numbers[c][valid] for c in ("num_devices", "tp", "pp",
-                                                                                              "ep")), engines[valid]))
+    plan = ("num_devices", "tp", "pp", "ep", *PLAN_COLUMNS)
+    keys = list(zip(*(texts[c][valid] for c in TEXT_COLUMNS), *(numbers[c][valid] for c in plan), engines[valid]))
     positions: dict[tuple, list[int]] = {}
     for key, position in zip(keys, valid):
         positions.setdefault(key, []).append(position)
     groups = []
-    names = (*TEXT_COLUMNS, "num_devices", "tp", "pp", "ep")
+    names = (*TEXT_COLUMNS, *plan)
     for key, where in positions.items():
         row = dict(zip(names, key))
         groups.append((deployment_from_row(row, profile or profile_of_label(key[-1])), np.asarray(where)))

@@ -18,7 +18,10 @@ from ..models.zoo import load_model
 from ..ops.base import Context, Sizes
 from ..parallel import Plan
 from ..precision import Precisions, quant_preset
-from .options import MOE_IMBALANCE
+
+
+#: the busiest expert device's tokens over the average when nothing else is said: uniform routing
+UNIFORM_ROUTING = 1.0
 
 
 @dataclass(frozen=True)
@@ -31,13 +34,13 @@ class Scenario:
     plan: Plan
     precisions: Precisions
     profile: Profile
-    moe_imbalance: float = 1.0
+    moe_imbalance: float = UNIFORM_ROUTING
     #: what lives in host memory when the device is full: "weights", "kv" or None
     offload: str | None = None
 
     @property
     def context(self) -> Context:
-        return Context(self.model, self.plan, Sizes.of(self.precisions), self.moe_imbalance)
+        return Context(self.model, self.plan.ranks, Sizes.of(self.precisions), self.moe_imbalance)
 
     @property
     def layout(self):
@@ -48,8 +51,8 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
              ep: int = 1, dp: int | None = None, cp: int = 1, microbatches: int | None = None,
              order: tuple[str, ...] | None = None, weight_precision: str = "bf16", kv_precision: str | None = None,
              activation_precision: str | None = None, quant: str | None = None, engine: str | None = None,
-             profile: str | Profile | None = None, moe_imbalance: float = MOE_IMBALANCE,
-             offload: str | None = None) -> Scenario:
+             profile: str | Profile | None = None, moe_imbalance: float | None = None,
+             offload: str | None = None, redundant_experts: int = 0, attention_dp: bool = False) -> Scenario:
     """Resolve names into a Scenario. Devices beyond tp x pp x cp become data-parallel replicas
     (`dp`, or as many as `devices` or the system allow)."""
     model = load_model(model)
@@ -62,24 +65,25 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
         devices = per_replica * dp if dp is not None else (system.num_devices if system is not None else per_replica)
     require(devices % per_replica == 0, "devices", devices, f"must be a multiple of tp x pp x cp ({per_replica})")
     require(dp is None or dp * per_replica == devices, "dp", dp, f"must equal devices / (tp x pp x cp) = {devices // per_replica}")
+    moe_imbalance = UNIFORM_ROUTING if moe_imbalance is None else moe_imbalance
     require(moe_imbalance >= 1.0, "moe_imbalance", moe_imbalance, "must be >= 1 (the busiest device over the average)")
     plan = Plan(tp=tp, pp=pp, ep=ep, dp=devices // per_replica, cp=cp, microbatches=microbatches,
+                redundant_experts=redundant_experts, attention_dp=attention_dp,
                 **({"order": tuple(order)} if order else {}))
     plan.check(model)
     if system is None:
         system = System.single_node(load_accelerator(hardware), devices)
     plan.layout(system)  # fails early, naming the group that does not fit the network
     if not isinstance(profile, Profile):
-        name = profile or engine_from_text(engine) or engine or "default"
+        name = profile or engine_from_text(engine) or engine or system.accelerator.default_engine or "default"
         profile = load_profile(name, system.accelerator.name)
     if quant is not None:  # a named scheme sets every tensor class; an explicit KV precision still wins
-        precisions = quant_preset(quant)
-        if kv_precision is not None:
-            precisions = replace(precisions, kv_cache=kv_precision, kv_group=None, kv_scale_bytes=None)
+        precisions = quant_preset(quant, kv_precision)
     else:
         precisions = Precisions.from_weight_precision(weight_precision, kv_precision)
     if activation_precision is not None:
         precisions = replace(precisions, activations=activation_precision)
+    precisions = precisions.on(system.accelerator)  # formats the chip cannot compute run weight-only
     if precisions.weights == "fp8" and not profile.fp8_experts and model.is_moe:
         precisions = replace(precisions, experts="bf16")  # the engine keeps experts in 16 bits
     return Scenario(model, system, plan, precisions, profile, moe_imbalance, offload)

@@ -94,12 +94,12 @@ def speculate(plain: Estimate, spec: Speculation) -> Estimate:
     sc, workload, contexts = plain.scenario, plain.workload, plain.contexts
     require(spec.draft is None or spec.draft.model.vocab == sc.model.vocab, "draft", getattr(spec.draft, "model", None),
             f"must share the target's vocabulary ({sc.model.vocab} tokens) to propose its tokens")
-    batch = real(workload.batch)
+    batch = sc.plan.rank_batch(workload.batch)
     batch = batch / microbatches(sc.plan, batch) * workload.samples  # sequences of one micro-batch
     k = spec.tokens
     verify = cost_ops(step_ops(sc.context, Step((Segment(batch, k + 1.0, contexts, decode=True),))), sc)
     draft = _draft_costs(sc, spec, batch, contexts)
-    _, steady = pipeline_factors(sc.plan, workload.batch)
+    _, steady = pipeline_factors(sc.plan, sc.plan.rank_batch(workload.batch))
     draft_s = sum(c.total for c in draft)
     step = StepCost(verify.costs + draft, (verify.time + draft_s) * steady, verify.step_overhead_s)
     tokens = expected_tokens(k, spec.acceptance)

@@ -95,13 +95,14 @@ def microbatches(plan: Plan, batch):
 def pipeline_factors(plan: Plan, batch, slowest_share=None):
     """(prefill, decode) multipliers of one micro-batch's pass over all layers, whose slowest
     stage takes `slowest_share` of it (1/pp when the stages are even). Prefill fills the pipeline:
-    the pass plus (m - 1) slowest-stage times; a decode step of the whole batch waits for
-    max(m, pp) slowest-stage times. One micro-batch gives no overlap (both are 1)."""
+    the pass plus (m - 1) slowest-stage times; a decode step of the whole batch takes the longer
+    of one pass (a micro-batch's next token waits for its last) and m slowest-stage times. One
+    micro-batch gives no overlap (both are 1)."""
     m, pp = microbatches(plan, batch), plan.pp
     share = 1.0 / pp if slowest_share is None else slowest_share
     if pp == 1:
         return 1.0, 1.0
-    return 1.0 + (m - 1) * share, np.maximum(m, pp) * share
+    return 1.0 + (m - 1) * share, np.maximum(1.0, m * share)
 
 
 def stage_layers(model, pp: int) -> list[dict]:

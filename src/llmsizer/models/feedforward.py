@@ -78,15 +78,16 @@ class MoEFFN:
         return ParamCount(router + shared + self.num_experts * expert, router + shared + self.top_k * expert)
 
     def shard(self, plan) -> "MoEFFN":
-        local = self.num_experts // plan.ep
+        local = plan.expert_slots(self.num_experts)  # routed experts and redundant copies on the busiest device
         return replace(self, num_experts=local, top_k=min(self.top_k, local),
                        expert_intermediate=math.ceil(self.expert_intermediate / plan.expert_tp),
                        shared_intermediate=math.ceil(self.shared_intermediate / plan.tp))
 
     def check(self, plan) -> None:
-        require(self.num_experts % plan.ep == 0, "ep", plan.ep, f"must divide the expert count ({self.num_experts})")
+        require(plan.ep <= self.num_experts + plan.redundant_experts, "ep", plan.ep,
+                f"must not exceed the experts plus redundant copies ({self.num_experts} + {plan.redundant_experts})")
 
     def activation_width(self, plan) -> float:
         """Routed copies of a token on this device's experts, plus the shared experts."""
         mult = 3 if self.gated else 2
-        return self.top_k * mult * self.expert_intermediate / plan.ep + mult * self.shared_intermediate
+        return self.top_k * plan.routed_share * mult * self.expert_intermediate + mult * self.shared_intermediate

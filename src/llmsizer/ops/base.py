@@ -188,9 +188,11 @@ def elementwise(ctx: Context, name: str, block: str, count: float, elements_read
     )
 
 
-def collective(name: str, block: str, count: float, kind: str, message_bytes, group: str) -> Op:
+def collective(name: str, block: str, count: float, kind: str, message_bytes, group: str,
+               options: dict | None = None) -> Op:
+    """A collective over a plan group; `options` are the collective's own (the routing of a dispatch)."""
     return Op(name=name, block="communication", kind="collective", count=count, collective=kind,
-              message_bytes=real(message_bytes), group=group, extra={"of": block})
+              message_bytes=real(message_bytes), group=group, extra={"of": block, "options": options or {}})
 
 
 def all_reduce(ctx: Context, name: str, block: str, count: float, elements) -> list[Op]:

@@ -14,6 +14,10 @@ from ..models.spec import DenseFFN, MoEFFN
 from .base import Context, Op, all_reduce, collective, elementwise, matmul
 from ..arrays import real
 
+#: bytes per element of the expert outputs sent back: engines combine in bf16 even when they
+#: dispatch in fp8 (DeepEP: https://github.com/deepseek-ai/DeepEP#readme)
+COMBINE_BYTES = 2.0
+
 
 def expected_experts_touched(num_experts: int, top_k: int, tokens):
     """Expected number of distinct experts a batch of `tokens` routes to (uniform routing)."""
@@ -40,27 +44,32 @@ def dense_ffn_ops(ctx: Context, ffn: DenseFFN, count: float, tokens) -> list[Op]
 def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens) -> list[Op]:
     """Router, routed experts (weights of touched local experts only), shared experts, combine.
 
-    Experts are spread over `ep` devices and each expert's width over `expert_tp` devices, so
-    every device does its share of the expert FLOPs (times the load imbalance) and reads the
-    touched experts among its own E/ep. Experts inside the TP group are combined by the TP
-    all-reduce; experts spanning data-parallel replicas receive and return tokens by all-to-all.
+    Experts sit in slots (routed experts plus redundant copies, each slot taken to carry an equal
+    share of the load) on `ep` devices, each expert's width over `expert_tp` devices. The busiest
+    device does its share of the expert FLOPs times the stated imbalance and the placement's (a
+    device with one more slot than the average), and reads the touched slots among its own.
+    Experts inside the TP group are combined by the TP all-reduce; experts spanning replicas
+    receive each token once per device holding its experts (dispatch, at the activation
+    precision) and return partial sums the same way in at least 16 bits (combine).
     """
     plan, hidden, sizes = ctx.plan, ctx.model.hidden, ctx.sizes
     tokens = real(tokens)
     E, k = ffn.num_experts, ffn.top_k
     width = ffn.expert_intermediate // plan.expert_tp
     up_width = (2 if ffn.gated else 1) * width
-    # experts spanning replicas serve every replica's tokens; the busiest device gets `imbalance` x its share
-    group_tokens = tokens * plan.dp if plan.experts_span_replicas else tokens
-    touched = expected_experts_touched(E, k, group_tokens)
-    touched_here = touched / plan.ep
-    routed = group_tokens * k / plan.ep * ctx.moe_imbalance  # token-expert pairs on the busiest device
-    per_expert = np.where(touched > 0, group_tokens * k / np.maximum(touched, 1e-12), 0.0) * ctx.moe_imbalance
+    slots = E + plan.redundant_experts
+    group_tokens = tokens * plan.expert_group / plan.tp  # the tokens of every replica the expert group serves
+    touched_here = expected_experts_touched(slots, k, group_tokens) / slots * plan.expert_slots(E)
+    imbalance = ctx.moe_imbalance * plan.placement_imbalance(E)
+    routed = tokens * k * plan.routed_share * imbalance  # token-expert pairs on the busiest device
+    per_expert = np.where(touched_here > 0, routed / np.maximum(touched_here, 1e-12), 0.0)
     ops = [matmul(ctx, "router", "moe", count, tokens, hidden, E, bias=ffn.router_bias)]
     if plan.experts_span_replicas:
-        dispatched = tokens / plan.tp * k * hidden * sizes.activation  # each TP rank sends its share of tokens
-        ops += [collective(name, "moe", count, "all_to_all", dispatched, "ep")
-                for name in ("moe_dispatch", "moe_combine")]
+        sent = tokens / plan.tp * hidden  # each TP rank sends its share of the tokens, one copy each
+        routing = {"routing": (E, k)}
+        ops += [collective("moe_dispatch", "moe", count, "dispatch", sent * sizes.activation, "ep", routing),
+                collective("moe_combine", "moe", count, "combine", sent * max(sizes.activation, COMBINE_BYTES),
+                           "ep", routing)]
     for name, k_dim, n_dim in (("experts_up_gate" if ffn.gated else "experts_up", hidden, up_width),
                                ("experts_down", width, hidden)):
         ops.append(Op(

@@ -1,0 +1,61 @@
+"""`llmsizer simulate`: one scenario from flags, and a table of scenarios where a bad row only
+fills its own error column."""
+
+import json
+
+import pandas as pd
+from click.testing import CliRunner
+
+from llmsizer.cli import main
+
+
+def test_simulate_prints_json_with_percentiles_and_goodput():
+    result = CliRunner().invoke(main, ["simulate", "-m", "llama-3.1-8b", "-H", "h100", "--rate", "8", "--requests",
+                                       "200", "--lengths", "lognormal", "--slo-ttft-ms", "500", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    s = data["summary"]
+    assert s["completed"] == 200 and s["ttft_ms_p50"] <= s["ttft_ms_p90"] <= s["ttft_ms_p99"]
+    assert 0 < s["goodput_requests_per_s"] <= s["request_throughput_per_s"]
+    assert data["scheduler"]["engine"] == "vllm" and data["scheduler"]["block_size"] == 16
+
+
+def test_simulate_a_scenario_table_keeps_bad_rows_to_themselves(tmp_path):
+    rows = pd.DataFrame([
+        dict(model="llama-3.1-8b", hardware="h100", num_devices=1, tp=1, pp=1, ep=1, weight_precision="bf16",
+             kv_precision="bf16", input_len=512, output_len=64, framework="vLLM", concurrency=4, request_rate="",
+             num_requests=40),
+        dict(model="no-such-model", hardware="h100", num_devices=1, tp=1, pp=1, ep=1, weight_precision="bf16",
+             kv_precision="bf16", input_len=512, output_len=64, framework="", concurrency="", request_rate=5,
+             num_requests=40),
+        dict(model="llama-3.1-8b", hardware="h100", num_devices=2, tp=1, pp=1, ep=1, weight_precision="fp8",
+             kv_precision="fp8", input_len=512, output_len=64, framework="SGLang", concurrency="", request_rate=5,
+             num_requests=40),
+    ])
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    rows.to_csv(source, index=False)
+    result = CliRunner().invoke(main, ["simulate", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns[:len(rows.columns)]) == list(rows.columns)
+    assert table.loc[0, "sim_error"] == "" and table.loc[2, "sim_error"] == ""
+    assert "no-such-model" in table.loc[1, "sim_error"] and table.loc[1, "sim_ttft_ms_mean"] == ""
+    assert float(table.loc[0, "sim_output_throughput_tokens_per_s"]) > 0
+    for stat in ("mean", "p50", "p90", "p95", "p99"):
+        assert f"sim_itl_ms_{stat}" in table.columns
+
+
+def test_simulate_replays_a_trace_and_draws_the_timeline(tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("\n".join(json.dumps({"timestamp": 10 + 0.2 * i, "input_length": 300 + i, "output_length": 20})
+                               for i in range(30)))
+    plot = tmp_path / "timeline.png"
+    result = CliRunner().invoke(main, ["simulate", "-m", "llama-3.1-8b", "-H", "h100", "--trace", str(trace),
+                                       "--plot", str(plot), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["summary"]["completed"] == 30 and plot.stat().st_size > 10_000
+
+
+def test_simulate_needs_a_scenario():
+    result = CliRunner().invoke(main, ["simulate", "--rate", "3"])
+    assert result.exit_code == 2 and "--model" in result.output

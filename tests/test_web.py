@@ -297,7 +297,7 @@ def test_other_pages_draw_their_charts(page, server, tmp_path):
     expect = _expect()
     page.goto(f"{server}/?{CHAT}")
     expect(_metric(page, "TPOT")).to_be_visible()
-    for name, charts in (("Compare", 1), ("Study", 2), ("Validation", 1)):
+    for name, charts in (("Under load", 1), ("Compare", 1), ("Study", 2), ("Validation", 1)):
         page.get_by_role("link", name=name, exact=True).click()
         expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
         expect(page.get_by_test_id("stPlotlyChart")).to_have_count(charts)
@@ -305,7 +305,10 @@ def test_other_pages_draw_their_charts(page, server, tmp_path):
         _wait_until_idle(page)
         expect(page.get_by_test_id("stException")).to_have_count(0)
         expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
-        _screenshot(page, f"{name.lower()}-page.png", tmp_path, height=1300 if name == "Compare" else 1900)
+        if name == "Under load":  # the simulator's p99 held to the chat targets
+            expect(page.get_by_text(re.compile(r"^(pass|fail) p99 ≤ 200 ms$"))).to_be_visible()
+        _screenshot(page, f"{name.lower().replace(' ', '-')}-page.png", tmp_path,
+                    height={"Compare": 1300, "Under load": 1600}.get(name, 1900))
         page.set_viewport_size({"width": 1400, "height": 1000})
 
 

@@ -41,6 +41,11 @@ def main() -> None:
 
         study_page(choice, problem)
 
+    def load():
+        from llmsizer.web.load_page import load_page
+
+        load_page(choice, problem)
+
     def validation():
         from llmsizer.web.pages import validation_page
 
@@ -48,6 +53,7 @@ def main() -> None:
 
     st.navigation([st.Page(estimate, title="Estimate", default=True),
                    st.Page(need, title="What do I need?", url_path="need"),
+                   st.Page(load, title="Under load", url_path="load"),
                    st.Page(compare, title="Compare", url_path="compare"), st.Page(study, title="Study", url_path="study"),
                    st.Page(validation, title="Validation", url_path="validation")], position="top").run()
     if not sidebar_first:

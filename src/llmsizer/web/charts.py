@@ -175,3 +175,30 @@ def hardware_pareto(points: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(title="throughput per device (output tokens/s)")
     return _layout(fig, "Configurations per accelerator: throughput per device against speed per user", height=480,
                    legend="right")
+
+
+def timeline(steps: pd.DataFrame, requests: pd.DataFrame, ttft_target_ms: float | None = None) -> go.Figure:
+    """A simulated run over time: running and waiting requests, KV-cache use, and each request's
+    TTFT at its arrival (with the target dashed)."""
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=["requests running and waiting", "KV cache used", "TTFT of each request"])
+    for i, (replica, part) in enumerate(steps.groupby("replica")):
+        name = f" (replica {replica})" if steps["replica"].nunique() > 1 else ""
+        colour = COLOURS[i % len(COLOURS)]
+        fig.add_scatter(x=part["start"], y=part["running"], mode="lines", name=f"running{name}",
+                        line={"color": colour}, row=1, col=1)
+        fig.add_scatter(x=part["start"], y=part["waiting"], mode="lines", name=f"waiting{name}",
+                        line={"color": colour, "dash": "dot"}, row=1, col=1)
+        fig.add_scatter(x=part["start"], y=100 * part["kv_share"], mode="lines", name=f"KV cache{name}",
+                        line={"color": colour}, showlegend=False, row=2, col=1)
+    fig.add_scatter(x=requests["arrival"], y=requests["ttft_s"] * 1e3, mode="markers", marker={"size": 4},
+                    name="TTFT", showlegend=False, row=3, col=1)
+    if ttft_target_ms is not None:
+        fig.add_hline(y=ttft_target_ms, line_dash="dash", line_color="crimson", row=3, col=1,
+                      annotation_text=f"target {ttft_target_ms:g} ms", annotation_position="top left")
+    fig.update_yaxes(title_text="requests", row=1, col=1)
+    fig.update_yaxes(title_text="KV cache used (%)", range=[0, 105], row=2, col=1)
+    fig.update_yaxes(title_text="TTFT (ms)", row=3, col=1)
+    for row in (1, 2, 3):
+        fig.update_xaxes(title_text="time (s)", row=row, col=1)
+    return _layout(fig, "The run over time", height=720)

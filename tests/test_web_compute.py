@@ -107,6 +107,15 @@ def test_uploaded_objects_estimate_like_names():
     assert by_object["tpot_ms"] > 0 and by_object["hardware"] == "H100-SXM5-80GB" and by_object["model"] == "llama"
 
 
+def test_compare_offers_the_uploaded_model_under_its_file_name():
+    pages = pytest.importorskip("llmsizer.web.pages")
+    model = model_from_upload(LLAMA_CONFIG.read_bytes(), "my-llama.json")
+    options, defaults = pages.compare_options(with_model(Choice(), model), "models")
+    assert options[0] == ("model", "my-llama (uploaded)", model) and defaults[0] == options[0]
+    table = compare([with_model(Choice(), obj) for _, _, obj in options[:2]], "model", [n for _, n, _ in options[:2]])
+    assert table["model"].iloc[0] == "my-llama (uploaded)" and table["error"].iloc[0] == ""
+
+
 def test_compare_is_per_device_with_whole_counts_and_keeps_errors():
     rows = [with_model(Choice(), "Llama-3.1-8B"), with_target(Choice(), "system", "dgx-h100"),
             with_model(Choice().with_deployment(tp=3), "Llama-3.1-70B")]
@@ -221,12 +230,17 @@ def test_link_ignores_what_does_not_parse(params):
 
 def test_sidebar_fields_carry_every_serving_option_with_the_cli_default():
     pytest.importorskip("streamlit")
-    from llmsizer.web.sidebar import scenario_fields
+    from llmsizer.cli import main
+    from llmsizer.web.link import NONE
+    from llmsizer.web.sidebar import DEPLOYMENT_EXTRAS, SERVING_FIELDS, WORKLOAD_EXTRAS, scenario_fields
 
     fields = scenario_fields()
-    for name, default in [("chunk", None), ("background", 0), ("draft_layers", 1.0), ("samples", 1),
-                          ("cached_prefix", 0), ("moe_imbalance", 1.0), ("prefill_tp", 1)]:
-        assert fields[name].default == default, name
+    flags = {param.name: param for param in main.commands["estimate"].params}
+    for name in SERVING_FIELDS + WORKLOAD_EXTRAS + DEPLOYMENT_EXTRAS:
+        default = flags[name].default
+        assert fields[name].default == (NONE if default is None and fields[name].choices else default), name
+        if fields[name].choices is not None and name != "draft":
+            assert set(flags[name].type.choices) <= set(fields[name].choices), name
     assert fields["draft"].choices[:2] == ("none", "heads") and "awq-int4" in fields["quant"].choices
 
 

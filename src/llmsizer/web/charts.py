@@ -180,7 +180,7 @@ def hardware_pareto(points: pd.DataFrame) -> go.Figure:
 def timeline(steps: pd.DataFrame, requests: pd.DataFrame, ttft_target_ms: float | None = None) -> go.Figure:
     """A simulated run over time: running and waiting requests, KV-cache use, and each request's
     TTFT at its arrival (with the target dashed)."""
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=["requests running and waiting", "KV cache used", "TTFT of each request"])
     for i, (replica, part) in enumerate(steps.groupby("replica")):
         name = f" (replica {replica})" if steps["replica"].nunique() > 1 else ""
@@ -191,7 +191,8 @@ def timeline(steps: pd.DataFrame, requests: pd.DataFrame, ttft_target_ms: float 
                         line={"color": colour, "dash": "dot"}, row=1, col=1)
         fig.add_scatter(x=part["start"], y=100 * part["kv_share"], mode="lines", name=f"KV cache{name}",
                         line={"color": colour}, showlegend=False, row=2, col=1)
-    fig.add_scatter(x=requests["arrival"], y=requests["ttft_s"] * 1e3, mode="markers", marker={"size": 4},
+    fig.add_scatter(x=requests["arrival"], y=requests["ttft_s"] * 1e3, mode="markers",
+                    marker={"size": 4, "color": COLOURS[0]},
                     name="TTFT", showlegend=False, row=3, col=1)
     if ttft_target_ms is not None:
         fig.add_hline(y=ttft_target_ms, line_dash="dash", line_color="crimson", row=3, col=1,
@@ -199,6 +200,6 @@ def timeline(steps: pd.DataFrame, requests: pd.DataFrame, ttft_target_ms: float 
     fig.update_yaxes(title_text="requests", row=1, col=1)
     fig.update_yaxes(title_text="KV cache used (%)", range=[0, 105], row=2, col=1)
     fig.update_yaxes(title_text="TTFT (ms)", row=3, col=1)
-    for row in (1, 2, 3):
-        fig.update_xaxes(title_text="time (s)", row=row, col=1)
-    return _layout(fig, "The run over time", height=720)
+    fig.update_xaxes(title_text="time (s)", row=3, col=1)
+    fig.update_xaxes(showticklabels=True)
+    return _layout(fig, "The run over time", height=760)

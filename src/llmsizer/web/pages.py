@@ -111,10 +111,10 @@ def estimate_page(choice: Choice | None, problem: str) -> None:
     st.caption("Each operator's FLOP per byte moved against the rate it achieves: under the sloped roof it is "
                "memory bound, under the flat one compute bound; far below both, overheads dominate.")
     with st.expander("Per-operator table"):
-        st.dataframe(frame, hide_index=True)
+        table(frame, digits=4)
 
 
-def _compare_options(choice: Choice, what: str) -> tuple[list, list]:
+def compare_options(choice: Choice, what: str) -> tuple[list, list]:
     """(options, defaults) of the Compare pick list: (kind, name, object) triples, the sidebar's
     uploaded model or accelerator first (named by its file)."""
     d = choice.deployment
@@ -142,7 +142,7 @@ def compare_page(choice: Choice | None, problem: str) -> None:
         return
     st.caption("The sidebar's scenario with one thing varied: the model, or the hardware (same plan and workload).")
     what = st.radio("Compare", ["models", "hardware"], key="compare_what", horizontal=True)
-    options, defaults = _compare_options(choice, what)
+    options, defaults = compare_options(choice, what)
     picked = st.multiselect("Models" if what == "models" else "Hardware", options, default=defaults,
                             key=f"compare_{what}", format_func=lambda o: o[1])
     label = "model" if what == "models" else "hardware"

@@ -226,8 +226,9 @@ def _option_widget(container, name: str) -> None:
         container.selectbox(label, field.choices, key=name, help=spec.metadata["help"])
         return
     whole = field.kind is int
+    unset = ("off" if name in SERVING_FIELDS else "default") if field.default is None else None
     container.number_input(label, min_value=field.minimum, max_value=field.maximum, step=1 if whole else 0.05,
-                           key=name, placeholder="off" if field.default is None else None,
+                           key=name, placeholder=unset,
                            help=spec.metadata["help"], format=None if whole else "%.2f")
 
 

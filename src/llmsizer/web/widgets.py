@@ -19,6 +19,8 @@ HEADINGS = {
     "usd_per_million_tokens": "$ per million tokens", "binding": "least headroom", "devices": "devices",
     "male_pct": "mean abs. log error (%)", "median_ape_pct": "median abs. error (%)",
     "p90_ape_pct": "90th pct abs. error (%)", "within_20_pct": "within 20% (%)", "bias_pct": "bias (%)",
+    "gflop": "GFLOP", "mbytes": "MB moved", "message_mb": "message (MB)", "time_ms": "time (ms)",
+    "share": "share of the step", "compute_util": "compute utilisation", "memory_util": "bandwidth utilisation",
 }
 BADGE = {targets.PASS: "green", targets.FAIL: "red", targets.UNFIT: "gray"}
 #: greys the metric values inside a container keyed "unfit"

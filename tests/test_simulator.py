@@ -83,6 +83,32 @@ def test_requests_and_blocks_are_conserved_under_preemption_and_prefix_sharing(e
         assert sum(requests.preemptions) == 0  # whole requests reserved: never preempted
 
 
+def test_swapped_caches_come_back_without_recomputing():
+    def run(preemption):
+        rng = np.random.default_rng(8)
+        n = 200
+        requests = Requests(np.cumsum(rng.exponential(0.005, n)), rng.integers(100, 300, n), rng.integers(50, 300, n))
+        e = small_engine(requests, Limits("vllm", max_num_batched_tokens=512, max_num_seqs=64,
+                                          preemption=preemption), blocks=150)
+        e.host_bandwidth = 64e9
+        checked = e.step
+
+        def step():
+            checked()
+            e.check()
+
+        e.step = step
+        Cluster(requests, [[e]]).run()
+        return requests, sum(e.timeline["prefill_tokens"])
+
+    swapped, swap_prefill = run("swap")
+    recomputed, recompute_prefill = run("recompute")
+    assert sum(swapped.preemptions) > 0 and sum(recomputed.preemptions) > 0
+    # decodes come back from host memory; only prompts cut short are computed again
+    assert sum(swapped.prompt) <= swap_prefill < recompute_prefill
+    assert all(math.isfinite(f) for f in swapped.finish)
+
+
 def test_a_request_that_can_never_fit_is_an_error():
     requests = Requests([0.0], [5000], [10])
     e = small_engine(requests, Limits("vllm", max_num_batched_tokens=512, max_num_seqs=8), blocks=100)
@@ -190,3 +216,13 @@ def test_goodput_counts_requests_within_every_slo():
     strict = simulate(MODEL, HW, rate=10.0, requests=300, lengths="lognormal", seed=9,
                       slo={"ttft_ms": s["ttft_ms_p50"]}).summary
     assert strict["goodput_requests_per_s"] == pytest.approx(0.5 * s["request_throughput_per_s"], rel=0.05)
+
+
+def test_prefix_cache_hits_skip_the_shared_prompt():
+    common = dict(rate=8.0, requests=400, input=2048, output=64, prefix_tokens=1536, prefix_groups=2, seed=6)
+    cached = simulate(MODEL, HW, **common)
+    cold = simulate(MODEL, HW, prefix_caching=False, **common)
+    assert cached.summary["ttft_ms_mean"] < 0.6 * cold.summary["ttft_ms_mean"]
+    steps = cached.steps_frame()
+    # after the first request of each group, only the part past the prefix is prefilled
+    assert steps["prefill_tokens"].sum() < 0.4 * cold.steps_frame()["prefill_tokens"].sum()

@@ -51,6 +51,8 @@ def prefill_pool_flags(command):
 @click.option("--max-num-seqs", type=click.IntRange(1), help="Running requests [default: the engine's].")
 @click.option("--block-size", type=click.IntRange(1), help="Tokens per KV block [default: the engine's].")
 @click.option("--prefix-caching/--no-prefix-caching", default=None, help="[default: the engine's]")
+@click.option("--preemption", type=click.Choice(["recompute", "swap"]), default="recompute", show_default=True,
+              help="A preempted decode's cache: prefilled again, or swapped to host memory and back.")
 @click.option("--router", type=click.Choice(["round_robin", "least_outstanding"]), default="round_robin",
               show_default=True, help="How data-parallel replicas share the requests.")
 @click.option("--slo-ttft-ms", type=float, help="Goodput: TTFT limit.")

@@ -33,7 +33,8 @@ INIT_TOKEN_RATIO, MIN_TOKEN_RATIO, TOKEN_RATIO_DECAY = 0.7, 0.1, 0.001
 
 class Engine:
     def __init__(self, requests: Requests, model: StepModel, cache: CacheSize, limits: Limits, *,
-                 first_token_delay: float = 0.0, role: str = "both", replica: int = 0, record: bool = True):
+                 first_token_delay: float = 0.0, role: str = "both", replica: int = 0, record: bool = True,
+                 host_bandwidth: float = 0.0):
         self.r, self.model, self.limits = requests, model, limits
         self.kv = PagedKVCache(cache)
         self.kv.held[DECODERS] = 0
@@ -60,6 +61,10 @@ class Engine:
         self.ends: list = []                # heap of (last decode step, request, version)
         self.version: dict = {}
         self.remaining = 0                  # output tokens the decoding requests still owe
+        self.swap = limits.preemption == "swap"
+        self.swapped: dict = {}             # preempted decodes whose cache waits in host memory (tokens)
+        self.swap_bytes = 0.0               # cache bytes moved over the host link this step
+        self.host_bandwidth = host_bandwidth
         self.token_ratio = INIT_TOKEN_RATIO
         self.record = record
         self.timeline = {name: [] for name in ("start", "duration", "decode_seqs", "prefill_tokens", "running",
@@ -127,6 +132,8 @@ class Engine:
         chunks, r = [], self.r
         while self.waiting and self.running < self.limits.max_num_seqs and (budget is None or budget > 0):
             rid = self.waiting[0]
+            if rid in self.swapped:
+                break  # swapped caches come back before a step's decodes are counted (swap_in)
             target = r.prompt[rid] + self.generated.get(rid, 0)
             group = r.prefix_group[rid]
             hit = self.kv.prefix_hit(group) if self.prefix and group >= 0 and self.role != "decode" else 0
@@ -160,6 +167,21 @@ class Engine:
             return True
         return self.kv.available() - need >= self.token_ratio * self.remaining / self.bs
 
+    def swap_in(self) -> None:
+        """Bring swapped caches back, first in the queue first, while sequences and blocks allow."""
+        while self.waiting and self.waiting[0] in self.swapped and self.running < self.limits.max_num_seqs:
+            rid = self.waiting[0]
+            context = self.swapped[rid]
+            if not self.kv.take(rid, self.kv.blocks_for(context)):
+                return
+            self.waiting.popleft()
+            del self.swapped[rid]
+            self.swap_bytes += context * self.kv.size.bytes_per_token
+            self.prefix_blocks[rid] = 0
+            self.order[rid] = self.counter
+            self.counter += 1
+            self._enter_decoders(rid, context)
+
     def _grow(self, rid: int, n: int) -> bool:
         """Blocks for `n` more prompt tokens, preempting prompts admitted after this one if short
         (never a decode already given its blocks for this step)."""
@@ -179,6 +201,9 @@ class Engine:
         if rid in self.decoders:
             context, own = self._context_now(rid)
             self._leave_decoders(rid, context, own)
+            if self.swap:  # its cache goes to host memory and comes back whole
+                self.swapped[rid] = context
+                self.swap_bytes += context * self.kv.size.bytes_per_token
         else:
             self.prefilling.remove(rid)
             self.kv.release(rid)
@@ -207,6 +232,8 @@ class Engine:
     def step(self) -> None:
         if self.role == "decode":
             self.admit(None)  # caches arriving from the prefill pool join before the decodes are counted
+        if self.swapped:
+            self.swap_in()
         decode, chunks = self.policy(self)
         if not decode and not chunks:
             rid = (self.prefilling or self.waiting)[0]
@@ -216,6 +243,9 @@ class Engine:
                                   f"{self.bs} tokens are too small")
         seqs = self.decoding if decode else 0
         seconds = self.model.time(seqs, self.context if decode else 0, [(n, self.computed[rid]) for rid, n in chunks])
+        if self.swap_bytes:
+            seconds += self.swap_bytes / self.host_bandwidth
+            self.swap_bytes = 0.0
         if self.record:
             t = self.timeline
             t["start"].append(self.clock)
@@ -269,14 +299,19 @@ class Engine:
             else:
                 self._done(rid)
             return
+        self._enter_decoders(rid, context)
+
+    def _enter_decoders(self, rid: int, context: int) -> None:
+        """The request decodes from the next step on, with `context` tokens cached."""
         own = self.kv.held.pop(rid, 0)
         self.kv.held[DECODERS] += own
         self.decoders[rid] = (self.dstep, context, own)
         self.buckets[(context - 1 - self.dstep) % self.bs] += 1
         self.decoding += 1
         self.context += context
-        self.remaining += r.output[rid] - generated
-        heapq.heappush(self.ends, (self.dstep + r.output[rid] - generated, rid, self.version.get(rid, 0)))
+        left = self.r.output[rid] - self.generated[rid]
+        self.remaining += left
+        heapq.heappush(self.ends, (self.dstep + left, rid, self.version.get(rid, 0)))
 
     def _done(self, rid: int) -> None:
         self._leave_prefix(rid)

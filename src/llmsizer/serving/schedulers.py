@@ -41,9 +41,13 @@ class Limits:
     block_size: int | None = None
     chunked_prefill: bool | None = None
     prefix_caching: bool | None = None
+    #: what happens to a preempted decode's cache: "recompute" (dropped, prefilled again later) or
+    #: "swap" (copied to host memory over the host link and back; vLLM V0's other mode)
+    preemption: str = "recompute"
 
     def __post_init__(self):
         require(self.engine in ENGINES, "scheduler", self.engine, f"must be one of {', '.join(ENGINES)}")
+        require(self.preemption in ("recompute", "swap"), "preemption", self.preemption, "must be recompute or swap")
         for name in ("max_num_batched_tokens", "max_num_seqs", "block_size"):
             value = getattr(self, name)
             require(value is None or value >= 1, name, value, "must be >= 1")

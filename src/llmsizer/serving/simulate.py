@@ -82,8 +82,11 @@ def _engine_setup(deployment: Deployment, limits: Limits, max_context: int):
 
 def _pool(requests, deployment, limits, role, max_context, record, first_index=0):
     sc, resolved, model, cache = _engine_setup(deployment, limits, max_context)
+    host = sc.system.accelerator.host_link_bandwidth
+    require(resolved.preemption != "swap" or host > 0, "preemption", "swap",
+            f"{sc.system.accelerator.name} lists no host link to swap caches over")
     engines = [Engine(requests, model, cache, resolved, first_token_delay=sc.profile.prefill_overhead_s, role=role,
-                      replica=first_index + i, record=record) for i in range(sc.plan.dp)]
+                      replica=first_index + i, record=record, host_bandwidth=host) for i in range(sc.plan.dp)]
     return sc, resolved, model, engines
 
 
@@ -129,7 +132,7 @@ def simulate(model=None, hardware=None, *, trace=None, scheduler: str | None = N
     """Simulate serving under load. Options: the fields of `Deployment` and of `Serving`'s prefill
     pool (prefill_devices, prefill_tp), of `Load` (rate | concurrency | offline, requests, arrival,
     burstiness, input, output, lengths, spread, prefix_tokens, prefix_groups, seed) and of `Limits`
-    (max_num_batched_tokens, max_num_seqs, block_size, chunked_prefill, prefix_caching).
+    (max_num_batched_tokens, max_num_seqs, block_size, chunked_prefill, prefix_caching, preemption).
     `scheduler` is vllm, sglang, trtllm or static [default: the --engine's, else vllm]; `trace` a
     CSV/JSONL file of requests replacing the drawn load."""
     load_options = {k: options.pop(k) for k in list(options) if k in LOAD_FIELDS}

@@ -7,7 +7,7 @@ from pathlib import Path
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "llmsizer"
 #: layers from the bottom up; a module may import its own layer and those below it
 LAYERS = [
-    {"errors", "units", "arrays", "precision"},
+    {"errors", "units", "arrays", "precision", "datafile"},
     {"models", "hardware"},
     {"parallel"},
     {"ops"},

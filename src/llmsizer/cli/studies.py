@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import console, echo_json, table
+from ..inference.fields import MAX_SEARCH_DEVICES
+from .common import PLOT_FILE, FiniteRange, OutputFile, console, echo_json, table
 from .flags import named_flags
 
 
@@ -40,18 +41,19 @@ def plans(model, system, batch, input, output, weight_precision, kv_precision, e
 
 @click.command()
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", "output_file", type=click.Path(dir_okay=False),
+@click.option("-o", "--output", "output_file", type=OutputFile((".parquet", ".csv", ".json")),
               help="Write the results: .parquet, .csv or .json [default: print a summary only].")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Local threads evaluating chunks.")
 @click.option("--dask", "dask_address", help="Run the chunks on a Dask cluster at this scheduler address instead.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def sweep(spec_file, output_file, workers, dask_address, quiet):
+@click.option("--force", is_flag=True, help="Run a sweep larger than the stated bound (see docs/reliability.md).")
+def sweep(spec_file, output_file, workers, dask_address, quiet, force):
     """Evaluate the product of a sweep spec's axes (YAML), one row per configuration."""
     import time
 
     from ..search.sweep import parse_spec, run_sweep
 
-    spec = parse_spec(spec_file)
+    spec = parse_spec(spec_file, force=force)
     out = console()
     out.print(f"{spec.size:,} configurations: {len(spec.structural)} structural combinations x "
               f"{spec.numeric_size:,} numeric points")
@@ -75,20 +77,19 @@ def sweep(spec_file, output_file, workers, dask_address, quiet):
 
 
 def write_frame(frame, path: str):
-    """Write a DataFrame as the file's extension says: .parquet, .csv or .json."""
-    if path.endswith(".parquet"):
+    """Write a DataFrame as the file's extension says: .parquet, .csv or .json (checked by the option)."""
+    suffix = path.lower().rsplit(".", 1)[-1]
+    if suffix == "parquet":
         frame.to_parquet(path, index=False)
-    elif path.endswith(".csv"):
+    elif suffix == "csv":
         frame.to_csv(path, index=False)
-    elif path.endswith(".json"):
-        frame.to_json(path, orient="records")
     else:
-        raise click.UsageError("the output file must end in .parquet, .csv or .json")
+        frame.to_json(path, orient="records")
 
 
 def study_flags(command):
     """The model, use case, precisions, engine and plot file every study takes."""
-    command = click.option("--plot", type=click.Path(dir_okay=False),
+    command = click.option("--plot", type=PLOT_FILE,
                            help="Also draw the study's plot to this PNG or SVG file.")(command)
     command = named_flags("weight_precision", "kv_precision", "engine")(command)
     command = click.option("--usecase", "-u", required=True,
@@ -173,8 +174,9 @@ def shown_cell(value):
 @click.command()
 @study_flags
 @click.option("--hardware", "-H", required=True, help="Accelerator to size the platform with.")
-@click.option("--max-devices", default=64, show_default=True, type=click.IntRange(min=1), help="Largest device count (powers of two).")
-@click.option("--price", type=click.FloatRange(min=0.0), help="Price per device-hour ($) for $ per million tokens.")
+@click.option("--max-devices", default=64, show_default=True, type=click.IntRange(1, MAX_SEARCH_DEVICES),
+              help="Largest device count (powers of two).")
+@click.option("--price", type=FiniteRange(min=0.0), help="Price per device-hour ($) for $ per million tokens.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def search(model, usecase, weight_precision, kv_precision, engine, plot, hardware, max_devices, price, as_json):
     """Best plan and batch per device count for a use case (goodput), the minimum platform, and

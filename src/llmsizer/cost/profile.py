@@ -14,6 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from ..datafile import load_document, parse_yaml
 from ..errors import ConfigError, require, unknown_name
 
 
@@ -115,12 +116,10 @@ def engine_from_text(text: str | None) -> str | None:
 
 
 def _read_folder(*parts: str) -> dict[str, dict]:
-    import yaml
-
     folder = resources.files("llmsizer.data").joinpath("profiles", *parts)
     if not folder.is_dir():
         return {}
-    entries = (yaml.safe_load(item.read_text()) for item in folder.iterdir() if item.name.endswith(".yaml"))
+    entries = (parse_yaml(item.read_text(), item.name) for item in folder.iterdir() if item.name.endswith(".yaml"))
     return {entry["name"]: entry for entry in entries}
 
 
@@ -143,9 +142,7 @@ def _entry(name: str) -> dict:
         return _profile_data()[name]
     path = Path(name)
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        import yaml
-
-        return yaml.safe_load(path.read_text())
+        return load_document(path)
     raise unknown_name("profile", name, profile_names(), f"the profiles: {', '.join(profile_names())}, or a YAML file")
 
 

@@ -25,18 +25,21 @@ A spec (YAML or dict); every value may be a scalar or a list:
 from __future__ import annotations
 
 import itertools
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, LlmsizerError, require
+from ..datafile import check_fields, load_document
+from ..errors import LlmsizerError, require
 from ..hardware.spec import NetworkDim, System
 from ..cost.roofline import BOUNDS
 from ..inference.batch import DECODE_POINTS, cost, prepare
 from ..inference.estimate import draft_deployment
 from ..inference.memory import scenario_memory
+from ..inference.fields import checked
 from ..inference.options import Deployment, Serving
 from ..inference.workload import Workload
 from ..units import GB, GIB, MS, TB, TERA, US
@@ -52,6 +55,13 @@ SERVING_NUMERIC = {"cached_prefix": 0, "acceptance": None}
 SPEC_KEYS = {"model", "hardware", "system", "devices", "plan", "weight_precision", "kv_precision", "quant", "engine",
              *WORKLOAD_KEYS, *SERVING_KEYS, *SERVING_NUMERIC, "scale", "set", "chunk", "decode_points"}
 DEFAULT_CHUNK = 65536
+#: configurations a sweep may have unless forced (each row holds about 400 bytes of results)
+MAX_SWEEP_POINTS = 2_000_000
+#: structural combinations (models x targets x plans x ...), each resolved on its own
+MAX_COMBINATIONS = 10_000
+#: bounds of the spec's evaluation settings
+CHUNK_FIELD = {"kind": int, "min": 1, "max": 10_000_000, "choices": None}
+DECODE_POINTS_FIELD = {"kind": int, "min": 1, "max": 64, "choices": None}
 
 
 def _list(value) -> list:
@@ -76,26 +86,25 @@ class SweepSpec:
 
 
 def read_spec(spec) -> dict:
-    if isinstance(spec, (str, Path)):
-        import yaml
-
-        data = yaml.safe_load(Path(spec).read_text())
-    else:
-        data = dict(spec)
-    if not isinstance(data, dict):
-        raise ConfigError("a sweep spec must be a mapping")
-    unknown = sorted(set(data) - SPEC_KEYS)
-    if unknown:
-        raise ConfigError(f"sweep spec: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SPEC_KEYS))}")
+    data = load_document(spec) if isinstance(spec, (str, Path)) else spec
+    check_fields(data, SPEC_KEYS, "sweep spec", required=("model",))
     require(("hardware" in data) != ("system" in data), "sweep spec", sorted(data), "give exactly one of hardware or system")
     return data
 
 
-def parse_spec(spec) -> SweepSpec:
+def _numbers(name: str, value) -> np.ndarray:
+    """An axis of finite numbers (a value or a list), named in the error when it is not."""
+    values = _list(value)
+    require(all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) and
+            bool(np.all(np.isfinite(np.asarray(values, dtype=float)))), f"sweep spec {name}", value,
+            "must be a finite number or a list of them")
+    return np.asarray(values, dtype=float)
+
+
+def parse_spec(spec, force: bool = False) -> SweepSpec:
+    """The spec's axes, checked; more than MAX_SWEEP_POINTS configurations only with `force`."""
     data = read_spec(spec)
-    plan = data.get("plan", {}) or {}
-    unknown = sorted(set(plan) - set(PLAN_KEYS))
-    require(not unknown, "sweep spec plan", unknown, f"degrees must be among {', '.join(PLAN_KEYS)}")
+    plan = check_fields(data.get("plan") or {}, PLAN_KEYS, "sweep spec plan")
     target_key = "hardware" if "hardware" in data else "system"
     axes = {
         "model": _list(data["model"]), target_key: _list(data[target_key]),
@@ -104,23 +113,27 @@ def parse_spec(spec) -> SweepSpec:
         "engine": _list(data.get("engine")), **{k: _list(plan.get(k, 1)) for k in PLAN_KEYS},
         **{k: _list(data.get(k)) for k in SERVING_KEYS},
     }
+    combinations = math.prod(len(values) for values in axes.values())
+    require(combinations <= MAX_COMBINATIONS, "sweep spec", f"{combinations:,} structural combinations",
+            f"must be at most {MAX_COMBINATIONS:,}")
     structural = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
-    numeric = {k: np.asarray(_list(data.get(k, default)), dtype=float)
-               for k, default in zip(WORKLOAD_KEYS, (1, 1024, 256))}
-    numeric.update({k: np.asarray(_list(data[k]), dtype=float) for k in SERVING_NUMERIC if k in data})
+    numeric = {k: _numbers(k, data.get(k, default)) for k, default in zip(WORKLOAD_KEYS, (1, 1024, 256))}
+    numeric.update({k: _numbers(k, data[k]) for k in SERVING_NUMERIC if k in data})
     require(("draft" in data) == ("acceptance" in data) == ("draft_tokens" in data), "sweep spec",
             sorted(k for k in ("draft", "draft_tokens", "acceptance") if k in data),
             "speculative decoding needs draft, draft_tokens and acceptance together (acceptance has no default)")
     for group, allowed in (("scale", SCALE_KEYS), ("set", tuple(SET_KEYS))):
-        values = data.get(group, {}) or {}
-        bad = sorted(set(values) - set(allowed))
-        require(not bad, f"sweep spec {group}", bad, f"must be among {', '.join(allowed)}")
-        numeric.update({f"{group}_{k}": np.asarray(_list(v), dtype=float) for k, v in values.items()})
+        values = check_fields(data.get(group) or {}, allowed, f"sweep spec {group}")
+        numeric.update({f"{group}_{k}": _numbers(f"{group}.{k}", v) for k, v in values.items()})
     for name, values in numeric.items():
         low = 0 if name in SERVING_NUMERIC else 1e-300
         require(bool(np.all(values >= low)), f"sweep spec {name}", values.tolist(), "values must be positive")
-    return SweepSpec(structural, numeric, int(data.get("chunk", DEFAULT_CHUNK)),
-                     int(data.get("decode_points", DECODE_POINTS)))
+    Workload(*(numeric[k] for k in WORKLOAD_KEYS))  # whole numbers in range, named when not
+    parsed = SweepSpec(structural, numeric, checked("chunk", data.get("chunk", DEFAULT_CHUNK), CHUNK_FIELD),
+                       checked("decode_points", data.get("decode_points", DECODE_POINTS), DECODE_POINTS_FIELD))
+    require(force or parsed.size <= MAX_SWEEP_POINTS, "sweep spec", f"{parsed.size:,} configurations",
+            f"more than {MAX_SWEEP_POINTS:,}: narrow the axes, or force it (--force) and write the rows to a file")
+    return parsed
 
 
 def swept_system(system: System, values: dict[str, np.ndarray]) -> System:
@@ -238,7 +251,7 @@ def run_sweep(spec, progress: bool = False, workers: int = 2, dask_client=None):
     for combo in spec.structural:
         try:
             prepared.append((combo, _scenario(combo)))
-        except (LlmsizerError, ValueError) as exc:
+        except LlmsizerError as exc:
             spec.skipped.append((combo, str(exc)))
     tasks = [(ready, chunk) for _, ready in prepared for chunk in _numeric_chunks(spec)]
     frames = []

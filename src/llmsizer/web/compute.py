@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..arrays import first
-from ..errors import ConfigError
+from ..errors import ConfigError, LlmsizerError
 from ..hardware.spec import Accelerator, System
 from ..hardware.zoo import load_accelerator, load_system
 from ..inference.batch import Estimate
@@ -95,7 +95,7 @@ def devices_needed(choice: Choice, limit: int = MAX_DEVICES_NEEDED) -> tuple[int
     while n <= limit:
         try:
             system = System.single_node(acc, n)
-        except ValueError:
+        except LlmsizerError:
             return None
         for tp, pp, cp, dp, ep in candidate_degrees(n, model):
             if dp != 1:
@@ -104,7 +104,7 @@ def devices_needed(choice: Choice, limit: int = MAX_DEVICES_NEEDED) -> tuple[int
                                  cp=cp, dp=None, microbatches=None)
             try:
                 fits = first(serving_memory(deployment, choice.workload, choice.serving).fits)
-            except ValueError:
+            except LlmsizerError:
                 continue
             if fits:
                 return n, f"tp={tp} pp={pp}" + (f" ep={ep}" if ep > 1 else "")
@@ -149,7 +149,7 @@ def compare(choices: list[Choice], label: str, names: list[str] | None = None) -
         name = names[i] if names else (choice.model_name if label == "model" else choice.target_name)
         try:
             rows.append({label: name, **metrics_row(choice.estimate()), "error": ""})
-        except ValueError as exc:  # LlmsizerError is a ValueError
+        except LlmsizerError as exc:
             rows.append({label: name, "error": str(exc)})
     frame = pd.DataFrame(rows)
     for column in ("devices", "max_batch"):

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from ..errors import LlmsizerError
 from ..serving.schedulers import ENGINES
 from ..serving.workload import LENGTHS
 from . import targets
@@ -62,7 +63,7 @@ def load_page(choice: Choice | None, problem: str) -> None:
                           horizontal=True, help="The percentile of TTFT and inter-token latency held to the targets.")
     try:
         summary, devices, steps, requests = _run(choice, load)
-    except ValueError as exc:
+    except LlmsizerError as exc:
         st.error(str(exc))
         return
     checks = load_checks(summary, case, percentile) if case is not None else {}

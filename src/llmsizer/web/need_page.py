@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ..errors import ConfigError
+from ..errors import ConfigError, LlmsizerError
 from ..hardware.zoo import list_accelerators, load_accelerator
 from . import targets
 from .compute import Choice
@@ -36,7 +36,7 @@ def _custom_accelerator():
                        for i, (key, label) in enumerate(NUMBER_FIELDS.items())}
             try:
                 acc = accelerator_from_numbers(name, numbers)
-            except ValueError as exc:
+            except LlmsizerError as exc:
                 st.error(str(exc))
                 return None
             import yaml
@@ -94,7 +94,7 @@ def need_page(choice: Choice | None, problem: str) -> None:
     try:
         found, frames = _need(choice.deployment.model, tuple(hardware), case, max_devices,
                               tuple(sorted(prices.items())), tuple(sorted(choice.scenario_options().items())))
-    except ValueError as exc:
+    except LlmsizerError as exc:
         st.error(str(exc))
         return
     for col, row in zip(st.columns(len(found)), found.itertuples()):

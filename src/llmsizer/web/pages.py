@@ -1,5 +1,5 @@
-"""The Estimate, Compare, Study and Validation pages. Each turns user-fixable errors (LlmsizerError
-is a ValueError) into st.error and returns. Metrics are drawn before plotly is imported
+"""The Estimate, Compare, Study and Validation pages. Each turns user-fixable errors (LlmsizerError,
+the project's own) into st.error and returns. Metrics are drawn before plotly is imported
 (`_charts`), so the first numbers show while the charts load."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from ..errors import LlmsizerError
 from ..hardware.spec import Accelerator
 from ..hardware.zoo import list_accelerators, list_systems
 from ..models.spec import Model
@@ -64,7 +65,7 @@ def estimate_page(choice: Choice | None, problem: str) -> None:
     try:
         est = choice.estimate()
         d = est.to_dict()
-    except ValueError as exc:
+    except LlmsizerError as exc:
         st.error(str(exc))
         return
     bands, mem, case = d["bands"], memory_gib(est), choice.usecase
@@ -193,7 +194,7 @@ def study_page(choice: Choice | None, problem: str) -> None:
     inputs = [i for i in POWERS_OF_TWO if 128 <= i <= max_input]
     try:
         grid = study_grid(choice, batches, inputs)
-    except ValueError as exc:
+    except LlmsizerError as exc:
         st.error(str(exc))
         return
     grid = targets.mark(grid, case) if case is not None else grid
@@ -220,7 +221,7 @@ def study_page(choice: Choice | None, problem: str) -> None:
         return
     try:
         points = plan_points(choice, choice.plan_system(devices), totals)
-    except ValueError as exc:
+    except LlmsizerError as exc:
         st.error(str(exc))
         return
     points = targets.mark(points, case) if case is not None else points

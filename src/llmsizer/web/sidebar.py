@@ -16,7 +16,7 @@ from functools import lru_cache
 import streamlit as st
 
 from ..cli.flags import CHOICES
-from ..errors import ConfigError
+from ..errors import ConfigError, LlmsizerError
 from ..hardware.zoo import list_accelerators, list_systems
 from ..inference.options import WORKLOAD_OPTIONS, Deployment, Serving
 from ..inference.workload import Workload
@@ -157,7 +157,7 @@ def scenario() -> tuple[Choice | None, str]:
         return Choice(Deployment(**deployment),
                       Workload(**{k: int(state[k]) for k in ("batch", "input", "output", *WORKLOAD_EXTRAS)}),
                       Serving(**{k: _unset(state[k]) for k in SERVING_FIELDS}), case), ""
-    except ValueError as exc:
+    except LlmsizerError as exc:
         return None, str(exc)
 
 

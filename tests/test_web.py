@@ -129,11 +129,21 @@ def _number(text: str) -> float:
 
 
 def _pick(page, label: str, option: str) -> None:
-    """Choose `option` in the selectbox labelled `label` (typing filters the list)."""
+    """Choose `option` in the selectbox labelled `label` (typing filters the list); tried again when
+    the list did not open (a click while the sidebar or an expander was still being drawn)."""
+    from playwright.sync_api import TimeoutError as Timeout
+
     box = page.get_by_label(label, exact=True)
-    box.click()
-    box.fill(option)
-    page.get_by_role("option", name=option, exact=True).click()
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(3):
+        box.click()
+        box.fill(option)
+        try:
+            wanted.click(timeout=10_000)
+            return
+        except Timeout:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"no option {option!r} in {label!r}")
 
 
 def _wait_until_idle(page) -> None:
@@ -276,6 +286,7 @@ def test_speculative_decoding_changes_tpot_like_the_cli(page):
     expect(tpot).to_have_text(re.compile(r"^[\d.]+ ms$"))
     plain = tpot.inner_text()
     page.get_by_text("Serving options", exact=True).click()
+    page.get_by_label("draft", exact=True).wait_for()
     _pick(page, "draft", "heads")
     expect(page.get_by_test_id("stAlertContentError")).to_contain_text("acceptance")  # the CLI's rule, in red
     _fill(page, "draft-tokens", 3)

@@ -226,3 +226,14 @@ def test_prefix_cache_hits_skip_the_shared_prompt():
     steps = cached.steps_frame()
     # after the first request of each group, only the part past the prefix is prefilled
     assert steps["prefill_tokens"].sum() < 0.4 * cold.steps_frame()["prefill_tokens"].sum()
+
+
+@pytest.mark.parametrize("model,options", [("falcon-mamba-7b", {}), ("jamba-1.5-mini", {"tp": 2}),
+                                           ("deepseek-v2-lite", {})])
+def test_recurrent_hybrid_and_mla_models_alone_equal_the_estimate(model, options):
+    est = estimate(model, HW, batch=1, input=1024, output=64, **options)
+    result = simulate(model, HW, concurrency=1, requests=2, input=1024, output=64, check=True, **options)
+    assert result.summary["ttft_ms_mean"] == pytest.approx(float(est.ttft) * 1e3, rel=0.01)
+    assert result.summary["itl_ms_mean"] == pytest.approx(float(est.tpot) * 1e3, rel=0.01)
+    loaded = simulate(model, HW, rate=5.0, requests=200, lengths="lognormal", check=True, **options).summary
+    assert loaded["completed"] == 200

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, require, unknown_name
+from .datafile import check_fields, parse_yaml
+from .errors import require, unknown_name
 from .units import MS
 
 #: statistics a distribution may state, and those that may stand for it
@@ -46,13 +47,13 @@ class UseCase:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "use case") -> "UseCase":
-        _check_keys(data, _TOP_KEYS, where)
+        check_fields(data, _TOP_KEYS, where)
         for key in ("name", "input", "output", "slo"):
             require(key in data, f"{where}.{key}", None, "is required")
         name = data["name"]
         require(isinstance(name, str) and name.strip() != "", f"{where}.name", name, "must be a non-empty string")
         slo = data["slo"]
-        _check_keys(slo, _SLO_KEYS, f"{name}.slo")
+        check_fields(slo, _SLO_KEYS, f"{name}.slo")
         for key in sorted(_SLO_KEYS):
             require(key in slo, f"{name}.slo.{key}", None, "is required")
             require(_positive(slo[key]), f"{name}.slo.{key}", slo[key], "must be a positive number of milliseconds")
@@ -64,25 +65,16 @@ class UseCase:
 
 
 def _positive(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-
-
-def _check_keys(data, allowed: set[str], where: str) -> None:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    unknown = sorted(str(key) for key in set(data) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; "
-                          f"allowed: {', '.join(sorted(allowed))}")
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
 
 
 def _representative(spec, where: str) -> int:
     """Tokens of a fixed length, or the `use` statistic of a distribution (rounded to a whole token)."""
     if isinstance(spec, dict) and "distribution" not in spec:
-        _check_keys(spec, {"tokens"}, where)
+        check_fields(spec, {"tokens"}, where)
         require("tokens" in spec, f"{where}.tokens", None, "is required (or give a distribution)")
         return _whole_tokens(spec["tokens"], f"{where}.tokens")
-    _check_keys(spec, {"distribution", "use", *STATISTICS}, where)
+    check_fields(spec, {"distribution", "use", *STATISTICS}, where)
     require(spec["distribution"] in DISTRIBUTIONS, f"{where}.distribution", spec["distribution"],
             f"must be one of {', '.join(DISTRIBUTIONS)}")
     for stat in STATISTICS:
@@ -105,15 +97,7 @@ def _whole_tokens(value, where: str) -> int:
 
 
 def _read(text: str, where: str) -> UseCase:
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: cannot parse YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level")
-    return UseCase.from_dict(data, where)
+    return UseCase.from_dict(parse_yaml(text, where), where)
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from .common import console, echo_json, table
+from .common import PLOT_FILE, FiniteRange, console, echo_json, table
 from .flags import scenario_flags
 
 
@@ -70,8 +70,8 @@ def memory(deployment, workload, serving, as_json):
 
 @click.command()
 @scenario_flags()
-@click.option("--price", type=click.FloatRange(min=0.0), help="Price per device-hour ($): adds $ per million output tokens.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Draw time per block and the operators' roofline to this PNG or SVG.")
+@click.option("--price", type=FiniteRange(min=0.0), help="Price per device-hour ($): adds $ per million output tokens.")
+@click.option("--plot", type=PLOT_FILE, help="Draw time per block and the operators' roofline to this PNG or SVG.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--breakdown", is_flag=True, help="Also print the per-operator table.")
 def estimate(deployment, workload, serving, price, plot, as_json, breakdown):

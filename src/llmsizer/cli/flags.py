@@ -12,7 +12,9 @@ from dataclasses import Field, fields
 
 import click
 
-from ..inference.options import WORKLOAD_OPTIONS, Deployment, Serving
+from ..inference.fields import WORKLOAD_OPTIONS
+from ..inference.options import Deployment, Serving
+from .common import FiniteRange
 
 #: storage precisions a user may name (the `choices="precisions"` of a field)
 PRECISIONS = ["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
@@ -35,7 +37,7 @@ def click_option(name: str, spec: Field):
     elif meta["kind"] is int:
         kind = click.IntRange(meta["min"], meta["max"])
     elif meta["kind"] is float:
-        kind = click.FloatRange(meta["min"], meta["max"])
+        kind = FiniteRange(meta["min"], meta["max"])
     else:
         kind = None
     return click.option(*declared, default=spec.default, show_default=spec.default is not None, type=kind,

@@ -6,12 +6,13 @@ import sys
 
 import click
 
-from .common import console, table
+from .common import OutputFile, console, table
 
 
 @click.command()
 @click.argument("input_csv", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", "output_csv", required=True, type=click.Path(dir_okay=False), help="Where to write the predictions.")
+@click.option("-o", "--output", "output_csv", required=True, type=OutputFile((".csv",)),
+              help="Where to write the predictions.")
 @click.option("--profile", help="Use this profile for every row instead of the one its framework names.")
 def predict(input_csv, output_csv, profile):
     """Predict every row of a CSV (the columns of the measurement set); never stops on a bad row.

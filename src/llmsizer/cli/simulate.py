@@ -25,7 +25,8 @@ def prefill_pool_flags(command):
 @click.argument("scenarios_csv", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", "output_csv", type=click.Path(dir_okay=False),
               help="With SCENARIOS.csv: where to write the rows with their simulated columns.")
-@named_flags("model", "hardware", "system", "devices", "tp", "pp", "ep", "dp", "moe_imbalance", "weight_precision",
+@click.option("-m", "--model", help="Zoo name, Hugging Face id, or path to a config.json (not with SCENARIOS.csv).")
+@named_flags("hardware", "system", "devices", "tp", "pp", "ep", "dp", "moe_imbalance", "weight_precision",
              "kv_precision", "activation_precision", "quant", "engine", "profile")
 @prefill_pool_flags
 @click.option("--concurrency", type=click.IntRange(1), help="Closed loop: clients each sending a request when the last is answered.")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import console, echo_json, table
+from ..inference.fields import MAX_SEARCH_DEVICES
+from .common import PLOT_FILE, FiniteRange, OutputFile, console, echo_json, table
 from .flags import named_flags
 
 
@@ -40,55 +41,82 @@ def plans(model, system, batch, input, output, weight_precision, kv_precision, e
 
 @click.command()
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", "output_file", type=click.Path(dir_okay=False),
+@click.option("-o", "--output", "output_file", type=OutputFile((".parquet", ".csv", ".json")),
               help="Write the results: .parquet, .csv or .json [default: print a summary only].")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Local threads evaluating chunks.")
 @click.option("--dask", "dask_address", help="Run the chunks on a Dask cluster at this scheduler address instead.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def sweep(spec_file, output_file, workers, dask_address, quiet):
+@click.option("--force", is_flag=True, help="Run a sweep larger than the stated bound (see docs/reliability.md).")
+def sweep(spec_file, output_file, workers, dask_address, quiet, force):
     """Evaluate the product of a sweep spec's axes (YAML), one row per configuration."""
     import time
 
-    from ..search.sweep import parse_spec, run_sweep
+    from ..search.sweep import parse_spec, read_spec, run_sweep, sweep_frames
 
-    spec = parse_spec(spec_file)
     out = console()
+    if {"rate", "concurrency"} & set(read_spec(spec_file)):  # load axes: the request simulator, a run per row
+        from ..serving.capacity import spec_sweep
+
+        frame = spec_sweep(read_spec(spec_file), force=force)
+        write_frames([frame], output_file)
+        out.print(f"{len(frame):,} load points simulated" + (f"; wrote {output_file}" if output_file else ""))
+        return
+    spec = parse_spec(spec_file, force=force)
     out.print(f"{spec.size:,} configurations: {len(spec.structural)} structural combinations x "
               f"{spec.numeric_size:,} numeric points")
-    client = None
+    start = time.perf_counter()
     if dask_address:
         try:
             from dask.distributed import Client
         except ImportError:
             raise click.UsageError("--dask needs dask: pip install 'llmsizer[distributed]'") from None
-        client = Client(dask_address)
-    start = time.perf_counter()
-    frame, skipped = run_sweep(spec, progress=not quiet, workers=workers, dask_client=client)
+        frames = [run_sweep(spec, progress=not quiet, dask_client=Client(dask_address))[0]]
+    else:
+        frames = sweep_frames(spec, progress=not quiet, workers=workers)
+    rows, fitting = write_frames(frames, output_file)
     elapsed = time.perf_counter() - start
-    for combo, why in skipped:
+    for combo, why in spec.skipped:
         out.print(f"[yellow]skipped[/] {', '.join(f'{k}={v}' for k, v in combo.items() if v is not None)}: {why}")
-    out.print(f"{len(frame):,} configurations in {elapsed:.2f} s ({len(frame) / max(elapsed, 1e-9):,.0f}/s); "
-              f"{int(frame['fits'].sum()) if len(frame) else 0:,} fit")
+    out.print(f"{rows:,} configurations in {elapsed:.2f} s ({rows / max(elapsed, 1e-9):,.0f}/s); {fitting:,} fit")
     if output_file:
-        write_frame(frame, output_file)
         out.print(f"wrote {output_file}")
 
 
-def write_frame(frame, path: str):
-    """Write a DataFrame as the file's extension says: .parquet, .csv or .json."""
-    if path.endswith(".parquet"):
-        frame.to_parquet(path, index=False)
-    elif path.endswith(".csv"):
-        frame.to_csv(path, index=False)
-    elif path.endswith(".json"):
-        frame.to_json(path, orient="records")
-    else:
-        raise click.UsageError("the output file must end in .parquet, .csv or .json")
+def write_frames(frames, path: str | None) -> tuple[int, int]:
+    """Write the sweep's chunks as they come, as the file's extension says (.parquet row groups,
+    .csv appended, .json one array gathered at the end), and count the rows and those that fit;
+    with no file, only count. Only a .json file holds the whole sweep in memory."""
+    import pandas as pd
+
+    suffix = path.lower().rsplit(".", 1)[-1] if path else None
+    rows = fitting = 0
+    writer, gathered = None, []
+    for frame in frames:
+        if suffix == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            writer = writer or pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+        elif suffix == "csv":
+            frame.to_csv(path, index=False, mode="a" if rows else "w", header=not rows)
+        elif suffix == "json":
+            gathered.append(frame)
+        rows += len(frame)
+        fitting += int(frame["fits"].sum()) if len(frame) else 0
+    if writer is not None:
+        writer.close()
+    elif suffix == "json":
+        (pd.concat(gathered, ignore_index=True) if gathered else pd.DataFrame()).to_json(path, orient="records")
+    elif suffix and not rows:  # nothing evaluated: an empty file of the format asked for
+        getattr(pd.DataFrame(), "to_parquet" if suffix == "parquet" else "to_csv")(path, index=False)
+    return rows, fitting
 
 
 def study_flags(command):
     """The model, use case, precisions, engine and plot file every study takes."""
-    command = click.option("--plot", type=click.Path(dir_okay=False),
+    command = click.option("--plot", type=PLOT_FILE,
                            help="Also draw the study's plot to this PNG or SVG file.")(command)
     command = named_flags("weight_precision", "kv_precision", "engine")(command)
     command = click.option("--usecase", "-u", required=True,
@@ -173,8 +201,9 @@ def shown_cell(value):
 @click.command()
 @study_flags
 @click.option("--hardware", "-H", required=True, help="Accelerator to size the platform with.")
-@click.option("--max-devices", default=64, show_default=True, type=click.IntRange(min=1), help="Largest device count (powers of two).")
-@click.option("--price", type=click.FloatRange(min=0.0), help="Price per device-hour ($) for $ per million tokens.")
+@click.option("--max-devices", default=64, show_default=True, type=click.IntRange(1, MAX_SEARCH_DEVICES),
+              help="Largest device count (powers of two).")
+@click.option("--price", type=FiniteRange(min=0.0), help="Price per device-hour ($) for $ per million tokens.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def search(model, usecase, weight_precision, kv_precision, engine, plot, hardware, max_devices, price, as_json):
     """Best plan and batch per device count for a use case (goodput), the minimum platform, and

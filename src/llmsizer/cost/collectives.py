@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..hardware.spec import Span, System
 from ..arrays import real
 
@@ -83,7 +84,7 @@ class _Link:
     def of(cls, span: Span, link_efficiency: float) -> "_Link":
         dim = span.dim
         if not 1 <= span.size <= dim.size:
-            raise ValueError(f"a span of {span.size} devices does not fit network dimension {dim.name} "
+            raise ConfigError(f"a span of {span.size} devices does not fit network dimension {dim.name} "
                              f"({dim.size} devices)")
         bandwidth = dim.bandwidth * link_efficiency
         if dim.topology == "fully_connected":
@@ -153,7 +154,7 @@ def spans_for_group(system: System, n: int) -> tuple[Span, ...]:
             spans.append(Span(dim, used))
         covered *= used
     if covered < n:
-        raise ValueError(f"a group of {n} devices does not fit {system.name} ({system.num_devices} devices)")
+        raise ConfigError(f"a group of {n} devices does not fit {system.name} ({system.num_devices} devices)")
     return tuple(spans)
 
 

@@ -11,12 +11,14 @@ difference from that level (levels.py). A user's own profile file replaces all o
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from ..datafile import load_document, parse_yaml
 from ..errors import ConfigError, require, unknown_name
 from .levels import compose, family_of, family_priors, fitted_levels
 
@@ -112,6 +114,11 @@ class Profile:
         if unknown:
             raise ConfigError(f"{where}: unknown profile parameter(s) {', '.join(unknown)}; "
                               f"allowed: {', '.join(sorted(allowed))}")
+        for key, value in values.items():  # a number stays a finite number
+            current = getattr(self, key)
+            if isinstance(current, (int, float)) and not isinstance(current, bool):
+                require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                        f"{where}.{key}", value, "must be a finite number")
         return replace(self, **values)
 
 
@@ -183,16 +190,14 @@ def split_engine(name: str) -> tuple[str, str | None]:
 
 # --- files ---------------------------------------------------------------------------------------
 
-def _yaml(text: str) -> dict:
-    import yaml
-
-    return yaml.safe_load(text) or {}
+def _yaml(text: str, where: str = "profile") -> dict:
+    return parse_yaml(text, where) or {}
 
 
 @lru_cache(maxsize=1)
 def _profile_data() -> dict[str, dict]:
     folder = resources.files("llmsizer.data").joinpath("profiles")
-    entries = (_yaml(item.read_text()) for item in folder.iterdir() if item.name.endswith(".yaml"))
+    entries = (_yaml(item.read_text(), item.name) for item in folder.iterdir() if item.name.endswith(".yaml"))
     return {entry["name"]: entry for entry in entries if "name" in entry}
 
 
@@ -236,7 +241,7 @@ def prior_values(name: str, hardware: str | None = None) -> dict:
 def _user_profile(path: Path, hardware: str | None) -> Profile:
     """A profile file of the user's own: its parameters (and its section for `hardware`) over the
     defaults, with its own band (widened where it says the hardware was outside its data)."""
-    entry = _yaml(path.read_text())
+    entry = load_document(path) or {}
     where = f"profile file {path}"
     profile = Profile().with_values(_profile_data()["default"].get("parameters") or {}, "default profile")
     profile = profile.with_values(entry.get("parameters") or {}, where)

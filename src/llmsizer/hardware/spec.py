@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..arrays import real
+from ..datafile import check_fields, number, text, texts
 from ..errors import ConfigError, require
 from ..units import GB, GIB, MIB, TB, TERA, US
 
@@ -21,7 +22,7 @@ TOPOLOGIES = ("switched", "fully_connected", "ring", "torus")
 def _all(value, bound: float, strict: bool = False) -> bool:
     """Every element of a figure (a number, or an array of swept values) above `bound`."""
     value = np.asarray(value)
-    return bool(np.all(value > bound) if strict else np.all(value >= bound))
+    return bool(np.all(np.isfinite(value)) and (np.all(value > bound) if strict else np.all(value >= bound)))
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,12 @@ class NetworkDim:
 
     @classmethod
     def from_dict(cls, data: dict) -> "NetworkDim":
-        _check_keys(data, {"name", "size", "gb_s", "latency_us", "topology"}, "network dimension")
-        return cls(name=data["name"], size=data["size"], bandwidth=data["gb_s"] * GB,
-                   latency=data.get("latency_us", 0.0) * US, topology=data.get("topology", "switched"))
+        check_fields(data, {"name", "size", "gb_s", "latency_us", "topology"}, "network dimension")
+        name = text(data, "name", "network dimension")
+        return cls(name=name, size=number(data, "size", name, minimum=1, whole=True),
+                   bandwidth=number(data, "gb_s", name, strict=True) * GB,
+                   latency=number(data, "latency_us", name, default=0.0) * US,
+                   topology=text(data, "topology", name, default="switched"))
 
 
 @dataclass(frozen=True)
@@ -119,47 +123,55 @@ class Accelerator:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Accelerator":
-        _check_keys(data, {"name", "aliases", "vendor", "source", "sources", "notes", "peak_tflops",
+        check_fields(data, {"name", "aliases", "vendor", "source", "sources", "notes", "peak_tflops",
                            "vector_tflops", "compute_units", "memory", "scale_up", "scale_out", "tdp_w",
                            "default_engine"},
                     "accelerator")
-        name = data["name"]
+        name = text(data, "name", "accelerator")
         mem = data.get("memory") or {}
-        _check_keys(mem, {"hbm_gib", "hbm_tb_s", "sram_mib", "host_link_gb_s", "host_gib", "reserve_gib"}, f"{name}.memory")
+        check_fields(mem, {"hbm_gib", "hbm_tb_s", "sram_mib", "host_link_gb_s", "host_gib", "reserve_gib"}, f"{name}.memory")
         require("hbm_gib" in mem and "hbm_tb_s" in mem, f"{name}.memory", sorted(mem), "needs hbm_gib and hbm_tb_s")
-        peaks = data.get("peak_tflops") or {}
-        unknown = sorted(set(peaks) - set(_FALLBACK))
-        require(not unknown, f"{name}.peak_tflops", unknown, f"precisions must be among {', '.join(_FALLBACK)}")
+        peaks = check_fields(data.get("peak_tflops") or {}, _FALLBACK, f"{name}.peak_tflops")
+        capacity = number(mem, "hbm_gib", f"{name}.memory", strict=True) * GIB
+        reserve = number(mem, "reserve_gib", f"{name}.memory", default=None)
+        sources = data.get("sources") or {}
+        require(isinstance(sources, dict), f"{name}.sources", sources, "must map each figure to its source")
+        require(reserve is None or reserve * GIB < capacity, f"{name}.memory.reserve_gib", reserve,
+                "must be less than the memory capacity")
 
         def link(key: str, default_name: str) -> NetworkDim | None:
             raw = data.get(key)
             if not raw:
                 return None
-            _check_keys(raw, {"name", "gb_s", "latency_us", "domain", "topology"}, f"{name}.{key}")
-            return NetworkDim(name=raw.get("name", default_name), size=raw.get("domain", 1),
-                              bandwidth=raw["gb_s"] * GB, latency=raw.get("latency_us", 0.0) * US,
-                              topology=raw.get("topology", "switched"))
+            where = f"{name}.{key}"
+            check_fields(raw, {"name", "gb_s", "latency_us", "domain", "topology"}, where)
+            return NetworkDim(name=text(raw, "name", where, default=default_name),
+                              size=number(raw, "domain", where, default=1, minimum=1, whole=True),
+                              bandwidth=number(raw, "gb_s", where, strict=True) * GB,
+                              latency=number(raw, "latency_us", where, default=0.0) * US,
+                              topology=text(raw, "topology", where, default="switched"))
 
         return cls(
             name=name,
-            peak_flops={k: v * TERA for k, v in peaks.items() if v},
-            memory_capacity=mem["hbm_gib"] * GIB,
-            memory_bandwidth=mem["hbm_tb_s"] * TB,
-            sram=mem.get("sram_mib", 0) * MIB,
-            host_link_bandwidth=mem.get("host_link_gb_s", 0) * GB,
-            host_capacity=mem.get("host_gib", 0) * GIB,
-            reserve=mem["reserve_gib"] * GIB if "reserve_gib" in mem else None,
-            vector_flops=(data.get("vector_tflops") or {}).get("fp32", 0) * TERA,
-            compute_units=data.get("compute_units"),
+            peak_flops={k: number(peaks, k, f"{name}.peak_tflops") * TERA for k, v in peaks.items() if v},
+            memory_capacity=capacity,
+            memory_bandwidth=number(mem, "hbm_tb_s", f"{name}.memory", strict=True) * TB,
+            sram=number(mem, "sram_mib", f"{name}.memory", default=0.0) * MIB,
+            host_link_bandwidth=number(mem, "host_link_gb_s", f"{name}.memory", default=0.0) * GB,
+            host_capacity=number(mem, "host_gib", f"{name}.memory", default=0.0) * GIB,
+            reserve=reserve * GIB if reserve is not None else None,
+            vector_flops=number(check_fields(data.get("vector_tflops") or {}, {"fp32"}, f"{name}.vector_tflops"),
+                                "fp32", f"{name}.vector_tflops", default=0.0) * TERA,
+            compute_units=number(data, "compute_units", name, default=None, minimum=1, whole=True),
             scale_up=link("scale_up", "scale-up"),
             scale_out=link("scale_out", "scale-out"),
-            default_engine=data.get("default_engine"),
-            tdp_w=data.get("tdp_w", 0),
-            vendor=data.get("vendor", ""),
-            aliases=tuple(data.get("aliases", ())),
-            source=data.get("source", ""),
-            sources=dict(data.get("sources") or {}),
-            notes=data.get("notes", ""),
+            default_engine=text(data, "default_engine", name, default=None),
+            tdp_w=number(data, "tdp_w", name, default=0),
+            vendor=str(data.get("vendor", "")),
+            aliases=texts(data, "aliases", name),
+            source=str(data.get("source", "")),
+            sources=dict(sources),
+            notes=str(data.get("notes", "")),
         )
 
 
@@ -218,15 +230,11 @@ class System:
 
     @classmethod
     def from_dict(cls, data: dict, accelerator: Accelerator) -> "System":
-        _check_keys(data, {"name", "aliases", "accelerator", "source", "notes", "network"}, "system")
-        return cls(name=data["name"], accelerator=accelerator,
-                   network=tuple(NetworkDim.from_dict(d) for d in data.get("network", [])),
-                   aliases=tuple(data.get("aliases", ())), source=data.get("source", ""), notes=data.get("notes", ""))
+        check_fields(data, {"name", "aliases", "accelerator", "source", "notes", "network"}, "system")
+        name = text(data, "name", "system")
+        network = data.get("network") or []
+        require(isinstance(network, list), f"{name}.network", network, "must be a list of dimensions")
+        return cls(name=name, accelerator=accelerator, network=tuple(NetworkDim.from_dict(d) for d in network),
+                   aliases=texts(data, "aliases", name), source=str(data.get("source", "")),
+                   notes=str(data.get("notes", "")))
 
-
-def _check_keys(data: dict, allowed: set[str], where: str) -> None:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")

@@ -6,20 +6,9 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from ..errors import ConfigError, unknown_name
+from ..datafile import load_document, parse_yaml, text
+from ..errors import unknown_name
 from .spec import Accelerator, System
-
-
-def _read_yaml(text: str, where: str) -> dict:
-    import yaml
-
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: cannot parse YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level")
-    return data
 
 
 def _data_files(kind: str):
@@ -29,14 +18,14 @@ def _data_files(kind: str):
 
 @lru_cache(maxsize=1)
 def _accelerators() -> dict[str, Accelerator]:
-    return {a.name: a for a in (Accelerator.from_dict(_read_yaml(p.read_text(), p.name)) for p in _data_files("accelerators"))}
+    return {a.name: a for a in (Accelerator.from_dict(parse_yaml(p.read_text(), p.name)) for p in _data_files("accelerators"))}
 
 
 @lru_cache(maxsize=1)
 def _systems() -> dict[str, System]:
     systems = {}
     for path in _data_files("systems"):
-        data = _read_yaml(path.read_text(), path.name)
+        data = parse_yaml(path.read_text(), path.name)
         systems[data["name"]] = _system_from_data(data)
     return systems
 
@@ -64,12 +53,12 @@ def _resolve(kind: str, items: dict, key, from_data, listing: str):
         return found
     path = Path(str(key))
     if path.is_file():
-        return from_data(_read_yaml(path.read_text(), str(path)))
+        return from_data(load_document(path))
     raise unknown_name(kind, str(key), [item.name for item in items.values()], listing)
 
 
 def _system_from_data(data: dict) -> System:
-    return System.from_dict(data, load_accelerator(data["accelerator"]))
+    return System.from_dict(data, load_accelerator(text(data, "accelerator", "system")))
 
 
 def load_accelerator(name_or_path: str | Accelerator) -> Accelerator:

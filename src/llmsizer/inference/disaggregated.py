@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..arrays import first, real
+from ..errors import ConfigError
 from ..ops.base import Sizes
 from ..parallel import Plan
 from .batch import Estimate
@@ -51,7 +52,7 @@ def pool_link(sc: Scenario) -> tuple[float, float]:
     acc = sc.system.accelerator
     link = acc.scale_out or acc.scale_up
     if link is None:
-        raise ValueError(f"{acc.name} lists no link to send a KV cache between pools")
+        raise ConfigError(f"{acc.name} lists no link to send a KV cache between pools")
     return sc.plan.devices * link.bandwidth, link.latency
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..errors import require
 from .batch import Estimate, cost, prepare
 from .chunked import chunked_prefill
 from .disaggregated import disaggregated
 from .memory import MemoryBreakdown, scenario_memory
-from .options import Deployment, Serving, split_options
+from .options import Deployment, Serving, check_together, split_options
 from .scenario import Scenario
 from .speculative import Speculation, speculate
 from .workload import Workload
@@ -37,11 +38,22 @@ def prefill_deployment(deployment: Deployment, serving: Serving) -> Deployment |
                    microbatches=None)
 
 
+def draft_scenario(deployment: Deployment, serving: Serving) -> Scenario | None:
+    """The draft model's scenario; it must propose tokens of the target's vocabulary."""
+    draft = draft_deployment(deployment, serving)
+    if draft is None:
+        return None
+    sc, target = draft.resolve(), deployment.resolve().model
+    require(sc.model.vocab == target.vocab, "draft", serving.draft,
+            f"must share the target's vocabulary ({target.vocab:,} tokens; the draft has {sc.model.vocab:,})")
+    return sc
+
+
 def serving_memory(deployment: Deployment, workload: Workload, serving: Serving = Serving()) -> MemoryBreakdown:
     """Memory per device of the deployment served this way (the decode pool's when disaggregated)."""
-    draft = draft_deployment(deployment, serving)
+    check_together(deployment, workload)
     return scenario_memory(deployment.resolve(), workload, prefill_tokens=serving.chunk,
-                           draft=draft.resolve() if draft is not None else None)
+                           draft=draft_scenario(deployment, serving))
 
 
 def serve(deployment: Deployment, workload: Workload, serving: Serving = Serving()) -> Estimate:
@@ -52,8 +64,7 @@ def serve(deployment: Deployment, workload: Workload, serving: Serving = Serving
         est = chunked_prefill(est, serving.chunk, serving.background)
     if serving.draft is not None:
         serving.require_speculation()
-        draft = draft_deployment(deployment, serving)
-        spec = Speculation(serving.draft_tokens, serving.acceptance, draft.resolve() if draft else None,
+        spec = Speculation(serving.draft_tokens, serving.acceptance, draft_scenario(deployment, serving),
                            serving.draft_layers)
         est = speculate(est, spec)
     pool = prefill_deployment(deployment, serving)

@@ -14,19 +14,16 @@ the module of its serving mode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ..errors import require
+from .fields import (LARGEST_WHOLE, MAX_DEVICES, MAX_DRAFT_TOKENS, MAX_RATIO, WORKLOAD_OPTIONS, check_fields,
+                     option)
 
-
-def option(default, help: str, *, flag: str | None = None, short: str | None = None, kind=None, choices=None,
-           minimum=None, maximum=None, required: bool = False, memory: bool = False):
-    """A dataclass field that is also a command-line option (`--flag`, typed and bounded); `memory`
-    marks a serving option that changes memory (the `memory` command offers it too)."""
-    return field(default=default, metadata={"help": help, "flag": flag, "short": short, "kind": kind,
-                                            "choices": choices, "min": minimum, "max": maximum,
-                                            "required": required, "memory": memory})
+if TYPE_CHECKING:
+    from .workload import Workload
 
 
 @dataclass(frozen=True)
@@ -38,22 +35,31 @@ class Deployment:
     system: object = option(None, "Built-in system (see `llmsizer hardware --systems`) or a YAML file, instead of --hardware.",
                             short="-s")
     devices: int | None = option(None, "Devices in use [default: tp x pp x cp x dp, or the whole --system]; extra ones "
-                                       "run data-parallel replicas.", short="-n", kind=int, minimum=1)
-    tp: int = option(1, "Tensor-parallel degree.", kind=int, minimum=1)
-    pp: int = option(1, "Pipeline-parallel degree.", kind=int, minimum=1)
+                                       "run data-parallel replicas.", short="-n", kind=int, minimum=1,
+                                 maximum=MAX_DEVICES)
+    tp: int = option(1, "Tensor-parallel degree.", kind=int, minimum=1, maximum=MAX_DEVICES)
+    pp: int = option(1, "Pipeline-parallel degree.", kind=int, minimum=1, maximum=MAX_DEVICES)
     ep: int = option(1, "Expert-parallel degree: experts placed on exactly ep devices; dividing tp, inside the TP "
-                        "group; a multiple of tp, spanning ep / tp replicas (all-to-all).", kind=int, minimum=1)
-    dp: int | None = option(None, "Data-parallel replicas [default: devices / (tp x pp x cp)].", kind=int, minimum=1)
-    cp: int = option(1, "Context-parallel degree (ring attention over a prompt's tokens).", kind=int, minimum=1)
-    microbatches: int | None = option(None, "Pipeline micro-batches [default: pp].", kind=int, minimum=1)
+                        "group; a multiple of tp, spanning ep / tp replicas (all-to-all).", kind=int, minimum=1,
+                     maximum=MAX_DEVICES)
+    dp: int | None = option(None, "Data-parallel replicas [default: devices / (tp x pp x cp)].", kind=int, minimum=1,
+                            maximum=MAX_DEVICES)
+    cp: int = option(1, "Context-parallel degree (ring attention over a prompt's tokens).", kind=int, minimum=1,
+                     maximum=MAX_DEVICES)
+    microbatches: int | None = option(None, "Pipeline micro-batches [default: pp].", kind=int, minimum=1,
+                                      maximum=LARGEST_WHOLE)
     order: tuple | None = option(None, "Network order of the groups, innermost first [default: tp,cp,pp,dp].",
                                  kind="order")
     redundant_experts: int = option(0, "Redundant copies of hot experts spread over the ep devices (expert load "
-                                       "balancing); ep need not divide the expert count.", kind=int, minimum=0)
+                                       "balancing); ep need not divide the expert count.", kind=int, minimum=0,
+                                   maximum=LARGEST_WHOLE)
     attention_dp: bool = option(False, "Attention data parallelism: the tp devices of a replica run attention unsplit, "
                                        "each on 1/tp of the batch, with experts spread over ep devices.", kind=bool)
+    two_batch_overlap: bool = option(False, "Run each step as two half batches, one's expert all-to-all hidden behind "
+                                            "the other's work (weights read twice).", kind=bool)
     moe_imbalance: float | None = option(None, "Busiest expert device's tokens over the average [default: 1, uniform "
-                                         "routing].", kind=float, minimum=1.0)
+                                         "routing].", kind=float, minimum=1.0,
+                                         maximum=MAX_RATIO)
     weight_precision: str = option("bf16", "Weight precision or quantisation preset (fp8/int8 run W8A8; int4/fp4 "
                                            "weight-only; a format the chip cannot compute runs weight-only).",
                                    choices="weight_precisions")
@@ -70,6 +76,7 @@ class Deployment:
                                  choices=("weights", "kv"))
 
     def __post_init__(self):
+        check_fields(self)
         if isinstance(self.order, str):
             object.__setattr__(self, "order", tuple(part.strip() for part in self.order.split(",")))
         elif self.order is not None:
@@ -93,7 +100,10 @@ def _resolve(deployment: Deployment):
     from .scenario import scenario
 
     values = {f.name: getattr(deployment, f.name) for f in fields(Deployment)}
-    return scenario(values.pop("model"), values.pop("hardware"), **values)
+    resolved = scenario(values.pop("model"), values.pop("hardware"), **values)
+    require(resolved.plan.devices <= MAX_DEVICES, "devices", resolved.plan.devices,
+            f"must be at most {MAX_DEVICES:,} (a system that large is a typing error)")
+    return resolved
 
 
 @dataclass(frozen=True)
@@ -101,21 +111,27 @@ class Serving:
     """How the engine serves the batch, beyond a plain prefill then decode."""
 
     chunk: int | None = option(None, "Chunked prefill: prompt tokens per step, mixed with --background decodes.",
-                               kind=int, minimum=1, memory=True)
+                               kind=int, minimum=1, maximum=LARGEST_WHOLE, memory=True)
     background: int = option(0, "Requests already decoding while a chunked prefill runs (needs --chunk).",
-                             kind=int, minimum=0)
+                             kind=int, minimum=0, maximum=LARGEST_WHOLE)
     draft: object = option(None, "Speculative decoding: a draft model, or 'heads' for self-drafting heads (MTP, Medusa).",
                            memory=True)
-    draft_tokens: int | None = option(None, "Tokens the draft proposes per step.", kind=int, minimum=1)
+    draft_tokens: int | None = option(None, "Tokens the draft proposes per step.", kind=int, minimum=1,
+                                        maximum=MAX_DRAFT_TOKENS)
     acceptance: object = option(None, "Per-token acceptance rate of the draft (required with --draft; no default).",
                                 kind=float, minimum=0.0, maximum=1.0)
-    draft_tp: int = option(1, "Tensor-parallel degree of a draft model.", kind=int, minimum=1, memory=True)
-    draft_layers: float = option(1.0, "Cost of one self-drafting proposal, in target layers.", kind=float, minimum=0.0)
+    draft_tp: int = option(1, "Tensor-parallel degree of a draft model.", kind=int, minimum=1, maximum=MAX_DEVICES,
+                           memory=True)
+    draft_layers: float = option(1.0, "Cost of one self-drafting proposal, in target layers.", kind=float,
+                                 minimum=0.0, maximum=MAX_RATIO)
     prefill_devices: int | None = option(None, "Disaggregated serving: devices of a separate prefill pool (the other "
-                                               "options describe the decode pool).", kind=int, minimum=1)
-    prefill_tp: int = option(1, "Tensor-parallel degree of the prefill pool.", kind=int, minimum=1)
+                                               "options describe the decode pool).", kind=int, minimum=1,
+                                         maximum=MAX_DEVICES)
+    prefill_tp: int = option(1, "Tensor-parallel degree of the prefill pool.", kind=int, minimum=1,
+                             maximum=MAX_DEVICES)
 
     def __post_init__(self):
+        check_fields(self)
         require(self.background == 0 or self.chunk is not None, "background", self.background,
                 "only applies with chunked prefill (give --chunk)")
         speculating = self.draft is not None
@@ -135,16 +151,14 @@ class Serving:
         return self.chunk is None and self.draft is None and self.prefill_devices is None
 
 
-#: the `Workload` fields (workload.py) as options, with their help texts and bounds
-WORKLOAD_OPTIONS = {
-    "batch": option(1, "Requests in the static batch (of each data-parallel replica).", kind=int, minimum=1),
-    "input": option(1024, "Prompt tokens per request.", kind=int, minimum=1),
-    "output": option(256, "Generated tokens per request.", kind=int, minimum=1),
-    "samples": option(1, "Sequences per request sharing the prompt's KV cache (parallel sampling or beams).",
-                      kind=int, minimum=1),
-    "cached_prefix": option(0, "Prompt tokens already in the prefix cache (their prefill is skipped).", kind=int,
-                            minimum=0),
-}
+def check_together(deployment: Deployment, workload: Workload) -> None:
+    """What no single object can check: the split against the requests it serves."""
+    import numpy as np
+
+    require(bool(np.all(deployment.cp <= np.asarray(workload.input))), "cp", deployment.cp,
+            f"must not exceed the prompt tokens it splits (input = {workload.input})")
+    require(deployment.microbatches is None or bool(np.all(deployment.microbatches <= np.asarray(workload.batch))),
+            "microbatches", deployment.microbatches, f"must not exceed the batch it splits (batch = {workload.batch})")
 
 
 def split_options(options: dict) -> tuple[Deployment, Workload, Serving]:

@@ -132,7 +132,11 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
     groups = []
     names = (*TEXT_COLUMNS, *plan)
     for key, where in positions.items():
-        row = dict(zip(names, key))
-        groups.append((deployment_from_row(row, profile or profile_of_label(key[-1])), np.asarray(where)))
+        try:  # a deployment its options refuse fails its own rows
+            deployment = deployment_from_row(dict(zip(names, key)), profile or profile_of_label(key[-1]))
+        except LlmsizerError as exc:
+            errors[where] = str(exc)
+            continue
+        groups.append((deployment, np.asarray(where)))
     return ScenarioRows(tuple(groups), numbers["batch_size"], numbers["input_len"], numbers["output_len"], engines,
                         errors)

@@ -127,8 +127,9 @@ def stage_layers(model, pp: int) -> list[dict]:
 def slowest_stage_share(sc: Scenario, step: Step, costs, profile: Profile | None = None):
     """The slowest pipeline stage's share of one pass over every layer: layer kinds differ in
     cost (sliding and global attention, dense and MoE layers), so stages of equal layer counts
-    need not take equal time. The work outside the layers (embedding, head, stage sends) is
-    counted on the last stage."""
+    need not take equal time. Outside the layers, the embedding runs on the first stage, each
+    stage but the last sends its activations on once, and the head (and anything else) runs on
+    the last stage."""
     if sc.plan.pp == 1:
         return 1.0
     profile = profile or sc.profile
@@ -138,5 +139,9 @@ def slowest_stage_share(sc: Scenario, step: Step, costs, profile: Profile | None
     whole = sum(c.total for c in costs)
     stages = [sum(count * per_layer[layer] for layer, count in stage.items())
               for stage in stage_layers(sc.model, sc.plan.pp)]
-    stages[-1] = stages[-1] + whole - sum(stages)
+    embedding = sum(c.total for c in costs if c.op.block == "embedding" or c.op.extra.get("of") == "embedding")
+    send = sum(c.total for c in costs if c.op.name == "stage_send") / (sc.plan.pp - 1)
+    rest = whole - sum(stages) - embedding - send * (sc.plan.pp - 1)
+    stages = [stage + send for stage in stages[:-1]] + [stages[-1] + rest]
+    stages[0] = stages[0] + embedding
     return functools.reduce(np.maximum, stages) / whole

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import require
+from .fields import WORKLOAD_OPTIONS, checked
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,8 @@ class Workload:
     cached_prefix: object = 0
 
     def __post_init__(self):
-        for name in ("batch", "input", "output", "samples"):
-            value = np.asarray(getattr(self, name))
-            require(np.issubdtype(value.dtype, np.number) and bool(np.all(value >= 1)), name,
-                    getattr(self, name), "must be a number >= 1")
+        for name, spec in WORKLOAD_OPTIONS.items():
+            object.__setattr__(self, name, checked(name, getattr(self, name), spec.metadata))
         prefix = np.asarray(self.cached_prefix)
-        require(bool(np.all((prefix >= 0) & (prefix < np.asarray(self.input)))), "cached_prefix", self.cached_prefix,
-                "must be >= 0 and leave at least the last prompt token to prefill")
+        require(bool(np.all(prefix < np.asarray(self.input))), "cached_prefix", self.cached_prefix,
+                "must leave at least the last prompt token to prefill (less than input)")

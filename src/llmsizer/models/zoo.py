@@ -12,7 +12,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from ..errors import ConfigError, unknown_name
+from ..datafile import parse_json, parse_yaml, read_text
+from ..errors import require, unknown_name
 from .hf import model_from_hf_config
 from .spec import Model, model_from_dict
 
@@ -94,19 +95,33 @@ def load_model_file(path: Path) -> Model:
     """A Hugging Face config.json, or llmsizer's native model schema in JSON or YAML."""
     if path.is_dir():
         path = path / "config.json"
-    text = path.read_text()
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: cannot parse ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    text = read_text(path, str(path))
+    data = parse_yaml(text, str(path)) if path.suffix in (".yaml", ".yml") else parse_json(text, str(path))
     if "layers" in data:
         return model_from_dict(data)
     name = data.get("_name_or_path") or (path.parent.name if path.name == "config.json" else path.stem)
-    return model_from_hf_config(data, name=str(name), source=str(path))
+    return model_from_hf_config(check_counts(data, str(path)), name=str(name), source=str(path))
+
+
+#: the most layers a model file may state (the largest published models have under 200)
+MAX_LAYERS = 1024
+#: Hugging Face config fields that count layers, and others that count or size things (at least 1)
+LAYER_FIELDS = ("num_hidden_layers", "n_layer", "num_layers")
+COUNT_FIELDS = ("num_attention_heads", "n_head", "num_key_value_heads", "head_dim", "hidden_size", "n_embd",
+                "intermediate_size", "vocab_size")
+LARGEST_COUNT = 2**31
+
+
+def check_counts(config: dict, where: str) -> dict:
+    """Refuse a config whose family is not a name, or whose layer count or sizes are not whole
+    numbers in range, before building anything from it (10 million layers would take minutes)."""
+    model_type = config.get("model_type")
+    require(model_type is None or isinstance(model_type, str), f"{where}: model_type", model_type, "must be a name")
+    for section, prefix in ((config, ""), (config.get("text_config") or {}, "text_config.")):
+        if not isinstance(section, dict):
+            continue
+        for key in LAYER_FIELDS + COUNT_FIELDS:
+            value, high = section.get(key), MAX_LAYERS if key in LAYER_FIELDS else LARGEST_COUNT
+            require(value is None or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= high),
+                    f"{where}: {prefix}{key}", value, f"must be a whole number from 1 to {high:,}")
+    return config

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import LlmsizerError
+from ..inference.fields import MAX_SEARCH_DEVICES, checked
 from ..hardware.spec import System
 from ..hardware.zoo import load_accelerator, load_system
 from ..inference.batch import evaluate
@@ -51,6 +52,7 @@ def search(model, hardware, usecase, max_devices: int = 64, **options):
     """All configurations on 1, 2, 4, ... `max_devices` accelerators, as a DataFrame."""
     import pandas as pd
 
+    max_devices = checked("max_devices", max_devices, {"kind": int, "min": 1, "max": MAX_SEARCH_DEVICES, "choices": None})
     model, acc = load_model(model), load_accelerator(hardware)
     rows = []
     n = 1

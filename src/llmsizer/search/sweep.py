@@ -25,18 +25,22 @@ A spec (YAML or dict); every value may be a scalar or a list:
 from __future__ import annotations
 
 import itertools
+from collections import deque
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, LlmsizerError, require
+from ..datafile import check_fields, load_document
+from ..errors import LlmsizerError, require
 from ..hardware.spec import NetworkDim, System
 from ..cost.roofline import BOUNDS
 from ..inference.batch import DECODE_POINTS, cost, prepare
 from ..inference.estimate import draft_deployment
 from ..inference.memory import scenario_memory
+from ..inference.fields import WORKLOAD_OPTIONS, checked
 from ..inference.options import Deployment, Serving
 from ..inference.workload import Workload
 from ..units import GB, GIB, MS, TB, TERA, US
@@ -49,9 +53,18 @@ PLAN_KEYS = ("tp", "pp", "ep", "dp", "cp")
 #: serving options: structural ones change the step's graph, numeric ones are arrays like batch
 SERVING_KEYS = ("samples", "offload", "prefill_chunk", "background", "draft", "draft_tokens", "draft_layers")
 SERVING_NUMERIC = {"cached_prefix": 0, "acceptance": None}
+#: load axes: a spec with a rate or concurrency runs the request simulator (serving/capacity.py)
+LOAD_KEYS = ("rate", "concurrency", "requests", "lengths", "spread", "seed", "scheduler")
 SPEC_KEYS = {"model", "hardware", "system", "devices", "plan", "weight_precision", "kv_precision", "quant", "engine",
-             *WORKLOAD_KEYS, *SERVING_KEYS, *SERVING_NUMERIC, "scale", "set", "chunk", "decode_points"}
+             *WORKLOAD_KEYS, *SERVING_KEYS, *SERVING_NUMERIC, "scale", "set", "chunk", "decode_points", *LOAD_KEYS}
 DEFAULT_CHUNK = 65536
+#: configurations a sweep may have unless forced (each row holds about 400 bytes of results)
+MAX_SWEEP_POINTS = 2_000_000
+#: structural combinations (models x targets x plans x ...), each resolved on its own
+MAX_COMBINATIONS = 10_000
+#: bounds of the spec's evaluation settings
+CHUNK_FIELD = {"kind": int, "min": 1, "max": 10_000_000, "choices": None}
+DECODE_POINTS_FIELD = {"kind": int, "min": 1, "max": 64, "choices": None}
 
 
 def _list(value) -> list:
@@ -76,26 +89,25 @@ class SweepSpec:
 
 
 def read_spec(spec) -> dict:
-    if isinstance(spec, (str, Path)):
-        import yaml
-
-        data = yaml.safe_load(Path(spec).read_text())
-    else:
-        data = dict(spec)
-    if not isinstance(data, dict):
-        raise ConfigError("a sweep spec must be a mapping")
-    unknown = sorted(set(data) - SPEC_KEYS)
-    if unknown:
-        raise ConfigError(f"sweep spec: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SPEC_KEYS))}")
+    data = load_document(spec) if isinstance(spec, (str, Path)) else spec
+    check_fields(data, SPEC_KEYS, "sweep spec", required=("model",))
     require(("hardware" in data) != ("system" in data), "sweep spec", sorted(data), "give exactly one of hardware or system")
     return data
 
 
-def parse_spec(spec) -> SweepSpec:
+def _numbers(name: str, value) -> np.ndarray:
+    """An axis of finite numbers (a value or a list), named in the error when it is not."""
+    values = _list(value)
+    require(all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) and
+            bool(np.all(np.isfinite(np.asarray(values, dtype=float)))), f"sweep spec {name}", value,
+            "must be a finite number or a list of them")
+    return np.asarray(values, dtype=float)
+
+
+def parse_spec(spec, force: bool = False) -> SweepSpec:
+    """The spec's axes, checked; more than MAX_SWEEP_POINTS configurations only with `force`."""
     data = read_spec(spec)
-    plan = data.get("plan", {}) or {}
-    unknown = sorted(set(plan) - set(PLAN_KEYS))
-    require(not unknown, "sweep spec plan", unknown, f"degrees must be among {', '.join(PLAN_KEYS)}")
+    plan = check_fields(data.get("plan") or {}, PLAN_KEYS, "sweep spec plan")
     target_key = "hardware" if "hardware" in data else "system"
     axes = {
         "model": _list(data["model"]), target_key: _list(data[target_key]),
@@ -104,23 +116,27 @@ def parse_spec(spec) -> SweepSpec:
         "engine": _list(data.get("engine")), **{k: _list(plan.get(k, 1)) for k in PLAN_KEYS},
         **{k: _list(data.get(k)) for k in SERVING_KEYS},
     }
+    combinations = math.prod(len(values) for values in axes.values())
+    require(combinations <= MAX_COMBINATIONS, "sweep spec", f"{combinations:,} structural combinations",
+            f"must be at most {MAX_COMBINATIONS:,}")
     structural = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
-    numeric = {k: np.asarray(_list(data.get(k, default)), dtype=float)
-               for k, default in zip(WORKLOAD_KEYS, (1, 1024, 256))}
-    numeric.update({k: np.asarray(_list(data[k]), dtype=float) for k in SERVING_NUMERIC if k in data})
+    numeric = {k: _numbers(k, data.get(k, default)) for k, default in zip(WORKLOAD_KEYS, (1, 1024, 256))}
+    numeric.update({k: _numbers(k, data[k]) for k in SERVING_NUMERIC if k in data})
     require(("draft" in data) == ("acceptance" in data) == ("draft_tokens" in data), "sweep spec",
             sorted(k for k in ("draft", "draft_tokens", "acceptance") if k in data),
             "speculative decoding needs draft, draft_tokens and acceptance together (acceptance has no default)")
     for group, allowed in (("scale", SCALE_KEYS), ("set", tuple(SET_KEYS))):
-        values = data.get(group, {}) or {}
-        bad = sorted(set(values) - set(allowed))
-        require(not bad, f"sweep spec {group}", bad, f"must be among {', '.join(allowed)}")
-        numeric.update({f"{group}_{k}": np.asarray(_list(v), dtype=float) for k, v in values.items()})
+        values = check_fields(data.get(group) or {}, allowed, f"sweep spec {group}")
+        numeric.update({f"{group}_{k}": _numbers(f"{group}.{k}", v) for k, v in values.items()})
     for name, values in numeric.items():
         low = 0 if name in SERVING_NUMERIC else 1e-300
         require(bool(np.all(values >= low)), f"sweep spec {name}", values.tolist(), "values must be positive")
-    return SweepSpec(structural, numeric, int(data.get("chunk", DEFAULT_CHUNK)),
-                     int(data.get("decode_points", DECODE_POINTS)))
+    Workload(*(numeric[k] for k in WORKLOAD_KEYS))  # whole numbers in range, named when not
+    parsed = SweepSpec(structural, numeric, checked("chunk", data.get("chunk", DEFAULT_CHUNK), CHUNK_FIELD),
+                       checked("decode_points", data.get("decode_points", DECODE_POINTS), DECODE_POINTS_FIELD))
+    require(force or parsed.size <= MAX_SWEEP_POINTS, "sweep spec", f"{parsed.size:,} configurations",
+            f"more than {MAX_SWEEP_POINTS:,}: narrow the axes, or force it (--force) and write the rows to a file")
+    return parsed
 
 
 def swept_system(system: System, values: dict[str, np.ndarray]) -> System:
@@ -159,10 +175,15 @@ def _scenario(combo: dict) -> Combination:
     if combo.get("dp", 1) != 1:
         options["dp"] = combo["dp"]
     serving = {k: combo.get(k) for k in SERVING_KEYS}
+    options_checked = Serving(chunk=serving["prefill_chunk"], background=serving["background"] or 0,
+                              draft=serving["draft"], draft_tokens=serving["draft_tokens"],
+                              acceptance=1.0 if serving["draft"] else None,  # a numeric axis, checked per point
+                              draft_layers=1.0 if serving["draft_layers"] is None else serving["draft_layers"])
+    if serving["samples"] is not None:
+        checked("samples", serving["samples"], WORKLOAD_OPTIONS["samples"].metadata)
     deployment = Deployment(model=combo["model"], hardware=combo.get("hardware"), system=combo.get("system"),
                             offload=serving["offload"], **options)
-    draft = draft_deployment(deployment, Serving(draft=serving["draft"], draft_tokens=serving["draft_tokens"] or 1,
-                                                 acceptance=1.0)) if serving["draft"] else None
+    draft = draft_deployment(deployment, options_checked)
     return Combination(deployment.resolve(), serving, draft.resolve() if draft is not None else None)
 
 
@@ -234,24 +255,45 @@ def run_sweep(spec, progress: bool = False, workers: int = 2, dask_client=None):
     import pandas as pd
 
     spec = spec if isinstance(spec, SweepSpec) else parse_spec(spec)
+    if dask_client is not None:
+        tasks = [(ready, chunk) for ready in _prepare(spec) for chunk in _numeric_chunks(spec)]
+        frames = dask_client.gather(dask_client.map(_task, tasks, [spec.decode_points] * len(tasks), pure=False))
+    else:
+        frames = list(sweep_frames(spec, progress, workers))
+    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return result, spec.skipped
+
+
+def sweep_frames(spec: SweepSpec, progress: bool = False, workers: int = 2):
+    """The sweep's rows one chunk (a DataFrame) at a time, in order, with at most two chunks per
+    worker in flight: memory stays bounded whatever the sweep's size, so a caller that writes each
+    chunk (`llmsizer sweep -o`) never holds the whole result. Skipped combinations land in
+    `spec.skipped`."""
+    prepared = _prepare(spec)
+    tasks = ((ready, chunk) for ready in prepared for chunk in _numeric_chunks(spec))
+    with ThreadPoolExecutor(max_workers=workers) as pool, _progress(progress, spec.numeric_size * len(prepared)) as bar:
+        pending = deque()
+        for task in tasks:
+            pending.append(pool.submit(_task, task, spec.decode_points))
+            if len(pending) >= 2 * workers:
+                frame = pending.popleft().result()
+                bar(len(frame))
+                yield frame
+        while pending:
+            frame = pending.popleft().result()
+            bar(len(frame))
+            yield frame
+
+
+def _prepare(spec: SweepSpec) -> list[Combination]:
+    """Each structural combination resolved once; those that break a rule go to `spec.skipped`."""
     prepared = []
     for combo in spec.structural:
         try:
-            prepared.append((combo, _scenario(combo)))
-        except (LlmsizerError, ValueError) as exc:
+            prepared.append(_scenario(combo))
+        except LlmsizerError as exc:
             spec.skipped.append((combo, str(exc)))
-    tasks = [(ready, chunk) for _, ready in prepared for chunk in _numeric_chunks(spec)]
-    frames = []
-    if dask_client is not None:
-        futures = dask_client.map(_task, tasks, [spec.decode_points] * len(tasks), pure=False)
-        frames = dask_client.gather(futures)
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool, _progress(progress, spec.numeric_size * len(prepared)) as bar:
-            for frame in pool.map(lambda task: _task(task, spec.decode_points), tasks):
-                frames.append(frame)
-                bar(len(frame))
-    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return result, spec.skipped
+    return prepared
 
 
 def _task(task, decode_points: int):
@@ -284,7 +326,13 @@ class _progress:
 
 def sweep(spec, progress: bool = False, workers: int = 2, dask_client=None):
     """`llmsizer.sweep(spec)`: a DataFrame of every configuration of a spec (dict or YAML path);
-    combinations that break a rule are listed in `frame.attrs["skipped"]`."""
+    combinations that break a rule are listed in `frame.attrs["skipped"]`. A spec with a `rate` or
+    `concurrency` axis is simulated under that load instead (`serving.capacity.spec_sweep`)."""
+    data = read_spec(spec)
+    if "rate" in data or "concurrency" in data:
+        from ..serving.capacity import spec_sweep
+
+        return spec_sweep(data)
     frame, skipped = run_sweep(spec, progress, workers, dask_client)
     frame.attrs["skipped"] = [(combo, why) for combo, why in skipped]
     return frame

@@ -41,6 +41,7 @@ class Engine:
         self.bs = cache.block_size
         self.policy = POLICIES[limits.engine]
         self.reserve = limits.reserves_whole_requests
+        self.fixed = self.reserve or cache.bytes_per_token == 0  # a request's blocks never grow while decoding
         self.prefix = bool(limits.prefix_caching) and cache.state_blocks == 0
         self.first_token_delay, self.role, self.replica = first_token_delay, role, replica
         self.on_finish = self.on_handoff = None
@@ -97,7 +98,7 @@ class Engine:
         """(cached tokens, own blocks) of a decoding request now."""
         entered, context, own = self.decoders[rid]
         now = context + self.dstep - entered
-        if not self.reserve:
+        if not self.fixed:
             own += -(-now // self.bs) - (-(-context // self.bs))
         return now, own
 
@@ -105,7 +106,7 @@ class Engine:
     def reserve_decode_blocks(self) -> bool:
         """Blocks for every decode of the next step (preempting the latest requests if short);
         True if any request decodes."""
-        while self.decoding and not self.reserve:
+        while self.decoding and not self.fixed:
             need = self.buckets[-(self.dstep + 1) % self.bs]
             if self.kv.take(DECODERS, need):
                 break

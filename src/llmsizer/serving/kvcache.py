@@ -33,7 +33,8 @@ class CacheSize:
     blocks: int
     block_size: int
     bytes_per_token: float
-    #: blocks a sequence holds whatever its length (recurrent state of Mamba layers)
+    #: blocks a sequence holds whatever its length (recurrent state of Mamba layers); a model
+    #: with no attention cache (bytes_per_token 0) holds only these
     state_blocks: int = 0
 
 
@@ -46,7 +47,8 @@ def cache_size(sc: Scenario, block_size: int, max_tokens: int, max_seqs: int) ->
     room = memory.capacity - memory.weights - memory.reserve - float(np.max(memory.activations))
     state = float(cache_bytes_per_sequence(sc.model, sc.plan, sizes, 0.0))
     per_token = (float(cache_bytes_per_sequence(sc.model, sc.plan, sizes, 65536.0)) - state) / 65536.0
-    block_bytes = max(per_token * block_size, 1e-30)
+    # a model with no attention cache holds one fixed state per sequence: a block is one state
+    block_bytes = per_token * block_size if per_token > 0 else state
     blocks = int(room // block_bytes) if room > 0 else 0
     require(blocks > 0, "memory", f"{room / 1e9:.1f} GB free", "no room for a KV cache beside the weights, reserve and "
             "activations (more devices, a lower precision or smaller engine limits)")
@@ -65,7 +67,8 @@ class PagedKVCache:
         self.idle: OrderedDict[int, None] = OrderedDict()  # groups with no user, least recent first
 
     def blocks_for(self, tokens: int) -> int:
-        return -(-tokens // self.block_size) + self.size.state_blocks
+        paged = -(-tokens // self.block_size) if self.size.bytes_per_token > 0 else 0
+        return paged + self.size.state_blocks
 
     def available(self) -> int:
         """Blocks that can be handed out: free ones plus idle prefixes that may be evicted."""

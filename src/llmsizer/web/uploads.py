@@ -5,59 +5,35 @@ Each loader returns the object or raises ConfigError with a message fit to show 
 
 from __future__ import annotations
 
-import json
-
-from ..errors import ConfigError
+from ..datafile import parse_json, parse_yaml, read_text
 from ..hardware.spec import Accelerator
 from ..models.hf import model_from_hf_config
 from ..models.spec import Model
+from ..models.zoo import check_counts
 
 #: largest upload accepted; real config.json and hardware files are a few KiB
 MAX_UPLOAD_BYTES = 256 * 1024
 
 
 def _text(data: bytes | str, what: str) -> str:
-    raw = data.encode() if isinstance(data, str) else bytes(data)
-    if len(raw) > MAX_UPLOAD_BYTES:
-        raise ConfigError(f"{what} is {len(raw) / 1024:.0f} KiB; the limit is {MAX_UPLOAD_BYTES // 1024} KiB")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what} is not UTF-8 text") from None
+    return read_text(data.encode() if isinstance(data, str) else data, what, MAX_UPLOAD_BYTES)
 
 
-def _mapping_error(what: str, exc: Exception) -> ConfigError:
-    """Malformed data reaches the loaders as missing keys or wrong types; name what broke."""
-    if isinstance(exc, KeyError):
-        return ConfigError(f"{what}: required field {exc.args[0]!r} is missing")
-    return ConfigError(f"{what}: a field has the wrong type ({exc})")
+def upload_name(config: dict, what: str) -> str:
+    """A model's name from its file: the file name without `.json`, or the config's own
+    `_name_or_path` when the file is the usual `config.json` (or pasted text)."""
+    stem = what.rsplit("/", 1)[-1].removesuffix(".json")
+    if stem in ("config", "pasted config") and isinstance(config, dict) and config.get("_name_or_path"):
+        return str(config["_name_or_path"]).rstrip("/").rsplit("/", 1)[-1]
+    return stem
 
 
 def model_from_upload(data: bytes | str, what: str = "config.json") -> Model:
-    """A Hugging Face config.json (bytes or pasted text) as a Model named `uploaded`."""
-    text = _text(data, what)
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{what} is not valid JSON: {exc}") from None
-    try:
-        return model_from_hf_config(config, name="uploaded")
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise _mapping_error(what, exc) from None
+    """A Hugging Face config.json (bytes or pasted text) as a Model named by its file (`upload_name`)."""
+    config = parse_json(_text(data, what), what)
+    return model_from_hf_config(check_counts(config, what), name=upload_name(config, what))
 
 
 def accelerator_from_upload(data: bytes | str, what: str = "hardware YAML") -> Accelerator:
     """An accelerator YAML file in the schema of the built-in ones (docs/hardware.md)."""
-    import yaml
-
-    text = _text(data, what)
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{what} is not valid YAML: {exc}") from None
-    if not isinstance(spec, dict):
-        raise ConfigError(f"{what}: expected a mapping with name, peak_tflops and memory at the top level")
-    try:
-        return Accelerator.from_dict(spec)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise _mapping_error(what, exc) from None
+    return Accelerator.from_dict(parse_yaml(_text(data, what), what))

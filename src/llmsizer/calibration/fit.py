@@ -21,9 +21,11 @@ from ..cost.profile import Profile, documented, split_engine
 from .measurements import Group, Rows, predicted
 
 #: the parameters fitted; the rest keep their documented (composed) values
+#: (not the device-side kernel gap: gaps between kernels replayed from a graph or launched by a C++
+#: runtime are measured at a few microseconds, and a fit grows them into a stand-in for per-layer
+#: work the model does not count, which then scales wrongly with depth and devices)
 FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "attention_efficiency", "overlap",
-          "step_overhead_s", "sequence_overhead_s", "kernel_overhead_s", "prefill_overhead_s", "moe_efficiency",
-          "decode_kv_reread")
+          "step_overhead_s", "sequence_overhead_s", "prefill_overhead_s", "moe_efficiency", "decode_kv_reread")
 #: precision classes whose chip and family offsets are those of 16-bit products (one fit of how
 #: well a chip runs its matrix units; each class keeps its own shared value)
 MATMUL_CLASSES = ("matmul_efficiency_8bit", "matmul_efficiency_weight_only", "matmul_efficiency_fp4")
@@ -33,10 +35,6 @@ PRIOR_WIDTH = {"shared": 1.0, "family": 0.5, "member": 0.3}
 #: prior width of a precision class's shared value: how much better or worse 8-bit kernels run than
 #: 16-bit ones is a property of the kernel libraries, documented within about 20%
 CLASS_WIDTH = 0.2
-#: prior width (log units) of the device-side kernel gap at every level: gaps between kernels
-#: replayed from a graph or launched by a C++ runtime are measured at a few microseconds, so the
-#: fit may not grow them into a stand-in for work the model does not count
-KERNEL_GAP_WIDTH = 0.3
 #: log error at which the soft L1 loss turns from quadratic to linear
 LOSS_SCALE = 0.1
 #: precision class of the products a row's weight precision runs
@@ -215,8 +213,7 @@ def fit(rows: Rows, max_evaluations: int = 40, tolerance: float = 1e-3) -> Fit:
 
     slots = slots_of(rows)
     prior_x = prior_offsets(slots)
-    widths = np.array([CLASS_WIDTH if s.name in MATMUL_CLASSES else KERNEL_GAP_WIDTH if s.name == "kernel_overhead_s"
-                       else PRIOR_WIDTH[s.level] for s in slots])
+    widths = np.array([CLASS_WIDTH if s.name in MATMUL_CLASSES else PRIOR_WIDTH[s.level] for s in slots])
     measured = rows.frame["value"].to_numpy(float)
     usable = (rows.frame["error"].to_numpy() == "") & (measured > 0)
 

@@ -39,7 +39,8 @@ def scatter(cal: Calibration, path: Path) -> None:
     panels = ((axes[0], frame["kind"] != "throughput", "latency metrics (TTFT, TPOT, e2e)", "ms"),
               (axes[1], frame["kind"] == "throughput", "throughput", "output tokens/s"))
     hardware = sorted(frame["hardware"].unique())
-    colours = dict(zip(hardware, plt.get_cmap("tab10").colors))
+    palette = plt.get_cmap("tab20").colors
+    colours = {hw: palette[i % len(palette)] for i, hw in enumerate(hardware)}
     for ax, mask, title, unit in panels:
         mask = mask.to_numpy()
         measured = frame["value"].to_numpy(float)

@@ -100,3 +100,12 @@ def test_no_held_out_publication_beyond_the_rows_already_shipped():
         for pattern, allowed in HELD_OUT.items():
             hits = [row["id"] for row in rows if re.search(pattern, row["source_url"].lower())]
             assert len(hits) <= (allowed if name == STATIC else 0), (name, pattern, hits[:5])
+
+
+def test_readme_states_the_row_and_source_counts():
+    text = FOLDER.joinpath("README.md").read_text()
+    for name in (STATIC, SERVING):
+        _, rows = read(name)
+        stated = re.search(rf"`{re.escape(name)}`:.*?\((\d+) rows, (\d+) sources\)", text, re.S)
+        assert stated, name
+        assert (int(stated.group(1)), int(stated.group(2))) == (len(rows), len({row["source"] for row in rows})), name

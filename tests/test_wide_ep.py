@@ -180,3 +180,23 @@ def test_cli_flags_for_redundant_experts_and_attention_dp():
     assert result.exit_code == 0, result.output
     plan = json.loads(result.output)["plan"]
     assert plan["redundant_experts"] == 32 and plan["attention_dp"] is True and plan["dp"] == 72
+
+
+def test_two_batch_overlap_hides_the_expert_exchange_behind_the_other_half():
+    options = dict(system="hgx-h100-16node-ib", devices=16, ep=16, weight_precision="fp8")
+    work = Workload(4, 4096, 64)
+    plain = evaluate(scenario("deepseek-v3", **options), work)
+    tbo = evaluate(scenario("deepseek-v3", two_batch_overlap=True, **options), work)
+    by_name = lambda est: {c.op.name: c for c in est.prefill.costs}  # noqa: E731
+    half, whole = by_name(tbo), by_name(plain)
+    # two half steps: every operator twice, on half the tokens
+    assert half["moe_dispatch"].op.count == 2 * whole["moe_dispatch"].op.count
+    assert float(half["moe_dispatch"].op.message_bytes) == float(whole["moe_dispatch"].op.message_bytes) / 2
+    exchange = sum(c.total for c in tbo.prefill.costs if c.op.name in ("moe_dispatch", "moe_combine"))
+    rest = sum(c.total for c in tbo.prefill.costs) - exchange
+    step = float(tbo.prefill.time) - tbo.prefill.step_overhead_s
+    assert step == pytest.approx(max(float(exchange), float(rest)), rel=1e-9)
+    assert float(tbo.ttft) < float(plain.ttft)
+    assert "two-batch-overlap" in tbo.scenario.plan.label
+    with pytest.raises(ConfigError, match="two_batch_overlap = True: overlaps the expert all-to-all"):
+        Plan(tp=8, ep=8, two_batch_overlap=True)

@@ -15,6 +15,8 @@
   (attention data parallelism, as engines name it with tp and a flag).
 - redundant_experts: extra copies of hot experts (expert-parallel load balancing), so a device
   holds ceil((experts + redundant) / ep) expert slots; ep need not divide the expert count.
+- two_batch_overlap: the step runs as two half batches, each one's expert dispatch and combine
+  hidden behind the other's work (as SGLang and DeepSeek's engines do); weights are read twice.
 Groups take network dimensions in `order`, innermost first (tp innermost by default); a job may
 use part of a dimension (16 of 72 GPUs in one NVLink domain, 3 of 16 nodes).
 """
@@ -43,6 +45,7 @@ class Plan:
     order: tuple[str, ...] = GROUPS
     redundant_experts: int = 0
     attention_dp: bool = False
+    two_batch_overlap: bool = False
 
     def __post_init__(self):
         for name in ("tp", "pp", "ep", "dp", "cp"):
@@ -60,6 +63,8 @@ class Plan:
         else:
             require(self.tp % self.ep == 0 or (self.ep % self.tp == 0 and (self.tp * self.dp) % self.ep == 0), "ep",
                     self.ep, f"must divide tp ({self.tp}), or be a multiple of tp dividing tp x dp ({self.tp * self.dp})")
+        require(not self.two_batch_overlap or self.experts_span_replicas, "two_batch_overlap", self.two_batch_overlap,
+                "overlaps the expert all-to-all: needs experts spanning replicas or attention ranks")
         require(sorted(self.order) == sorted(GROUPS), "order", self.order, f"must list each of {', '.join(GROUPS)} once")
 
     @property
@@ -107,8 +112,8 @@ class Plan:
     @property
     def label(self) -> str:
         """The degrees as people read them, with attention-DP and redundant experts when used."""
-        extras = [" attention-dp"] * self.attention_dp + [f" +{self.redundant_experts} redundant experts"] * bool(
-            self.redundant_experts)
+        extras = ([" attention-dp"] * self.attention_dp + [" two-batch-overlap"] * self.two_batch_overlap
+                  + [f" +{self.redundant_experts} redundant experts"] * bool(self.redundant_experts))
         return f"tp={self.tp} pp={self.pp} ep={self.ep} dp={self.dp} cp={self.cp}" + "".join(extras)
 
     @property

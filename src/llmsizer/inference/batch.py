@@ -135,6 +135,7 @@ class Estimate:
                      "microbatches": sc.plan.pipeline_microbatches, "order": list(sc.plan.order),
                      "experts_span_replicas": sc.plan.experts_span_replicas,
                      "redundant_experts": sc.plan.redundant_experts, "attention_dp": sc.plan.attention_dp,
+                     "two_batch_overlap": sc.plan.two_batch_overlap,
                      "label": sc.plan.label},
             "moe_imbalance": sc.moe_imbalance,
             "precisions": sc.precisions.to_dict(),

@@ -55,6 +55,8 @@ class Deployment:
                                    maximum=LARGEST_WHOLE)
     attention_dp: bool = option(False, "Attention data parallelism: the tp devices of a replica run attention unsplit, "
                                        "each on 1/tp of the batch, with experts spread over ep devices.", kind=bool)
+    two_batch_overlap: bool = option(False, "Run each step as two half batches, one's expert all-to-all hidden behind "
+                                            "the other's work (weights read twice).", kind=bool)
     moe_imbalance: float | None = option(None, "Busiest expert device's tokens over the average [default: 1, uniform "
                                          "routing].", kind=float, minimum=1.0,
                                          maximum=MAX_RATIO)

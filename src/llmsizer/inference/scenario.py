@@ -52,7 +52,8 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
              order: tuple[str, ...] | None = None, weight_precision: str = "bf16", kv_precision: str | None = None,
              activation_precision: str | None = None, quant: str | None = None, engine: str | None = None,
              profile: str | Profile | None = None, moe_imbalance: float | None = None,
-             offload: str | None = None, redundant_experts: int = 0, attention_dp: bool = False) -> Scenario:
+             offload: str | None = None, redundant_experts: int = 0, attention_dp: bool = False,
+             two_batch_overlap: bool = False) -> Scenario:
     """Resolve names into a Scenario. Devices beyond tp x pp x cp become data-parallel replicas
     (`dp`, or as many as `devices` or the system allow)."""
     model = load_model(model)
@@ -68,7 +69,7 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
     moe_imbalance = UNIFORM_ROUTING if moe_imbalance is None else moe_imbalance
     require(moe_imbalance >= 1.0, "moe_imbalance", moe_imbalance, "must be >= 1 (the busiest device over the average)")
     plan = Plan(tp=tp, pp=pp, ep=ep, dp=devices // per_replica, cp=cp, microbatches=microbatches,
-                redundant_experts=redundant_experts, attention_dp=attention_dp,
+                redundant_experts=redundant_experts, attention_dp=attention_dp, two_batch_overlap=two_batch_overlap,
                 **({"order": tuple(order)} if order else {}))
     plan.check(model)
     if system is None:

@@ -8,6 +8,8 @@ top_k at one token, nearly all of them at large batches.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..models.spec import DenseFFN, MoEFFN
@@ -67,9 +69,10 @@ def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens) -> list[Op]:
     if plan.experts_span_replicas:
         sent = tokens / plan.tp * hidden  # each TP rank sends its share of the tokens, one copy each
         routing = {"routing": (E, k)}
-        ops += [collective("moe_dispatch", "moe", count, "dispatch", sent * sizes.activation, "ep", routing),
-                collective("moe_combine", "moe", count, "combine", sent * max(sizes.activation, COMBINE_BYTES),
-                           "ep", routing)]
+        exchange = [collective("moe_dispatch", "moe", count, "dispatch", sent * sizes.activation, "ep", routing),
+                    collective("moe_combine", "moe", count, "combine", sent * max(sizes.activation, COMBINE_BYTES),
+                               "ep", routing)]
+        ops += [replace(op, extra={**op.extra, "overlapped": plan.two_batch_overlap}) for op in exchange]
     for name, k_dim, n_dim in (("experts_up_gate" if ffn.gated else "experts_up", hidden, up_width),
                                ("experts_down", width, hidden)):
         ops.append(Op(

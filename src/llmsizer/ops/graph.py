@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..arrays import real
 from ..models.params import norm_params
 from ..models.spec import Layer
 from . import attention, linear_attention, mamba  # noqa: F401  (each registers its mixers' operators)
@@ -30,6 +31,14 @@ def layer_ops(ctx: Context, layer: Layer, count: float, step: Step) -> list[Op]:
 
 
 def step_ops(ctx: Context, step: Step) -> list[Op]:
+    """Every operator of one step on one device; with two-batch overlap, those of two half steps."""
+    if not ctx.plan.two_batch_overlap:
+        return _step_ops(ctx, step)
+    half = Step(tuple(replace(s, sequences=real(s.sequences) / 2) for s in step.segments))
+    return [replace(op, count=2 * op.count) for op in _step_ops(ctx, half)]
+
+
+def _step_ops(ctx: Context, step: Step) -> list[Op]:
     """Every operator of one step on one device. Layers of one kind are built once and carry their
     count; pipeline stages run one after another, so the step walks every layer."""
     model, plan, sizes = ctx.model, ctx.plan, ctx.sizes

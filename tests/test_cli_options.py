@@ -88,3 +88,37 @@ def test_a_cold_estimate_imports_pandas_only_when_asked(plot, tmp_path):
     assert json.loads(done.stdout)["ttft_ms"] > 0
     loaded = set(json.loads(done.stderr.strip().splitlines()[-1].replace("'", '"')))
     assert loaded >= {"pandas", "matplotlib"} if plot else loaded == set()
+
+
+SWEEP = {"model": ["llama-3.2-1b", "llama-3.1-8b"], "hardware": "h100", "batch": [1, 2, 4, 8, 16, 32],
+         "input": [128, 512, 2048], "output": [16, 64], "chunk": 7}
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".json"])
+def test_a_sweep_written_chunk_by_chunk_equals_the_gathered_sweep(tmp_path, suffix):
+    import pandas as pd
+    import yaml
+
+    from llmsizer.search.sweep import run_sweep
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(SWEEP))
+    out = tmp_path / f"rows{suffix}"
+    result = CliRunner().invoke(main, ["sweep", str(spec), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    written = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".json": pd.read_json}[suffix](out)
+    gathered, _ = run_sweep(str(spec))
+    assert len(written) == len(gathered) == 72
+    assert list(written["ttft_ms"]) == pytest.approx(list(gathered["ttft_ms"]), rel=1e-6)
+
+
+def test_sweep_chunks_are_evaluated_as_they_are_consumed(monkeypatch):
+    from llmsizer.search import sweep
+
+    evaluated = []
+    original = sweep._task
+    monkeypatch.setattr(sweep, "_task", lambda task, points: evaluated.append(1) or original(task, points))
+    frames = sweep.sweep_frames(sweep.parse_spec(SWEEP), workers=2)
+    first = next(frames)
+    assert len(first) == 7 and len(evaluated) <= 2 * 2 + 1  # of 12 chunks, only those in flight
+    assert sum(len(frame) for frame in frames) == 72 - 7 and len(evaluated) == 12

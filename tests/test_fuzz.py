@@ -282,6 +282,25 @@ def test_hardware_and_system_files_end_in_json_or_one_line(kind, base, examples,
     run_examples(examples, st.tuples(st.sampled_from(list(leaves(base))), st.one_of(plain_numbers, json_values)), check)
 
 
+PROFILE = yaml.safe_load((H100_YAML.parents[2] / "profiles" / "vllm.yaml").read_text())
+PROFILE_KEYS = ["kernel_overhead_s", "step_overhead_s", "prefill_overhead_s", "matmul_efficiency",
+                "memory_efficiency", "overlap", "tile_tokens", "fp8_experts", "no_such_parameter"]
+
+
+@pytest.mark.parametrize("examples", PROFILES)
+def test_profile_files_end_in_json_or_one_line(examples, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("profiles")
+
+    def check(case):
+        key, value = case
+        path = folder / f"profile-{len(list(folder.iterdir()))}.yaml"  # a new name: profiles are cached by path
+        path.write_text(yaml.safe_dump({**PROFILE, "parameters": {**PROFILE["parameters"], key: value}}))
+        assert_clean(CliRunner().invoke(main, ["estimate", "-m", MODEL, "-H", HARDWARE, "--profile", str(path),
+                                               "--json"]), "CLI profile files")
+
+    run_examples(examples, st.tuples(st.sampled_from(PROFILE_KEYS), st.one_of(plain_numbers, json_values)), check)
+
+
 def alias_bomb(depth: int, width: int, field: str) -> str:
     """Anchors that each repeat the one before `width` times: width ** depth values once expanded."""
     lines = [f"a0: &a0 [{', '.join(['x'] * width)}]"]

@@ -51,40 +51,60 @@ def sweep(spec_file, output_file, workers, dask_address, quiet, force):
     """Evaluate the product of a sweep spec's axes (YAML), one row per configuration."""
     import time
 
-    from ..search.sweep import parse_spec, run_sweep
+    from ..search.sweep import parse_spec, run_sweep, sweep_frames
 
     spec = parse_spec(spec_file, force=force)
     out = console()
     out.print(f"{spec.size:,} configurations: {len(spec.structural)} structural combinations x "
               f"{spec.numeric_size:,} numeric points")
-    client = None
+    start = time.perf_counter()
     if dask_address:
         try:
             from dask.distributed import Client
         except ImportError:
             raise click.UsageError("--dask needs dask: pip install 'llmsizer[distributed]'") from None
-        client = Client(dask_address)
-    start = time.perf_counter()
-    frame, skipped = run_sweep(spec, progress=not quiet, workers=workers, dask_client=client)
+        frames = [run_sweep(spec, progress=not quiet, dask_client=Client(dask_address))[0]]
+    else:
+        frames = sweep_frames(spec, progress=not quiet, workers=workers)
+    rows, fitting = write_frames(frames, output_file)
     elapsed = time.perf_counter() - start
-    for combo, why in skipped:
+    for combo, why in spec.skipped:
         out.print(f"[yellow]skipped[/] {', '.join(f'{k}={v}' for k, v in combo.items() if v is not None)}: {why}")
-    out.print(f"{len(frame):,} configurations in {elapsed:.2f} s ({len(frame) / max(elapsed, 1e-9):,.0f}/s); "
-              f"{int(frame['fits'].sum()) if len(frame) else 0:,} fit")
+    out.print(f"{rows:,} configurations in {elapsed:.2f} s ({rows / max(elapsed, 1e-9):,.0f}/s); {fitting:,} fit")
     if output_file:
-        write_frame(frame, output_file)
         out.print(f"wrote {output_file}")
 
 
-def write_frame(frame, path: str):
-    """Write a DataFrame as the file's extension says: .parquet, .csv or .json (checked by the option)."""
-    suffix = path.lower().rsplit(".", 1)[-1]
-    if suffix == "parquet":
-        frame.to_parquet(path, index=False)
-    elif suffix == "csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_json(path, orient="records")
+def write_frames(frames, path: str | None) -> tuple[int, int]:
+    """Write the sweep's chunks as they come, as the file's extension says (.parquet row groups,
+    .csv appended, .json one array gathered at the end), and count the rows and those that fit;
+    with no file, only count. Only a .json file holds the whole sweep in memory."""
+    import pandas as pd
+
+    suffix = path.lower().rsplit(".", 1)[-1] if path else None
+    rows = fitting = 0
+    writer, gathered = None, []
+    for frame in frames:
+        if suffix == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            writer = writer or pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+        elif suffix == "csv":
+            frame.to_csv(path, index=False, mode="a" if rows else "w", header=not rows)
+        elif suffix == "json":
+            gathered.append(frame)
+        rows += len(frame)
+        fitting += int(frame["fits"].sum()) if len(frame) else 0
+    if writer is not None:
+        writer.close()
+    elif suffix == "json":
+        (pd.concat(gathered, ignore_index=True) if gathered else pd.DataFrame()).to_json(path, orient="records")
+    elif suffix and not rows:  # nothing evaluated: an empty file of the format asked for
+        getattr(pd.DataFrame(), "to_parquet" if suffix == "parquet" else "to_csv")(path, index=False)
+    return rows, fitting
 
 
 def study_flags(command):

@@ -8,6 +8,7 @@ user's own (for example from `llmsizer calibrate`) overrides any of them.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
@@ -88,6 +89,11 @@ class Profile:
         if unknown:
             raise ConfigError(f"{where}: unknown profile parameter(s) {', '.join(unknown)}; "
                               f"allowed: {', '.join(sorted(allowed))}")
+        for key, value in values.items():  # a number stays a finite number
+            current = getattr(self, key)
+            if isinstance(current, (int, float)) and not isinstance(current, bool):
+                require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                        f"{where}.{key}", value, "must be a finite number")
         return replace(self, **values)
 
 

@@ -25,6 +25,7 @@ A spec (YAML or dict); every value may be a scalar or a list:
 from __future__ import annotations
 
 import itertools
+from collections import deque
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -247,24 +248,45 @@ def run_sweep(spec, progress: bool = False, workers: int = 2, dask_client=None):
     import pandas as pd
 
     spec = spec if isinstance(spec, SweepSpec) else parse_spec(spec)
+    if dask_client is not None:
+        tasks = [(ready, chunk) for ready in _prepare(spec) for chunk in _numeric_chunks(spec)]
+        frames = dask_client.gather(dask_client.map(_task, tasks, [spec.decode_points] * len(tasks), pure=False))
+    else:
+        frames = list(sweep_frames(spec, progress, workers))
+    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return result, spec.skipped
+
+
+def sweep_frames(spec: SweepSpec, progress: bool = False, workers: int = 2):
+    """The sweep's rows one chunk (a DataFrame) at a time, in order, with at most two chunks per
+    worker in flight: memory stays bounded whatever the sweep's size, so a caller that writes each
+    chunk (`llmsizer sweep -o`) never holds the whole result. Skipped combinations land in
+    `spec.skipped`."""
+    prepared = _prepare(spec)
+    tasks = ((ready, chunk) for ready in prepared for chunk in _numeric_chunks(spec))
+    with ThreadPoolExecutor(max_workers=workers) as pool, _progress(progress, spec.numeric_size * len(prepared)) as bar:
+        pending = deque()
+        for task in tasks:
+            pending.append(pool.submit(_task, task, spec.decode_points))
+            if len(pending) >= 2 * workers:
+                frame = pending.popleft().result()
+                bar(len(frame))
+                yield frame
+        while pending:
+            frame = pending.popleft().result()
+            bar(len(frame))
+            yield frame
+
+
+def _prepare(spec: SweepSpec) -> list[Combination]:
+    """Each structural combination resolved once; those that break a rule go to `spec.skipped`."""
     prepared = []
     for combo in spec.structural:
         try:
-            prepared.append((combo, _scenario(combo)))
+            prepared.append(_scenario(combo))
         except LlmsizerError as exc:
             spec.skipped.append((combo, str(exc)))
-    tasks = [(ready, chunk) for _, ready in prepared for chunk in _numeric_chunks(spec)]
-    frames = []
-    if dask_client is not None:
-        futures = dask_client.map(_task, tasks, [spec.decode_points] * len(tasks), pure=False)
-        frames = dask_client.gather(futures)
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool, _progress(progress, spec.numeric_size * len(prepared)) as bar:
-            for frame in pool.map(lambda task: _task(task, spec.decode_points), tasks):
-                frames.append(frame)
-                bar(len(frame))
-    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return result, spec.skipped
+    return prepared
 
 
 def _task(task, decode_points: int):

@@ -200,3 +200,14 @@ def test_two_batch_overlap_hides_the_expert_exchange_behind_the_other_half():
     assert "two-batch-overlap" in tbo.scenario.plan.label
     with pytest.raises(ConfigError, match="two_batch_overlap = True: overlaps the expert all-to-all"):
         Plan(tp=8, ep=8, two_batch_overlap=True)
+
+
+def test_plan_search_finds_the_attention_data_parallel_deployment():
+    """tp 8 with attention-DP costs as tp 1 over 8 replicas, which the search already holds."""
+    from llmsizer.search.plans import ranked, search_plans
+
+    results = search_plans("deepseek-r1", "dgx-b200", batch=3072, input=1000, output=1000, weight_precision="fp8")
+    best = ranked(results, "throughput-per-device").iloc[0]
+    assert best["fits"] and (best["tp"], best["dp"], best["ep"]) == (1, 8, 8)
+    same = llmsizer.estimate("deepseek-r1", tp=8, ep=8, attention_dp=True, batch=3072, **R1)
+    assert best["throughput_per_device"] == pytest.approx(float(same.throughput) / 8, rel=1e-9)

@@ -113,8 +113,10 @@ LARGEST_COUNT = 2**31
 
 
 def check_counts(config: dict, where: str) -> dict:
-    """Refuse a config whose layer count or sizes are not whole numbers in range before building
-    anything from it (a layer count of 10 million would take minutes to build)."""
+    """Refuse a config whose family is not a name, or whose layer count or sizes are not whole
+    numbers in range, before building anything from it (10 million layers would take minutes)."""
+    model_type = config.get("model_type")
+    require(model_type is None or isinstance(model_type, str), f"{where}: model_type", model_type, "must be a name")
     for section, prefix in ((config, ""), (config.get("text_config") or {}, "text_config.")):
         if not isinstance(section, dict):
             continue

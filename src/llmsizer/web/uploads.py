@@ -6,7 +6,6 @@ Each loader returns the object or raises ConfigError with a message fit to show 
 from __future__ import annotations
 
 from ..datafile import parse_json, parse_yaml, read_text
-from ..errors import ConfigError
 from ..hardware.spec import Accelerator
 from ..models.hf import model_from_hf_config
 from ..models.spec import Model
@@ -20,20 +19,10 @@ def _text(data: bytes | str, what: str) -> str:
     return read_text(data.encode() if isinstance(data, str) else data, what, MAX_UPLOAD_BYTES)
 
 
-def _mapping_error(what: str, exc: Exception) -> ConfigError:
-    """Malformed data reaches the loaders as missing keys or wrong types; name what broke."""
-    if isinstance(exc, KeyError):
-        return ConfigError(f"{what}: required field {exc.args[0]!r} is missing")
-    return ConfigError(f"{what}: a field has the wrong type ({exc})")
-
-
 def model_from_upload(data: bytes | str, what: str = "config.json") -> Model:
     """A Hugging Face config.json (bytes or pasted text) as a Model named `uploaded`."""
     config = parse_json(_text(data, what), what)
-    try:
-        return model_from_hf_config(check_counts(config, what), name="uploaded")
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise _mapping_error(what, exc) from None
+    return model_from_hf_config(check_counts(config, what), name="uploaded")
 
 
 def accelerator_from_upload(data: bytes | str, what: str = "hardware YAML") -> Accelerator:

@@ -31,3 +31,23 @@ def test_load_sweep_and_limits_parsing():
     assert parse_limits(["ttft_ms_p99=500", "itl_ms_p90 = 50"]) == {"ttft_ms_p99": 500.0, "itl_ms_p90": 50.0}
     with pytest.raises(ConfigError, match="STAT=MS"):
         parse_limits(["ttft_p99=500"])
+
+
+def test_sweep_specs_with_load_axes_run_the_simulator(tmp_path):
+    from click.testing import CliRunner
+
+    from llmsizer import sweep
+    from llmsizer.cli import main
+
+    spec = {"model": "llama-3.1-8b", "hardware": "h100", "plan": {"tp": [1, 2]}, "input": 512, "output": 64,
+            "rate": [3, 9], "requests": 150}
+    frame = sweep(spec)
+    assert len(frame) == 4 and set(frame["tp"]) == {1, 2} and (frame["error"] == "").all()
+    one = frame[(frame["tp"] == 1) & (frame["rate"] == 9)].iloc[0]
+    alone = simulate("llama-3.1-8b", "h100", rate=9, requests=150, input=512, output=64).summary
+    assert one["ttft_ms_p99"] == pytest.approx(alone["ttft_ms_p99"])
+    path = tmp_path / "load.yaml"
+    path.write_text("model: llama-3.1-8b\nhardware: h100\ninput: 256\noutput: 32\nconcurrency: [1, 4]\nrequests: 40\n")
+    result = CliRunner().invoke(main, ["sweep", str(path), "-o", str(tmp_path / "out.csv")])
+    assert result.exit_code == 0, result.output
+    assert "2 load points" in result.output and (tmp_path / "out.csv").exists()

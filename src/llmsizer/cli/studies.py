@@ -51,10 +51,17 @@ def sweep(spec_file, output_file, workers, dask_address, quiet, force):
     """Evaluate the product of a sweep spec's axes (YAML), one row per configuration."""
     import time
 
-    from ..search.sweep import parse_spec, run_sweep, sweep_frames
+    from ..search.sweep import parse_spec, read_spec, run_sweep, sweep_frames
 
-    spec = parse_spec(spec_file, force=force)
     out = console()
+    if {"rate", "concurrency"} & set(read_spec(spec_file)):  # load axes: the request simulator, a run per row
+        from ..serving.capacity import spec_sweep
+
+        frame = spec_sweep(read_spec(spec_file), force=force)
+        write_frames([frame], output_file)
+        out.print(f"{len(frame):,} load points simulated" + (f"; wrote {output_file}" if output_file else ""))
+        return
+    spec = parse_spec(spec_file, force=force)
     out.print(f"{spec.size:,} configurations: {len(spec.structural)} structural combinations x "
               f"{spec.numeric_size:,} numeric points")
     start = time.perf_counter()

@@ -53,8 +53,10 @@ PLAN_KEYS = ("tp", "pp", "ep", "dp", "cp")
 #: serving options: structural ones change the step's graph, numeric ones are arrays like batch
 SERVING_KEYS = ("samples", "offload", "prefill_chunk", "background", "draft", "draft_tokens", "draft_layers")
 SERVING_NUMERIC = {"cached_prefix": 0, "acceptance": None}
+#: load axes: a spec with a rate or concurrency runs the request simulator (serving/capacity.py)
+LOAD_KEYS = ("rate", "concurrency", "requests", "lengths", "spread", "seed", "scheduler")
 SPEC_KEYS = {"model", "hardware", "system", "devices", "plan", "weight_precision", "kv_precision", "quant", "engine",
-             *WORKLOAD_KEYS, *SERVING_KEYS, *SERVING_NUMERIC, "scale", "set", "chunk", "decode_points"}
+             *WORKLOAD_KEYS, *SERVING_KEYS, *SERVING_NUMERIC, "scale", "set", "chunk", "decode_points", *LOAD_KEYS}
 DEFAULT_CHUNK = 65536
 #: configurations a sweep may have unless forced (each row holds about 400 bytes of results)
 MAX_SWEEP_POINTS = 2_000_000
@@ -319,7 +321,13 @@ class _progress:
 
 def sweep(spec, progress: bool = False, workers: int = 2, dask_client=None):
     """`llmsizer.sweep(spec)`: a DataFrame of every configuration of a spec (dict or YAML path);
-    combinations that break a rule are listed in `frame.attrs["skipped"]`."""
+    combinations that break a rule are listed in `frame.attrs["skipped"]`. A spec with a `rate` or
+    `concurrency` axis is simulated under that load instead (`serving.capacity.spec_sweep`)."""
+    data = read_spec(spec)
+    if "rate" in data or "concurrency" in data:
+        from ..serving.capacity import spec_sweep
+
+        return spec_sweep(data)
     frame, skipped = run_sweep(spec, progress, workers, dask_client)
     frame.attrs["skipped"] = [(combo, why) for combo, why in skipped]
     return frame

@@ -95,3 +95,46 @@ def max_concurrency(model=None, hardware=None, *, limits: dict, max_clients: int
             high = mid
     devices = best.devices if best else 1
     return Capacity(float(low), low / devices, best.summary if best else None, runs)
+
+
+#: load points a sweep may simulate unless forced (each is a whole run, about a second)
+MAX_LOAD_POINTS = 1000
+
+
+def spec_sweep(data: dict, progress=None, force: bool = False):
+    """A sweep spec with `rate` or `concurrency` axes: every combination of its list-valued
+    deployment, length and load fields simulated, one row each (deployment and load columns, the
+    run's summary, `fits` and `error`)."""
+    import itertools
+
+    import pandas as pd
+
+    require(("rate" in data) != ("concurrency" in data), "sweep spec", sorted(data),
+            "give a rate or a concurrency axis, not both")
+    kind = "rate" if "rate" in data else "concurrency"
+    loads = [(kind, float(v) if kind == "rate" else int(v)) for v in _values(data[kind])]
+    plan = data.get("plan", {}) or {}
+    target = "hardware" if "hardware" in data else "system"
+    axes = {"model": _values(data["model"]), target: _values(data[target]), "devices": _values(data.get("devices")),
+            **{k: _values(plan.get(k)) for k in ("tp", "pp", "ep", "dp")},
+            **{k: _values(data.get(k)) for k in ("weight_precision", "kv_precision", "quant", "engine", "input",
+                                                 "output", "requests", "lengths", "spread", "seed", "scheduler")}}
+    rows = []
+    combos = list(itertools.product(*axes.values(), loads))
+    require(force or len(combos) <= MAX_LOAD_POINTS, "sweep spec", f"{len(combos):,} load points",
+            f"more than {MAX_LOAD_POINTS:,} simulations: narrow the axes, or force it (--force)")
+    for done, combo in enumerate(combos, start=1):
+        options = {k: v for k, v in zip(axes, combo[:-1]) if v is not None}
+        value = combo[-1][1]
+        try:
+            summary = simulate(**options, **{kind: value}, record=False).summary
+            rows.append({**options, kind: value, **summary, "fits": True, "error": ""})
+        except ValueError as exc:  # a deployment that does not fit or cannot run: its reason, in its row
+            rows.append({**options, kind: value, "fits": False, "error": str(exc)})
+        if progress is not None:
+            progress(done)
+    return pd.DataFrame(rows)
+
+
+def _values(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]

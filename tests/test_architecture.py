@@ -96,3 +96,8 @@ def test_no_private_name_imported_from_another_module():
                 for name in names if name.startswith("_") and not name.startswith("__")]
     assert not borrowed, borrowed
 
+
+
+def test_no_source_file_over_400_lines():
+    long = {str(path.relative_to(SOURCE)): n for path in FILES if (n := len(path.read_text().splitlines())) > 400}
+    assert not long, long

@@ -177,8 +177,10 @@ def _scenario(combo: dict) -> Combination:
     serving = {k: combo.get(k) for k in SERVING_KEYS}
     deployment = Deployment(model=combo["model"], hardware=combo.get("hardware"), system=combo.get("system"),
                             offload=serving["offload"], **options)
-    draft = draft_deployment(deployment, Serving(draft=serving["draft"], draft_tokens=serving["draft_tokens"] or 1,
-                                                 acceptance=1.0)) if serving["draft"] else None
+    checked = Serving(chunk=serving["prefill_chunk"], background=serving["background"] or 0, draft=serving["draft"],
+                      draft_tokens=serving["draft_tokens"],
+                      draft_layers=1.0 if serving["draft_layers"] is None else serving["draft_layers"])
+    draft = draft_deployment(deployment, checked)
     return Combination(deployment.resolve(), serving, draft.resolve() if draft is not None else None)
 
 

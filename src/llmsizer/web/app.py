@@ -1,27 +1,63 @@
-"""Entry script of the web app: `llmsizer app`, or `streamlit run` on this file."""
+"""Entry script of the web app: `llmsizer app`, or `streamlit run` on this file.
+
+On a visitor's first run the page is drawn before the sidebar's widgets (its scenario read from
+session state), and each page's module is imported when the page is first opened, so the
+Estimate page's metrics appear before plotly, the other pages and the form load. Later runs draw
+the sidebar first, so a value a callback sets (a use case's lengths) reaches the browser before
+the visitor's next change.
+"""
 
 import streamlit as st
 
-from llmsizer.web import pages
-from llmsizer.web.sidebar import scenario_sidebar
+from llmsizer.web.sidebar import draw_sidebar, scenario, values
 
 
 def main() -> None:
     st.set_page_config(page_title="llmsizer", layout="wide")
-    choice, problem = scenario_sidebar()
+    held = values()
+    choice, problem = scenario()
+    sidebar_first = "_visited" in st.session_state
+    st.session_state["_visited"] = True
+    if sidebar_first:
+        draw_sidebar(held)
 
     def estimate():
-        pages.estimate_page(choice, problem)
+        from llmsizer.web.pages import estimate_page
+
+        estimate_page(choice, problem)
+
+    def need():
+        from llmsizer.web.need_page import need_page
+
+        need_page(choice, problem)
 
     def compare():
-        pages.compare_page(choice, problem)
+        from llmsizer.web.pages import compare_page
+
+        compare_page(choice, problem)
 
     def study():
-        pages.study_page(choice, problem)
+        from llmsizer.web.pages import study_page
 
-    st.navigation([st.Page(estimate, title="Estimate", default=True), st.Page(compare, title="Compare"),
-                   st.Page(study, title="Study"), st.Page(pages.validation_page, title="Validation", url_path="validation")],
-                  position="top").run()
+        study_page(choice, problem)
+
+    def load():
+        from llmsizer.web.load_page import load_page
+
+        load_page(choice, problem)
+
+    def validation():
+        from llmsizer.web.pages import validation_page
+
+        validation_page()
+
+    st.navigation([st.Page(estimate, title="Estimate", default=True),
+                   st.Page(need, title="What do I need?", url_path="need"),
+                   st.Page(load, title="Under load", url_path="load"),
+                   st.Page(compare, title="Compare", url_path="compare"), st.Page(study, title="Study", url_path="study"),
+                   st.Page(validation, title="Validation", url_path="validation")], position="top").run()
+    if not sidebar_first:
+        draw_sidebar(held)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ def checked(name: str, value, meta):
         require(isinstance(value, bool) or type(value).__name__ == "bool_", name, value, "must be true or false")
         return bool(value)
     choices = meta["choices"]
+    if choices is not None:  # names: checked against their list here, or where they resolve
+        require(isinstance(value, str), name, value, "must be a name")
     if isinstance(choices, tuple):
         require(value in choices, name, value, f"must be one of {', '.join(choices)}")
     elif kind is None and isinstance(value, str):
@@ -79,10 +81,13 @@ def _checked_array(name, value, kind, low, high, allowed):
 
 
 def check_fields(instance) -> None:
-    """Check every declared field of an option object (in its __post_init__), normalising numbers."""
+    """Check every declared field of an option object (in its __post_init__), normalising numbers;
+    None given for a field with a default stands for that default."""
     for spec in fields(instance):
         value = getattr(instance, spec.name)
-        if value is not None and spec.metadata:
+        if value is None and spec.default is not None:
+            object.__setattr__(instance, spec.name, spec.default)
+        elif value is not None and spec.metadata:
             object.__setattr__(instance, spec.name, checked(spec.name, value, spec.metadata))
 
 

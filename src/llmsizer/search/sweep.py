@@ -40,7 +40,7 @@ from ..cost.roofline import BOUNDS
 from ..inference.batch import DECODE_POINTS, cost, prepare
 from ..inference.estimate import draft_deployment
 from ..inference.memory import scenario_memory
-from ..inference.fields import checked
+from ..inference.fields import WORKLOAD_OPTIONS, checked
 from ..inference.options import Deployment, Serving
 from ..inference.workload import Workload
 from ..units import GB, GIB, MS, TB, TERA, US
@@ -175,12 +175,15 @@ def _scenario(combo: dict) -> Combination:
     if combo.get("dp", 1) != 1:
         options["dp"] = combo["dp"]
     serving = {k: combo.get(k) for k in SERVING_KEYS}
+    options_checked = Serving(chunk=serving["prefill_chunk"], background=serving["background"] or 0,
+                              draft=serving["draft"], draft_tokens=serving["draft_tokens"],
+                              acceptance=1.0 if serving["draft"] else None,  # a numeric axis, checked per point
+                              draft_layers=1.0 if serving["draft_layers"] is None else serving["draft_layers"])
+    if serving["samples"] is not None:
+        checked("samples", serving["samples"], WORKLOAD_OPTIONS["samples"].metadata)
     deployment = Deployment(model=combo["model"], hardware=combo.get("hardware"), system=combo.get("system"),
                             offload=serving["offload"], **options)
-    checked = Serving(chunk=serving["prefill_chunk"], background=serving["background"] or 0, draft=serving["draft"],
-                      draft_tokens=serving["draft_tokens"],
-                      draft_layers=1.0 if serving["draft_layers"] is None else serving["draft_layers"])
-    draft = draft_deployment(deployment, checked)
+    draft = draft_deployment(deployment, options_checked)
     return Combination(deployment.resolve(), serving, draft.resolve() if draft is not None else None)
 
 

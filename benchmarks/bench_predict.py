@@ -1,15 +1,19 @@
-"""Prints rows per second of `predict` on generated rows, and the wall time of a cold `llmsizer estimate`.
+"""Prints rows per second of `predict` on generated rows, distinct scenarios per second, and the
+wall time of a cold `llmsizer estimate` beside a cold `import numpy`.
 
-Rows mix 8 models, 6 accelerators, 4 tensor-parallel degrees and 2 precisions (at most 384
-distinct scenarios) with random batches and lengths, like a table of deployment candidates.
+Rows mix 8 models, 6 accelerators, 4 tensor-parallel degrees, 2 precisions and 3 engines (1,152
+distinct scenarios) with random batches and lengths, like a table of deployment candidates; the
+distinct-scenario figure predicts one row of each, so no two rows share a deployment.
 Usage: python benchmarks/bench_predict.py [ROWS]
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,13 +47,27 @@ def main() -> None:
     groups = rows[["model", "hardware", "tp", "weight_precision", "framework"]].drop_duplicates().shape[0]
     print(f"predict: {n:,} rows ({groups} distinct scenarios) in {elapsed:.2f} s = {n / elapsed:,.0f} rows/s; "
           f"{(out['pred_error'] != '').sum():,} rows with an error")
-    command = ["llmsizer", "estimate", "--model", "llama-3.1-8b", "--hardware", "h100"]
+    distinct = rows.drop_duplicates(["model", "hardware", "tp", "weight_precision", "framework"])
+    start = time.perf_counter()
+    predict(distinct)
+    elapsed = time.perf_counter() - start
+    print(f"predict, every row its own scenario: {len(distinct):,} rows in {elapsed:.2f} s = "
+          f"{len(distinct) / elapsed:,.0f} scenarios/s")
+    llmsizer = str(Path(sys.executable).with_name("llmsizer"))  # the command installed beside this Python
+    estimate = _best_of([llmsizer, "estimate", "--model", "llama-3.1-8b", "--hardware", "h100"])
+    numpy = _best_of([sys.executable, "-c", "import numpy"])
+    print(f"cold `llmsizer estimate --model llama-3.1-8b --hardware h100`: {estimate:.2f} s; cold "
+          f"`python -c 'import numpy'`: {numpy:.2f} s; ratio {estimate / numpy:.1f} (best of 5 new processes each)")
+    print(f"load average while measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _best_of(command: list[str], runs: int = 5) -> float:
     times = []
-    for _ in range(3):
+    for _ in range(runs):
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True)
         times.append(time.perf_counter() - start)
-    print(f"cold `{' '.join(command)}`: {min(times):.2f} s (best of 3 new processes)")
+    return min(times)
 
 
 if __name__ == "__main__":

@@ -136,3 +136,14 @@ def test_every_accelerator_states_its_compute_units_with_a_source():
     for acc in list_accelerators():
         assert acc.compute_units is not None and acc.compute_units >= 1, acc.name
         assert "http" in acc.sources.get("compute_units", ""), acc.name
+
+
+@pytest.mark.parametrize("kind, listing, load", [("accelerators", list_accelerators, load_accelerator),
+                                                 ("systems", list_systems, load_system)])
+def test_the_names_index_agrees_with_every_file(kind, listing, load):
+    from llmsizer.hardware.zoo import names_index
+
+    for item in listing():
+        for key in (item.name, *item.aliases):
+            assert load(key.upper()) is item  # the index finds the same object the full list holds
+    assert len(names_index(kind)) == sum(1 + len(item.aliases) for item in listing())

@@ -235,7 +235,7 @@ def test_sidebar_fields_carry_every_serving_option_with_the_cli_default():
     from llmsizer.web.sidebar import DEPLOYMENT_EXTRAS, SERVING_FIELDS, WORKLOAD_EXTRAS, scenario_fields
 
     fields = scenario_fields()
-    flags = {param.name: param for param in main.commands["estimate"].params}
+    flags = {param.name: param for param in main.get_command(None, "estimate").params}
     for name in SERVING_FIELDS + WORKLOAD_EXTRAS + DEPLOYMENT_EXTRAS:
         default = flags[name].default
         assert fields[name].default == (NONE if default is None and fields[name].choices else default), name

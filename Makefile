@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow screenshots bench calibrate accuracy clean
+.PHONY: demo test test-slow screenshots bench calibrate accuracy calibrate-and-report clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ calibrate: $(VENV)/.installed
 # Regenerate docs/accuracy.md and docs/accuracy.png from the shipped measurements.
 accuracy: $(VENV)/.installed
 	$(BIN)/python -m llmsizer.calibration.report docs
+
+# Both from one calibration run (the cross-validations take most of the time).
+calibrate-and-report: $(VENV)/.installed
+	$(BIN)/python -m llmsizer.calibration.report docs src/llmsizer/data/profiles/fitted
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

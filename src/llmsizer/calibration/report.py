@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibrate import SCHEMES, Calibration, calibrate
+from .calibrate import SCHEMES, Calibration, calibrate, write_levels
 from .measurements import prepare_rows, read_measurements
 from .scoring import score_table
 
@@ -178,7 +178,9 @@ def report(cal: Calibration, image: str) -> str:
     return "\n".join(sections) + "\n"
 
 
-def main(out: str = "docs") -> None:
+def main(out: str = "docs", levels: str | None = None) -> None:
+    """Write the accuracy report to `out`; with `levels`, also the fitted levels to that folder
+    from the same calibration (what `make calibrate` writes), so one run serves both."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     rows = prepare_rows(read_measurements())
@@ -186,6 +188,8 @@ def main(out: str = "docs") -> None:
     scatter(cal, folder / "accuracy.png")
     (folder / "accuracy.md").write_text(report(cal, "accuracy.png"))
     print(f"wrote {folder / 'accuracy.md'} and {folder / 'accuracy.png'}")
+    if levels is not None:
+        print(f"wrote {write_levels(cal, Path(levels), 'the shipped measurement set')}")
 
 
 if __name__ == "__main__":

@@ -130,6 +130,8 @@ PARAMETERS = tuple(f.name for f in fields(Profile)
 
 #: free-text engine names (as in a `framework` column) and the engine family each maps to
 _ENGINE_PATTERNS = (
+    (r"neuron", "neuron"),  # before vllm, tgi and optimum: their Neuron builds are another runtime
+    (r"sglang[-_ ]?jax", "sglang-jax"),
     (r"tensorrt|trt[-_ ]?llm|fastertransformer|\bft\b", "trtllm"),
     (r"vllm", "vllm"),
     (r"sglang", "sglang"),

@@ -6,6 +6,7 @@ the fit on every row (in-sample), 5-fold and leave-one-source-out cross-validati
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def scatter(cal: Calibration, path: Path) -> None:
     panels = ((axes[0], frame["kind"] != "throughput", "latency metrics (TTFT, TPOT, e2e)", "ms"),
               (axes[1], frame["kind"] == "throughput", "throughput", "output tokens/s"))
     hardware = sorted(frame["hardware"].unique())
-    colours = dict(zip(hardware, plt.get_cmap("tab10").colors))
+    colours = dict(zip(hardware, itertools.cycle(plt.get_cmap("tab20").colors)))  # more chips than colours repeat
     for ax, mask, title, unit in panels:
         mask = mask.to_numpy()
         measured = frame["value"].to_numpy(float)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cost.levels import Levels, chain_of, compose, family_of, family_priors, from_space, to_space
-from ..cost.profile import Profile, documented, split_engine
+from ..cost.profile import Profile, documented, engine_pooled, split_engine
 from .measurements import Group, Rows, predicted
 
 #: the parameters fitted; the rest keep their documented (composed) values
@@ -26,6 +26,10 @@ from .measurements import Group, Rows, predicted
 #: work the model does not count, which then scales wrongly with depth and devices)
 FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "attention_efficiency", "overlap",
           "step_overhead_s", "sequence_overhead_s", "prefill_overhead_s", "moe_efficiency", "decode_kv_reread")
+#: parameters without a fitted shared level: every engine family's value is fitted from its own
+#: rows over the documented shared value (expert products are grouped GEMMs in the GPU engines but dense dispatch over
+#: every expert in compiled graphs (XLA, Neuron), a difference in kind no shared value pools)
+UNPOOLED = ("moe_efficiency",)
 #: precision classes whose chip and family offsets are those of 16-bit products (one fit of how
 #: well a chip runs its matrix units; each class keeps its own shared value)
 MATMUL_CLASSES = ("matmul_efficiency_8bit", "matmul_efficiency_weight_only", "matmul_efficiency_fp4")
@@ -72,8 +76,18 @@ def _chain_keys(name: str, g: Group) -> list[tuple[str, str | None]]:
         return [("shared", None), ("family", family_of(g.hardware)), ("member", g.hardware)]
     if chain_of(name) == "engine":
         family, version = _engine_keys(g.engine)
-        return [("shared", None), ("family", family)] + ([("member", version)] if version else [])
+        shared = [("shared", None)] if _pooled(Slot(name, "family", family)) else []
+        return shared + [("family", family)] + ([("member", version)] if version else [])
     return [("shared", None)]
+
+
+def _pooled(slot: Slot) -> bool:
+    """Whether a family-level offset sits on the fitted shared level (else on the documented one):
+    not for unpooled parameters, nor for engine families marked `pooled: false` (compiled-graph
+    runtimes tied to one accelerator, whose overheads say nothing of an engine without rows)."""
+    if slot.name in UNPOOLED:
+        return False
+    return chain_of(slot.name) != "engine" or engine_pooled(slot.key)
 
 
 def slots_of(rows: Rows) -> list[Slot]:
@@ -150,8 +164,12 @@ def levels_of(slots: list[Slot], x: np.ndarray) -> Levels:
     levels = Levels()
 
     def total(s: Slot) -> float:
+        if s.level == "shared":
+            return offsets[s] if s in offsets else float(to_space(s.name, _documented_at(s)))
         parent = _parent(s)
-        return offsets.get(s, 0.0) + (total(parent) if parent is not None else 0.0)
+        if s.level == "family" and not _pooled(s):
+            return offsets[s] + float(to_space(s.name, _documented_at(parent)))
+        return offsets[s] + total(parent)
 
     def put(name: str, s: Slot, value: float) -> None:
         if s.level == "shared":

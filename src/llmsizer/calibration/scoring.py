@@ -29,12 +29,14 @@ def statistics(predicted, measured) -> dict:
 
 
 def score_table(frame, predicted, by: str = "kind"):
-    """One row of statistics per value of `by` (a column of the measurements), then `all`."""
+    """One row of statistics per value of `by` (a column of the measurements) with scored rows, then `all`."""
     import pandas as pd
 
     predicted = np.asarray(predicted, dtype=float)
     rows = []
     for value, index in frame.groupby(by, sort=True).indices.items():
-        rows.append({by: value, **statistics(predicted[index], frame["value"].to_numpy(float)[index])})
+        stats = statistics(predicted[index], frame["value"].to_numpy(float)[index])
+        if stats["rows"]:
+            rows.append({by: value, **stats})
     rows.append({by: "all", **statistics(predicted, frame["value"].to_numpy(float))})
     return pd.DataFrame(rows)

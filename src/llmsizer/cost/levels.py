@@ -6,7 +6,8 @@ Calibration fits each level that has measured rows as an offset from its parent 
 space (logit for fractions, log for seconds), pulled towards its documented offset, so a member
 with few rows stays near its family. A member without rows takes the nearest fitted level above
 it, moved by the member's documented difference from that level: an unmeasured chip gets its
-family's fitted level (the shared one when the family is new), never the raw prior.
+family's fitted level, a family without rows the level of the family whose kernels it shares
+(its `nearest`, e.g. Blackwell takes Hopper's) or else the shared one, never the raw prior.
 """
 
 from __future__ import annotations
@@ -53,21 +54,26 @@ def chain_of(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def _family_patterns() -> list[tuple[re.Pattern, str]]:
+    return [(re.compile(p, re.IGNORECASE), family) for family, entry in _families().items() for p in entry["match"]]
+
+
+@lru_cache(maxsize=1)
+def _families() -> dict[str, dict]:
     import yaml
 
     text = resources.files("llmsizer.data").joinpath("profiles", "families", "hardware.yaml").read_text()
-    data = yaml.safe_load(text)
-    return [(re.compile(p, re.IGNORECASE), family) for family, entry in data["families"].items()
-            for p in entry["match"]]
+    return yaml.safe_load(text)["families"]
 
 
 @lru_cache(maxsize=1)
 def family_priors() -> dict[str, dict]:
     """Documented per-family prior values (profiles/families/hardware.yaml), where a family has any."""
-    import yaml
+    return {k: dict(v.get("parameters") or {}) for k, v in _families().items()}
 
-    text = resources.files("llmsizer.data").joinpath("profiles", "families", "hardware.yaml").read_text()
-    return {k: dict(v.get("parameters") or {}) for k, v in yaml.safe_load(text)["families"].items()}
+
+def nearest_family(family: str | None) -> str | None:
+    """The family whose kernels a family without measured rows shares (its `nearest` entry)."""
+    return (_families().get(family) or {}).get("nearest")
 
 
 @lru_cache(maxsize=512)
@@ -101,7 +107,9 @@ class Levels:
     def chain(self, name: str, engine: tuple[str, str | None], hardware: str | None) -> list[dict]:
         """The fitted tables of a parameter's chain, from shared to the most specific level."""
         if chain_of(name) == "hardware":
-            return [self.shared, self.hardware_families.get(family_of(hardware), {}), self.hardware.get(hardware, {})]
+            family = family_of(hardware)
+            table = self.hardware_families.get(family) or self.hardware_families.get(nearest_family(family), {})
+            return [self.shared, table, self.hardware.get(hardware, {})]
         if chain_of(name) == "engine":
             family, version = engine
             return [self.shared, self.engine_families.get(family, {}), self.engines.get(version, {})]

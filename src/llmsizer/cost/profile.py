@@ -207,6 +207,11 @@ def _engine_entry(family: str) -> dict:
     return _profile_data().get(family, {})
 
 
+def engine_pooled(family: str) -> bool:
+    """Whether an engine family's fitted overheads inform the shared level (its file's `pooled`)."""
+    return bool(_engine_entry(family).get("pooled", True))
+
+
 def profile_names() -> list[str]:
     """Every engine family and family/version the shipped profiles describe."""
     names = []

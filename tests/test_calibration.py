@@ -101,7 +101,7 @@ def test_shipped_levels_compose_by_family():
     hopper = levels.hardware_families["NVIDIA Hopper"]
     assert h20.memory_efficiency == pytest.approx(hopper["memory_efficiency"], rel=1e-6)
     seen = load_profile("trtllm/0.x", "H100-SXM5-80GB")
-    unseen = load_profile("sglang/0.4", "B200-180GB")
+    unseen = load_profile("tgi/v3", "L40S-48GB-PCIe")
     assert "calibration data" in unseen.uncertainty_basis and "calibration data" not in seen.uncertainty_basis
     assert all(unseen.uncertainty[k] >= seen.uncertainty[k] for k in seen.uncertainty)
 

@@ -38,7 +38,7 @@ class Link:
 
 class Cluster:
     def __init__(self, requests: Requests, pools: list[list[Engine]], router: str = "round_robin",
-                 link: Link | None = None, progress=None):
+                 link: Link | None = None, progress=None, admission_delay: float = 0.0):
         require(router in ROUTERS, "router", router, f"must be one of {', '.join(ROUTERS)}")
         require(len(pools) == 1 or link is not None, "link", link, "two pools need a link between them")
         self.r, self.pools, self.router, self.link, self.progress = requests, pools, router, link, progress
@@ -47,7 +47,10 @@ class Cluster:
         for e in self.engines:
             e.on_finish = self._finished
             e.on_handoff = self._handoff
-        self.arrivals = [(a, rid, 0) for rid, a in enumerate(requests.arrival) if not math.isnan(a)]
+        # host work before a request reaches an engine (HTTP, tokenization: the profile's prefill
+        # overhead) delays its first token and its end alike, not the gaps between its tokens
+        self.delay = admission_delay
+        self.arrivals = [(a + admission_delay, rid, 0) for rid, a in enumerate(requests.arrival) if not math.isnan(a)]
         heapq.heapify(self.arrivals)
         self.clients = [rid for rid, a in enumerate(requests.arrival) if math.isnan(a)][::-1]
         self.finished = 0
@@ -66,7 +69,7 @@ class Cluster:
         if self.clients:  # its client sends the next request at once
             follower = self.clients.pop()
             self.r.arrival[follower] = now
-            heapq.heappush(self.arrivals, (now, follower, 0))
+            heapq.heappush(self.arrivals, (now + self.delay, follower, 0))
         if self.progress is not None:
             self.progress(self.finished)
 

@@ -33,7 +33,7 @@ INIT_TOKEN_RATIO, MIN_TOKEN_RATIO, TOKEN_RATIO_DECAY = 0.7, 0.1, 0.001
 
 class Engine:
     def __init__(self, requests: Requests, model: StepModel, cache: CacheSize, limits: Limits, *,
-                 first_token_delay: float = 0.0, role: str = "both", replica: int = 0, record: bool = True,
+                 role: str = "both", replica: int = 0, record: bool = True,
                  host_bandwidth: float = 0.0):
         self.r, self.model, self.limits = requests, model, limits
         self.kv = PagedKVCache(cache)
@@ -43,7 +43,7 @@ class Engine:
         self.reserve = limits.reserves_whole_requests
         self.fixed = self.reserve or cache.bytes_per_token == 0  # a request's blocks never grow while decoding
         self.prefix = bool(limits.prefix_caching) and cache.state_blocks == 0
-        self.first_token_delay, self.role, self.replica = first_token_delay, role, replica
+        self.role, self.replica = role, replica
         self.on_finish = self.on_handoff = None
         self.clock = 0.0
         self.dstep = 0                      # decode steps run so far
@@ -287,7 +287,7 @@ class Engine:
         generated = self.generated.get(rid, 0) + 1
         self.generated[rid] = generated
         if math.isnan(r.first_token[rid]) and self.role != "prefill":
-            r.first_token[rid] = self.clock + self.first_token_delay
+            r.first_token[rid] = self.clock
         context = self.target.pop(rid)
         del self.computed[rid]
         if self.role == "prefill" or generated >= r.output[rid]:

@@ -85,8 +85,8 @@ def _pool(requests, deployment, limits, role, max_context, record, first_index=0
     host = sc.system.accelerator.host_link_bandwidth
     require(resolved.preemption != "swap" or host > 0, "preemption", "swap",
             f"{sc.system.accelerator.name} lists no host link to swap caches over")
-    engines = [Engine(requests, model, cache, resolved, first_token_delay=sc.profile.prefill_overhead_s, role=role,
-                      replica=first_index + i, record=record, host_bandwidth=host) for i in range(sc.plan.dp)]
+    engines = [Engine(requests, model, cache, resolved, role=role, replica=first_index + i, record=record,
+                      host_bandwidth=host) for i in range(sc.plan.dp)]
     return sc, resolved, model, engines
 
 
@@ -108,6 +108,7 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
     context_bucket = 1 << max(max_context - 1, 1).bit_length()  # tables reused across similar runs
     decode_sc, resolved, model, decode_pool = _pool(requests, deployment, limits, "both", context_bucket, record)
     pools, link, devices = [decode_pool], None, decode_sc.plan.devices
+    delay = decode_sc.profile.prefill_overhead_s
     front = prefill_deployment(deployment, serving)
     if front is not None:
         prefill_sc, _, _, prefill_pool = _pool(requests, front, limits, "prefill", context_bucket, record,
@@ -116,7 +117,8 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
             e.role = "decode"
         pools, link = [prefill_pool, decode_pool], kv_link(prefill_sc, decode_sc)
         devices += prefill_sc.plan.devices
-    cluster = Cluster(requests, pools, router, link, progress)
+        delay = prefill_sc.profile.prefill_overhead_s
+    cluster = Cluster(requests, pools, router, link, progress, admission_delay=delay)
     cluster.run()
     if check:
         for e in cluster.engines:

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from conftest import FIXTURES, ROOT
 from llmsizer.cli import main
+from llmsizer.cost.profile import Profile
 from llmsizer.datafile import MAX_NODES, parse_yaml
 from llmsizer.errors import ConfigError, LlmsizerError
 from llmsizer.hardware.spec import Accelerator
@@ -116,6 +117,16 @@ def test_numpy_numbers_are_accepted_and_equal_python_ones():
 def test_each_refusal_names_the_field_the_value_and_the_rule(chosen, message):
     with pytest.raises(LlmsizerError, match=message.replace("(", r"\(").replace(".", r"\.")):
         estimate(MODEL, HARDWARE, **chosen)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"matmul_efficiency": 5e-324}, "matmul_efficiency = 5e-324: must be in [0.001, 1]"),
+    ({"step_overhead_s": 1e300}, "step_overhead_s = 1e+300: must be in [0, 60] seconds"),
+])
+def test_a_profile_keeps_its_values_within_physical_bounds(values, message):
+    """A subnormal efficiency or an astronomically long overhead would turn times infinite or NaN."""
+    with pytest.raises(LlmsizerError, match=message.replace("[", r"\[").replace(".", r"\.").replace("+", r"\+")):
+        Profile().with_values(values, "profile")
 
 
 # --- the command line ------------------------------------------------------------------------

@@ -26,6 +26,10 @@ from .levels import compose, family_of, family_priors, fitted_levels
 UNCALIBRATED_BAND = {"ttft": 0.693, "tpot": 0.693, "e2e_latency": 0.693, "throughput": 0.693}
 
 
+#: bounds a profile's values must keep: fractions of a peak, and seconds of any one overhead
+MIN_EFFICIENCY, MAX_OVERHEAD_S = 1e-3, 60.0
+
+
 @dataclass(frozen=True)
 class Profile:
     """Efficiency parameters (dimensionless fractions, seconds) of one engine on one device."""
@@ -85,14 +89,15 @@ class Profile:
     def __post_init__(self):
         for name in ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "matmul_efficiency_weight_only",
                      "matmul_efficiency_fp4", "attention_efficiency", "link_efficiency", "moe_efficiency"):
-            value = getattr(self, name)
-            require(0 < value <= 1, f"profile.{name}", value, "must be in (0, 1]")
+            value = getattr(self, name)  # (below 0.1% of a peak no kernel is that slow: a typo)
+            require(MIN_EFFICIENCY <= value <= 1, f"profile.{name}", value, f"must be in [{MIN_EFFICIENCY}, 1]")
         for name in ("overlap", "decode_kv_reread"):
             value = getattr(self, name)
             require(0 <= value <= 1, f"profile.{name}", value, "must be in [0, 1]")
         for name in ("kernel_overhead_s", "host_launch_s", "step_overhead_s", "sequence_overhead_s",
                      "prefill_overhead_s", "collective_overhead_s"):
-            require(getattr(self, name) >= 0, f"profile.{name}", getattr(self, name), "must be non-negative")
+            require(0 <= getattr(self, name) <= MAX_OVERHEAD_S, f"profile.{name}", getattr(self, name),
+                    f"must be in [0, {MAX_OVERHEAD_S:g}] seconds")
         require(isinstance(self.tile_tokens, int) and self.tile_tokens >= 1, "profile.tile_tokens",
                 self.tile_tokens, "must be a positive integer")
         object.__setattr__(self, "grouped_kv_group_sizes", tuple(self.grouped_kv_group_sizes))

@@ -86,8 +86,9 @@ def test_band_coverage_on_the_folds(calibration, attribute):
 def test_out_of_sample_error_and_summary(calibration, rows):
     measured = rows.frame["value"].to_numpy(float)
     k_fold = statistics(calibration.k_fold, measured)
-    # a guard against regressions, not the goal: 5-fold stands at 20.3% on the 516-row set (goal 10%)
-    assert k_fold["rows"] == int((rows.frame["error"] == "").sum()) and k_fold["male_pct"] <= 25.0
+    # a guard against regressions, not the goal: 5-fold stands at 23.2% on the 636-row set (goal 10%);
+    # the fold draw alone moves it by about a point
+    assert k_fold["rows"] == int((rows.frame["error"] == "").sum()) and k_fold["male_pct"] <= 27.0
     bands = calibration.bands()
     assert all(bands["unmeasured_both"]["width"][k] >= bands["measured"]["width"][k] for k in bands["measured"]["width"])
     lines = summary(rows, [("out of sample: 5-fold", calibration.k_fold)], calibration)

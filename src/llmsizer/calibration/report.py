@@ -97,9 +97,10 @@ def _limits(frame) -> list[str]:
         "- Accelerator families measured by one source only (leaving that source out predicts them from the shared "
         "level): " + (", ".join(single) or "none") + ".",
         "- Engine versions measured by one source only: " + ", ".join(sorted(engines[engines == 1].index)) + ".",
-        "- Precision classes without rows (weight-only, fp4) keep their documented shared values, moved by each "
-        "chip's fitted matrix offset.",
-        "- Accelerator families and engine families without rows take the shared level moved by their documented "
+        f"- Precision classes not fitted (weight-only 4-bit; fp4, {int((frame['weight_precision'] == 'fp4').sum())} "
+        "rows) keep their documented shared values, moved by each chip's fitted matrix offset.",
+        "- Accelerator families without rows take the level of the family whose kernels they run (`nearest`), else "
+        "the shared level; engine families without rows the shared level; both moved by their documented "
         "difference, with the widest band.",
     ]
 

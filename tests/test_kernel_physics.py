@@ -21,8 +21,10 @@ def _ridge(acc) -> float:
 def test_matmul_fill_closed_forms():
     # one token of a 4096 x 4096 product on 132 units: an 8-row tile; 32 column tiles split 8 ways fill the chip
     assert matmul_fill(1.0, 4096.0, 8, 132, 4096.0) == pytest.approx(1 / 8)
-    # a tensor-parallel shard of 512 columns over K = 1024: 4 tiles x 2 splits keep 8 of 132 units busy
-    assert matmul_fill(256.0, 512.0, 8, 132, 1024.0) == pytest.approx(2 * 4 * 2 / 132)
+    # a shard of 512 columns over K = 1024 at 8 tokens: 4 tiles x 2 splits keep 8 of 132 units busy;
+    # twice the tokens, twice the tiles
+    assert matmul_fill(8.0, 512.0, 8, 132, 1024.0) == pytest.approx(4 * 2 / 132)
+    assert matmul_fill(16.0, 512.0, 8, 132, 1024.0) == pytest.approx(2 * 4 * 2 / 132)
     # enough tiles to fill the chip waste nothing, however many waves they take
     assert matmul_fill(128.0 * 133, 128.0, 8, 132, 4096.0) == pytest.approx(1.0)
     # without a unit count only the first tile's padding is charged
@@ -30,10 +32,13 @@ def test_matmul_fill_closed_forms():
     assert matmul_fill(512.0, 4096.0, 8, None) == pytest.approx(1.0)
 
 
-def test_fill_never_falls_as_tokens_grow():
+def test_product_time_never_falls_and_its_throughput_never_drops_as_tokens_grow():
+    """Compute time ~ tokens / fill, throughput ~ fill: neither moves the wrong way with more tokens."""
     tokens = np.arange(1.0, 3000.0)
-    fill = matmul_fill(tokens, 1024.0, 8, 132, 4096.0)
-    assert np.all(np.diff(fill) >= -1e-12)
+    for columns, units in ((1024.0, 132), (4096.0, 132), (512.0, 304), (14336.0, 78)):
+        fill = matmul_fill(tokens, columns, 8, units, 4096.0)
+        time = tokens / fill
+        assert np.all(np.diff(time) >= -1e-9 * time[1:]) and np.all(np.diff(fill) >= -1e-12), (columns, units)
 
 
 def test_attention_rate_by_head_size_and_phase():

@@ -32,6 +32,8 @@ _SECONDS = {"step_overhead_s", "sequence_overhead_s", "kernel_overhead_s", "host
             "collective_overhead_s"}
 #: fractions are composed within [_EPS, 1 - _EPS], where a logit still responds to data
 _EPS = 0.01
+#: the longest a fitted overhead may be (seconds; a profile allows up to a minute)
+MAX_FITTED_S = 10.0
 
 
 def to_space(name: str, value):
@@ -44,9 +46,12 @@ def to_space(name: str, value):
 
 
 def from_space(name: str, x):
+    """The plain value of a point in the fitted space, kept within the range fitted values may take
+    (a fit's trial steps can wander far out)."""
     x = np.asarray(x, dtype=float)
-    value = np.exp(x) if name in _SECONDS else 1.0 / (1.0 + np.exp(-x))
-    return float(value)
+    if name in _SECONDS:
+        return float(np.exp(np.minimum(x, np.log(MAX_FITTED_S))))
+    return float(np.clip(1.0 / (1.0 + np.exp(-x)), _EPS, 1 - _EPS))
 
 
 def chain_of(name: str) -> str:

@@ -2,13 +2,14 @@
 
 compute = FLOPs / (peak at the operands' precision x the efficiency of that precision class x
 fill). Fill is the share of the matrix unit's work that is useful, as kernels lay a product out:
-- tiles: a product of M tokens runs on row tiles of the power of two at or above M, from
-  `tile_tokens` rows (small products swap operands so the tokens fill the 8-wide side of the
-  tensor-core instruction) to 128 rows, by 128 output columns;
-- waves: tiles spread over the chip's compute units in waves, the last one partly idle (NVIDIA
-  "Matrix Multiplication Background", wave quantization); decode-sized products (up to 16 tokens)
-  run GEMV-like kernels split along K to fill the chip (split-K / stream-K, Osama et al. 2023,
-  https://arxiv.org/abs/2301.03598), larger ones one tile per unit.
+- tiles: a product of M tokens pays for at least `tile_tokens` rows (small products swap operands
+  so the tokens fill the 8-wide side of the tensor-core instruction), by 128 output columns;
+- occupancy: tiles of `tile_tokens` rows, split along K (split-K / stream-K, Osama et al. 2023,
+  https://arxiv.org/abs/2301.03598), spread over the chip's compute units; a product with fewer
+  of them than units leaves the rest idle (a tensor-parallel shard of a decode step on a chip with
+  many units). Kernel libraries pick tile shapes that avoid wave quantization in larger products
+  (NVIDIA "Matrix Multiplication Background"), so tiles are counted continuously and a product's
+  time never falls, nor its throughput drops, as its tokens grow.
   Without a unit count (or output width), only the first tile's padding is charged.
 Prefill attention reaches `attention_efficiency` at head size 128, less at smaller heads
 (FlashAttention-2/3 forward rates by head size), at the 16-bit rate over an 8-bit cache unless the
@@ -43,8 +44,8 @@ DEQUANT_FLOPS_PER_WEIGHT = 2.0
 #: tokens per block that a fused weight-only kernel dequantises its weights for, and the most
 #: blocks before engines switch to one dequantisation and a dense product
 DEQUANT_BLOCK_TOKENS, DEQUANT_MAX_BLOCKS = 64.0, 4.0
-#: largest row tile and the output columns of one tile
-MAX_TILE_ROWS, TILE_COLUMNS = 128.0, 128.0
+#: the output columns of one tile
+TILE_COLUMNS = 128.0
 #: fewest of the reduction (K) dimension one split of a split-K product works through
 SPLIT_K_DEPTH = 512.0
 #: query rows a decode attention kernel pads one KV head's query heads to (the mma m16 shape)
@@ -112,11 +113,14 @@ def tile_fill(tokens, tile: float):
 
 def matmul_fill(tokens, columns, smallest: float, units, depth=None):
     """Useful share of the work a tiled product puts on `units` compute units (module docstring);
-    the first tile's padding alone where the units or the output width are unknown."""
+    the first tile's padding alone where the units or the output width are unknown. The tiles are
+    counted continuously, so a product's time never falls and its throughput never drops as its
+    tokens grow."""
     fill = tile_fill(tokens, smallest)
     if not units or not np.all(np.asarray(columns) > 0):
         return fill
-    tiles = np.ceil(real(np.maximum(real(tokens), 1.0)) / MAX_TILE_ROWS) * np.ceil(columns / TILE_COLUMNS)
+    rows = np.maximum(real(np.maximum(real(tokens), 1e-9)), smallest)
+    tiles = rows / smallest * np.ceil(columns / TILE_COLUMNS)
     splits = np.maximum(np.asarray(depth if depth is not None else SPLIT_K_DEPTH) / SPLIT_K_DEPTH, 1.0)
     return real(fill * np.minimum(tiles * splits / units, 1.0))
 

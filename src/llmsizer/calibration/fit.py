@@ -29,8 +29,9 @@ FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "a
           "step_overhead_s", "sequence_overhead_s", "prefill_overhead_s", "collective_overhead_s", "moe_efficiency",
           "decode_kv_reread")
 #: parameters without a fitted shared level: every engine family's value is fitted from its own
-#: rows over the documented shared value (expert products are grouped GEMMs in the GPU engines but dense dispatch over
-#: every expert in compiled graphs (XLA, Neuron), a difference in kind no shared value pools)
+#: rows over the documented shared value (expert products are grouped GEMMs in the GPU engines but
+#: dense dispatch over every expert in compiled graphs (XLA, Neuron), a difference in kind no
+#: shared value pools)
 UNPOOLED = ("moe_efficiency",)
 #: precision classes whose chip and family offsets are those of 16-bit products (one fit of how
 #: well a chip runs its matrix units; each class keeps its own shared value)

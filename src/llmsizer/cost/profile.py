@@ -26,7 +26,8 @@ from .levels import compose, family_of, family_priors, fitted_levels
 UNCALIBRATED_BAND = {"ttft": 0.693, "tpot": 0.693, "e2e_latency": 0.693, "throughput": 0.693}
 
 
-#: bounds a profile's values must keep: fractions of a peak, and seconds of any one overhead
+#: bounds a profile's values must keep: an efficiency below 0.1% of a peak is a typo (and a
+#: subnormal one turns times into NaN); no single overhead lasts a minute
 MIN_EFFICIENCY, MAX_OVERHEAD_S = 1e-3, 60.0
 
 
@@ -89,7 +90,7 @@ class Profile:
     def __post_init__(self):
         for name in ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "matmul_efficiency_weight_only",
                      "matmul_efficiency_fp4", "attention_efficiency", "link_efficiency", "moe_efficiency"):
-            value = getattr(self, name)  # (below 0.1% of a peak no kernel is that slow: a typo)
+            value = getattr(self, name)
             require(MIN_EFFICIENCY <= value <= 1, f"profile.{name}", value, f"must be in [{MIN_EFFICIENCY}, 1]")
         for name in ("overlap", "decode_kv_reread"):
             value = getattr(self, name)

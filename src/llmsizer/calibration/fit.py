@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cost.levels import Levels, chain_of, compose, family_of, family_priors, from_space, to_space
+from ..cost.levels import Levels, chain_of, compose, engine_keys, family_of, family_priors, from_space, to_space
 from ..cost.profile import Profile, documented, engine_pooled, split_engine
 from .measurements import Group, Rows, predicted
 
@@ -57,11 +57,6 @@ class Slot:
     key: str | None
 
 
-def _engine_keys(engine: str) -> tuple[str, str | None]:
-    family, version = split_engine(engine)
-    return family, (f"{family}/{version}" if version else None)
-
-
 def informs(name: str, g: Group) -> bool:
     """Whether a group of rows says anything about a parameter."""
     if name == "matmul_efficiency_8bit":  # (16-bit products, such as the output head, are everywhere)
@@ -78,7 +73,7 @@ def _chain_keys(name: str, g: Group) -> list[tuple[str, str | None]]:
     if chain_of(name) == "hardware":
         return [("shared", None), ("family", family_of(g.hardware)), ("member", g.hardware)]
     if chain_of(name) == "engine":
-        family, version = _engine_keys(g.engine)
+        family, version = engine_keys(*split_engine(g.engine))
         shared = [("shared", None)] if _pooled(Slot(name, "family", family)) else []
         return shared + [("family", family)] + ([("member", version)] if version else [])
     return [("shared", None)]
@@ -153,10 +148,14 @@ class Fit:
 def _level_value(levels: Levels, s: Slot) -> float:
     if s.level == "shared":
         return levels.shared[s.name]
+    return _tables(levels, s)[s.key][s.name]
+
+
+def _tables(levels: Levels, s: Slot) -> dict:
+    """The family or member tables of a slot's chain (keyed by family, chip or engine version)."""
     hardware = chain_of(s.name) == "hardware"
-    table = {"family": levels.hardware_families if hardware else levels.engine_families,
-             "member": levels.hardware if hardware else levels.engines}[s.level]
-    return table[s.key][s.name]
+    return {"family": levels.hardware_families if hardware else levels.engine_families,
+            "member": levels.hardware if hardware else levels.engines}[s.level]
 
 
 def levels_of(slots: list[Slot], x: np.ndarray) -> Levels:
@@ -178,10 +177,7 @@ def levels_of(slots: list[Slot], x: np.ndarray) -> Levels:
         if s.level == "shared":
             levels.shared[name] = value
             return
-        hardware = chain_of(name) == "hardware"
-        table = {"family": levels.hardware_families if hardware else levels.engine_families,
-                 "member": levels.hardware if hardware else levels.engines}[s.level]
-        table.setdefault(s.key, {})[name] = value
+        _tables(levels, Slot(name, s.level, s.key)).setdefault(s.key, {})[name] = value
 
     for s in offsets:
         put(s.name, s, from_space(s.name, total(s)))

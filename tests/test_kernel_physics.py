@@ -154,6 +154,23 @@ def test_per_sequence_engine_work_grows_with_batch():
     assert step_128 - step_1 > 127 * profile.sequence_overhead_s * 0.99
 
 
+def test_each_worker_beyond_the_first_adds_its_host_work_to_every_step():
+    """A driver sending each worker its inputs: tensor parallelism over 8 devices pays 7 workers'
+    host work per decode step, over 1 device none (closed form against a profile without it)."""
+    from dataclasses import replace
+
+    base = load_profile("vllm/v0-eager", "H100-SXM5-80GB")
+    assert base.worker_overhead_s >= 1e-3  # Ray remote calls per worker before vLLM PR 2221
+
+    def tpot(profile, tp):
+        est = estimate("llama-3.1-70b", "h100", devices=tp, tp=tp, batch=4, input=512, output=64, profile=profile)
+        return float(np.asarray(est.tpot).reshape(-1)[0])
+
+    none = replace(base, worker_overhead_s=0.0)
+    assert tpot(base, 8) - tpot(none, 8) == pytest.approx(7 * base.worker_overhead_s, rel=1e-6)
+    assert tpot(replace(base, worker_overhead_s=1e-3), 1) == pytest.approx(tpot(none, 1), rel=1e-9)
+
+
 def test_eager_decode_pays_host_launches():
     graphs = load_profile("hf", "H100-SXM5-80GB")
     assert not graphs.decode_graphs

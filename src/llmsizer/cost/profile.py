@@ -66,6 +66,9 @@ class Profile:
     sequence_overhead_s: float = 20e-6
     #: engine work once per batch before its prefill (input preparation, request set-up), seconds
     prefill_overhead_s: float = 1e-3
+    #: engine work per step for each device of a replica beyond the first (a driver process
+    #: preparing and sending each worker its inputs), seconds
+    worker_overhead_s: float = 0.1e-3
     #: efficiency of expert (grouped) products relative to plain products of the same shape
     moe_efficiency: float = 1.0
     #: achievable fraction of the link bandwidth for collectives
@@ -96,7 +99,7 @@ class Profile:
             value = getattr(self, name)
             require(0 <= value <= 1, f"profile.{name}", value, "must be in [0, 1]")
         for name in ("kernel_overhead_s", "host_launch_s", "step_overhead_s", "sequence_overhead_s",
-                     "prefill_overhead_s", "collective_overhead_s"):
+                     "prefill_overhead_s", "worker_overhead_s", "collective_overhead_s"):
             require(0 <= getattr(self, name) <= MAX_OVERHEAD_S, f"profile.{name}", getattr(self, name),
                     f"must be in [0, {MAX_OVERHEAD_S:g}] seconds")
         require(isinstance(self.tile_tokens, int) and self.tile_tokens >= 1, "profile.tile_tokens",

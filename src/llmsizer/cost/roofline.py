@@ -171,11 +171,13 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     return OpCost(op, time, compute, memory, zero, profile.kernel_overhead_s)
 
 
-def host_work(costs: list[OpCost], profile: Profile, sequences=0.0, graphs: bool = True):
-    """Engine seconds per step beyond its kernels: the per-step and per-sequence work and, for a
-    decode step not replayed from a captured graph, each kernel's host launch beyond its device gap."""
+def host_work(costs: list[OpCost], profile: Profile, sequences=0.0, graphs: bool = True, workers: int = 0):
+    """Engine seconds per step beyond its kernels: the per-step, per-sequence and per-worker work
+    (`workers`: devices of the replica beyond the first) and, for a decode step not replayed from a
+    captured graph, each kernel's host launch beyond its device gap."""
     launches = 0.0 if graphs else sum(c.op.count for c in costs) * max(profile.host_launch_s - profile.kernel_overhead_s, 0.0)
-    return profile.step_overhead_s + profile.sequence_overhead_s * sequences + launches
+    return (profile.step_overhead_s + profile.sequence_overhead_s * sequences + profile.worker_overhead_s * workers
+            + launches)
 
 
 def step_time(costs: list[OpCost], profile: Profile, overhead=None):

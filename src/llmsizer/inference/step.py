@@ -76,12 +76,14 @@ def cost_ops(ops: list[Op], sc: Scenario, profile: Profile | None = None, pipeli
              graphs: bool = True) -> StepCost:
     """Cost a step's operators under `profile` (the scenario's own by default); `pipeline_factor`
     turns the pass over every layer for one micro-batch into the step's time with the pipeline's
-    fill or steady state. The engine's per-sequence work is paid for `sequences`; a decode step not
+    fill or steady state. The engine's per-sequence work is paid for `sequences`, its per-worker work for
+    each device of the replica beyond the first; a decode step not
     replayed from captured `graphs` pays each kernel's host launch."""
     profile = profile or sc.profile
     layout = sc.layout
     costs = tuple(op_cost(op, sc.system, profile, layout) for op in ops)
-    overhead = host_work(costs, profile, sequences, graphs)
+    plan = sc.plan.ranks  # with attention data parallelism each rank schedules its own requests
+    overhead = host_work(costs, profile, sequences, graphs, workers=plan.tp * plan.pp * plan.cp - 1)
     return StepCost(costs, step_time(costs, profile, overhead) * pipeline_factor, overhead)
 
 

@@ -25,7 +25,8 @@ from .measurements import Group, Rows, predicted
 #: runtime are measured at a few microseconds, and a fit grows them into a stand-in for per-layer
 #: work the model does not count, which then scales wrongly with depth and devices; the latency of
 #: a collective is fitted, since engines differ in it: NCCL's small-message all-reduce or their own)
-FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "attention_efficiency", "overlap",
+FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "matmul_efficiency_fp4", "attention_efficiency",
+          "overlap",
           "step_overhead_s", "sequence_overhead_s", "prefill_overhead_s", "worker_overhead_s", "collective_overhead_s",
           "moe_efficiency", "decode_kv_reread")
 #: parameters without a fitted shared level: every engine family's value is fitted from its own
@@ -45,7 +46,7 @@ CLASS_WIDTH = 0.2
 #: log error at which the soft L1 loss turns from quadratic to linear
 LOSS_SCALE = 0.1
 #: precision class of the products a row's weight precision runs
-_CLASS = {"fp8": "8bit", "int8": "8bit", "fp16": "16bit", "bf16": "16bit", "fp32": "16bit"}
+_CLASS = {"fp8": "8bit", "int8": "8bit", "fp4": "fp4", "fp16": "16bit", "bf16": "16bit", "fp32": "16bit"}
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ class Slot:
 
 def informs(name: str, g: Group) -> bool:
     """Whether a group of rows says anything about a parameter."""
-    if name == "matmul_efficiency_8bit":  # (16-bit products, such as the output head, are everywhere)
-        return _CLASS.get(g.prepared.scenario.precisions.weights) == "8bit"
+    if name in MATMUL_CLASSES:  # (16-bit products, such as the output head, are everywhere)
+        return name == f"matmul_efficiency_{_CLASS.get(g.prepared.scenario.precisions.weights, '16bit')}"
     if name == "moe_efficiency":
         return g.prepared.scenario.model.is_moe
     return True

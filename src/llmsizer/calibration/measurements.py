@@ -134,12 +134,15 @@ def default_profiles(engine: str, hardware: str) -> Profile:
 
 
 def predicted(rows: Rows, profile_for: ProfileFor = default_profiles) -> np.ndarray:
-    """The predicted value of each row's metric (NaN where it could not be estimated)."""
+    """The predicted value of each row's metric (NaN where it could not be estimated). A stated
+    batch larger than what fits runs as waves of the batch that fits, one after another: its
+    end-to-end latency is that of batch / fitting waves; its other metrics those of one wave."""
     out = np.full(len(rows.frame), np.nan)
     kinds = rows.frame["kind"].to_numpy()
+    waves = rows.frame["batch_size"].to_numpy(float) / rows.frame["batch_run"].to_numpy(float)
     for g in rows.groups:
         est = cost(g.prepared, profile_for(g.engine, g.hardware))
-        values = {"ttft": est.ttft / MS, "tpot": est.tpot / MS, "e2e_latency": est.e2e / MS,
+        values = {"ttft": est.ttft / MS, "tpot": est.tpot / MS, "e2e_latency": est.e2e / MS * waves[g.positions],
                   "throughput": est.throughput}
         k = kinds[g.positions]
         out[g.positions] = np.select([k == name for name in KINDS], [values[name] for name in KINDS])

@@ -97,8 +97,8 @@ def _limits(frame) -> list[str]:
         "- Accelerator families measured by one source only (leaving that source out predicts them from the shared "
         "level): " + (", ".join(single) or "none") + ".",
         "- Engine versions measured by one source only: " + ", ".join(sorted(engines[engines == 1].index)) + ".",
-        f"- Precision classes not fitted (weight-only 4-bit; fp4, {int((frame['weight_precision'] == 'fp4').sum())} "
-        "rows) keep their documented shared values, moved by each chip's fitted matrix offset.",
+        f"- The fp4 class is fitted on {int((frame['weight_precision'] == 'fp4').sum())} rows of one chip; weight-only "
+        "4-bit has no rows and keeps its documented shared value; both move with each chip's fitted matrix offset.",
         "- Accelerator families without rows take the level of the family whose kernels they run (`nearest`), else "
         "the shared level; engine families without rows the shared level; both moved by their documented "
         "difference, with the widest band.",
@@ -167,7 +167,8 @@ def report(cal: Calibration, image: str) -> str:
         "## Rows scored at a smaller batch",
         "",
         f"{len(smaller)} rows state a batch whose KV cache does not fit the device by llmsizer's memory accounting; "
-        "they are scored at the largest batch that fits (the engine must have run fewer requests at once): "
+        "they are scored at the largest batch that fits (the engine must have run fewer requests at once), an "
+        "end-to-end latency as that of the waves of it the stated batch takes one after another: "
         + ", ".join(f"`{r['id']}` ({r['batch_size']:g} -> {r['batch_run']:g})" for _, r in smaller.iterrows()) + ".",
         "",
         f"Rows that could not be estimated: {len(failed)}.",

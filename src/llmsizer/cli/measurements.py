@@ -59,7 +59,8 @@ def report_skipped(out, rows):
             out.print(f"  {r.get('id', '')}: {r['error']}")
     smaller = frame[(frame["error"] == "") & (frame["batch_run"] < frame["batch_size"])]
     if len(smaller):
-        out.print(f"{len(smaller)} rows state a batch that does not fit; scored at the largest that fits: "
+        out.print(f"{len(smaller)} rows state a batch that does not fit; scored at the largest that fits (an e2e latency "
+                  "over the waves of it the batch takes): "
                   + ", ".join(f"{r.get('id', '')} ({r['batch_size']:g} -> {r['batch_run']:g})"
                               for _, r in smaller.iterrows()))
 

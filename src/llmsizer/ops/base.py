@@ -7,6 +7,7 @@ and plan is built once and evaluated for many batches and lengths at the same ti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -107,6 +108,24 @@ class Op:
     @property
     def bytes(self):
         return self.weight_bytes + self.act_bytes + self.kv_bytes
+
+    # The sizes below do not depend on the hardware or the engine: a graph costed on several
+    # devices or under several profiles works them out once.
+
+    @cached_property
+    def rows(self):
+        """The M dimension of a product, kept above zero (an empty batch still has a shape)."""
+        return real(np.maximum(real(self.tokens), 1e-9))
+
+    @cached_property
+    def depth(self):
+        """The reduction (K) dimension of a product: FLOPs / (2 M N)."""
+        return real(self.flops) / np.maximum(2.0 * self.rows * self.columns, 1e-9)
+
+    @cached_property
+    def weight_and_act_bytes(self):
+        """Bytes moved besides the KV cache (whose re-reads depend on the engine's kernel)."""
+        return real(self.weight_bytes) + self.act_bytes
 
 
 @dataclass(frozen=True)

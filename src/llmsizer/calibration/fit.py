@@ -18,6 +18,7 @@ import numpy as np
 
 from ..cost.levels import Levels, chain_of, compose, engine_keys, family_of, family_priors, from_space, to_space
 from ..cost.profile import Profile, documented, engine_pooled, split_engine
+from ..precision import bytes_per_element, matmul_precision
 from .measurements import Group, Rows, predicted
 
 #: the parameters fitted; the rest keep their documented (composed) values
@@ -45,8 +46,8 @@ PRIOR_WIDTH = {"shared": 1.0, "family": 0.5, "member": 0.3}
 CLASS_WIDTH = 0.2
 #: log error at which the soft L1 loss turns from quadratic to linear
 LOSS_SCALE = 0.1
-#: precision class of the products a row's weight precision runs
-_CLASS = {"fp8": "8bit", "int8": "8bit", "fp4": "fp4", "fp16": "16bit", "bf16": "16bit", "fp32": "16bit"}
+#: precision class of the products a row's weights and activations run at (else 16-bit)
+_CLASS = {"fp8": "8bit", "int8": "8bit", "fp4": "fp4"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ class Slot:
 def informs(name: str, g: Group) -> bool:
     """Whether a group of rows says anything about a parameter."""
     if name in MATMUL_CLASSES:  # (16-bit products, such as the output head, are everywhere)
-        return name == f"matmul_efficiency_{_CLASS.get(g.prepared.scenario.precisions.weights, '16bit')}"
+        p = g.prepared.scenario.precisions
+        weight_only = bytes_per_element(p.weights) < bytes_per_element(p.activations)
+        product = "weight_only" if weight_only else _CLASS.get(matmul_precision(p.weights, p.activations), "16bit")
+        return name == f"matmul_efficiency_{product}"
     if name == "moe_efficiency":
         return g.prepared.scenario.model.is_moe
     return True

@@ -118,13 +118,35 @@ def matmul_fill(tokens, columns, smallest: float, units, depth=SPLIT_K_DEPTH):
     the first tile's padding alone where the units or the output width are unknown. The tiles are
     counted continuously, so a product's time never falls and its throughput never drops as its
     tokens grow."""
+    return spread_fill(*product_tiles(tokens, columns, smallest, depth), units)
+
+
+def product_tiles(tokens, columns, smallest: float, depth=SPLIT_K_DEPTH):
+    """What a product's fill takes from its shape alone: the useful share of its first row tile,
+    and its tiles of `smallest` rows by TILE_COLUMNS columns times its split-K splits (None where
+    the output width is unknown)."""
     fill = tile_fill(tokens, smallest)
-    if not units or not _positive(columns):
-        return fill
+    if not _positive(columns):
+        return fill, None
     rows = np.maximum(real(np.maximum(real(tokens), 1e-9)), smallest)
     tiles = rows / smallest * np.ceil(columns / TILE_COLUMNS)
     splits = np.maximum(depth / SPLIT_K_DEPTH, 1.0)
-    return real(fill * np.minimum(tiles * splits / units, 1.0))
+    return fill, tiles * splits
+
+
+def spread_fill(fill, work, units):
+    """`fill` less the share of `units` compute units left idle by `work` (tiles x splits)."""
+    if not units or work is None:
+        return fill
+    return real(fill * np.minimum(work / units, 1.0))
+
+
+def _operator_tiles(op: Op, smallest: float):
+    """`product_tiles` of a product operator, kept on it by tile height: a graph costed on several
+    devices or engines works its tiles out once."""
+    if smallest not in op.tiles:
+        op.tiles[smallest] = product_tiles(op.rows, op.columns, smallest, op.depth)
+    return op.tiles[smallest]
 
 
 def attention_fill(op: Op):
@@ -154,7 +176,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     if op.kind in ("matmul", "expert_matmul"):
         efficiency = profile.matmul_efficiency_for(precision_class(op))
         efficiency = efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
-        fill = matmul_fill(op.rows, op.columns, profile.tile_tokens, getattr(acc, "compute_units", None), op.depth)
+        fill = spread_fill(*_operator_tiles(op, profile.tile_tokens), getattr(acc, "compute_units", None))
         rate = acc.peak(op.precision) * efficiency * fill
     elif op.kind == "attention":
         precision = op.precision if profile.fp8_attention or op.precision not in ("fp8", "int8") else "bf16"
@@ -177,7 +199,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
 
 def _positive(values) -> bool:
     """Whether every element of a scalar or array is above zero."""
-    return values > 0 if isinstance(values, float) else bool(np.all(np.asarray(values) > 0))
+    return values > 0 if isinstance(values, (int, float)) else bool(np.all(np.asarray(values) > 0))
 
 
 def host_work(costs: list[OpCost], profile: Profile, sequences=0.0, graphs: bool = True, workers: int = 0):

@@ -123,6 +123,11 @@ class Op:
         return real(self.flops) / np.maximum(2.0 * self.rows * self.columns, 1e-9)
 
     @cached_property
+    def tiles(self) -> dict:
+        """A product's tile layout by tile height, filled in by the cost model."""
+        return {}
+
+    @cached_property
     def weight_and_act_bytes(self):
         """Bytes moved besides the KV cache (whose re-reads depend on the engine's kernel)."""
         return real(self.weight_bytes) + self.act_bytes

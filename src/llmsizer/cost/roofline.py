@@ -187,10 +187,9 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     if nonzero(op.dequant_elements):  # an array where experts touched depend on the tokens
         blocks = np.clip(real(op.tokens) / DEQUANT_BLOCK_TOKENS, 1.0, DEQUANT_MAX_BLOCKS)
         compute = compute + op.dequant_elements * DEQUANT_FLOPS_PER_WEIGHT * blocks / acc.elementwise_flops
-    kv = real(op.kv_bytes)
-    if op.kv_group > 1:
-        kv = kv * (1.0 + profile.reread_share(op.kv_group) * (op.kv_group - 1.0))
-    moved = op.weight_and_act_bytes + kv
+    moved = op.bytes
+    if op.kv_group > 1:  # a decode kernel reading the cache once per query head re-reads a share of it
+        moved = moved + real(op.kv_bytes) * (profile.reread_share(op.kv_group) * (op.kv_group - 1.0))
     memory = moved / (acc.memory_bandwidth * profile.memory_efficiency)
     longer, shorter = np.maximum(compute, memory), np.minimum(compute, memory)
     time = longer + (1.0 - profile.overlap) * shorter + profile.kernel_overhead_s

@@ -7,7 +7,7 @@ and plan is built once and evaluated for many batches and lengths at the same ti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -105,10 +105,6 @@ class Op:
     group: str = ""
     extra: dict = field(default_factory=dict)
 
-    @property
-    def bytes(self):
-        return self.weight_bytes + self.act_bytes + self.kv_bytes
-
     # The sizes below do not depend on the hardware or the engine: a graph costed on several
     # devices or under several profiles works them out once.
 
@@ -128,9 +124,9 @@ class Op:
         return {}
 
     @cached_property
-    def weight_and_act_bytes(self):
-        """Bytes moved besides the KV cache (whose re-reads depend on the engine's kernel)."""
-        return real(self.weight_bytes) + self.act_bytes
+    def bytes(self):
+        """Bytes moved to and from device memory, each once (an engine's kernel may re-read the cache)."""
+        return real(self.weight_bytes) + self.act_bytes + real(self.kv_bytes)
 
 
 @dataclass(frozen=True)
@@ -150,7 +146,9 @@ class Sizes:
     expert_dequantise: bool
 
     @classmethod
+    @lru_cache(maxsize=64)
     def of(cls, precisions: Precisions) -> "Sizes":
+        """The sizes of a set of precisions (kept: every scenario and memory account asks for them)."""
         wb = precisions.weight_bytes()
         ab = bytes_per_element(precisions.activations)
         return cls(

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from llmsizer.calibration.calibrate import calibrate
-from llmsizer.calibration.fit import _profile, fit
+from llmsizer.calibration.fit import fit, profile_of
 from llmsizer.calibration.measurements import predicted, prepare_rows, read_measurements
 from llmsizer.calibration.scoring import statistics
 from llmsizer.calibration.validation import summary
@@ -40,7 +40,7 @@ def test_fit_recovers_known_level_parameters_from_synthetic_measurements(rows):
     """Rows made by the model itself under known chip and engine values are fitted back to them,
     and the family level lies between its chips."""
     subset = _subset(rows, (*HOPPER, "A100-SXM4-80GB"))
-    subset.frame["value"] = predicted(subset, lambda engine, hw: _profile(TRUTH, engine, hw))
+    subset.frame["value"] = predicted(subset, lambda engine, hw: profile_of(TRUTH, engine, hw))
     result = fit(subset, max_evaluations=60)
     for hw, values in TRUTH.hardware.items():
         profile = result.profile_for("trtllm/0.x", hw)
@@ -172,3 +172,17 @@ def test_a_batch_that_does_not_fit_is_scored_as_waves_of_the_batch_that_does(row
                     "throughput": float(est.throughput)}.get(r["kind"])
         if one_wave is not None:
             assert pred[i] == pytest.approx(one_wave, rel=1e-6), r["id"]
+
+
+def test_folds_run_in_parallel_processes_as_they_would_one_after_another(rows, monkeypatch):
+    """Cross-validation in forked processes gives exactly the predictions of the serial loop."""
+    from llmsizer.calibration import folds
+
+    small = rows.subset(rows.frame["source"].str.startswith(("kipply", "vLLM pull request")).to_numpy())
+    held = folds.source_folds(small)
+    assert len(held) == 2
+    parallel = folds.out_of_sample(small, held)
+    monkeypatch.setattr(folds, "workers", lambda: 1)
+    serial = folds.out_of_sample(small, held)
+    assert np.isfinite(serial).all()
+    np.testing.assert_array_equal(parallel, serial)

@@ -23,6 +23,8 @@ SERVING_METRICS = {f"{what}_{stat}_ms" for what in ("ttft", "itl", "tpot", "e2e_
                    for stat in ("mean", "p50", "p90", "p95", "p99")} | {
                    "output_throughput_tokens_per_s", "request_throughput_per_s"}
 PRECISIONS = {"fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"}
+#: weights may also name the 4-bit presets whose activation format the row knows
+WEIGHT_PRECISIONS = PRECISIONS | {"nvfp4", "mxfp4"}
 
 #: publications kept out of the shipped sets so that accuracy can be checked on data never fitted:
 #: a URL pattern, and how many rows from it the static set held before the rule (none may be added)
@@ -78,7 +80,7 @@ def test_values_positive_with_known_metrics_and_layouts(table):
         assert row["metric"] in metrics, row["id"]
         value = float(row["value"])
         assert math.isfinite(value) and value > 0, row["id"]
-        assert row["weight_precision"] in PRECISIONS and row["kv_precision"] in PRECISIONS, row["id"]
+        assert row["weight_precision"] in WEIGHT_PRECISIONS and row["kv_precision"] in PRECISIONS, row["id"]
         devices, tp, pp = int(row["num_devices"]), int(row["tp"]), int(row["pp"])
         assert devices == tp * pp and int(row["ep"]) <= devices, row["id"]
         if row["output_len"] or name == STATIC:

@@ -21,7 +21,8 @@ import numpy as np
 
 from ..cost.levels import HARDWARE_CHAIN, chain_of, compose
 from ..cost.profile import documented, split_engine
-from .fit import Fit, fit, hardware_folds, k_folds, out_of_sample, source_folds
+from .fit import Fit, fit
+from .folds import hardware_folds, k_folds, out_of_sample, source_folds
 from .measurements import Rows, predicted
 
 BAND_QUANTILE = 80

@@ -1,4 +1,4 @@
-"""Fit efficiency parameters in levels to measurements, with partial pooling, and cross-validate.
+"""Fit efficiency parameters in levels to measurements, with partial pooling.
 
 Each fitted number is an offset at one level of a chain (cost/levels.py): shared, accelerator
 family, chip for what a chip's kernels achieve; shared, engine family, engine version for what an
@@ -18,6 +18,7 @@ import numpy as np
 
 from ..cost.levels import Levels, chain_of, compose, engine_keys, family_of, family_priors, from_space, to_space
 from ..cost.profile import Profile, documented, engine_pooled, split_engine
+from ..precision import bytes_per_element, matmul_precision
 from .measurements import Group, Rows, predicted
 
 #: the parameters fitted; the rest keep their documented (composed) values
@@ -45,8 +46,8 @@ PRIOR_WIDTH = {"shared": 1.0, "family": 0.5, "member": 0.3}
 CLASS_WIDTH = 0.2
 #: log error at which the soft L1 loss turns from quadratic to linear
 LOSS_SCALE = 0.1
-#: precision class of the products a row's weight precision runs
-_CLASS = {"fp8": "8bit", "int8": "8bit", "fp4": "fp4", "fp16": "16bit", "bf16": "16bit", "fp32": "16bit"}
+#: precision class of the products a row's weights and activations run at (else 16-bit)
+_CLASS = {"fp8": "8bit", "int8": "8bit", "fp4": "fp4"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ class Slot:
 def informs(name: str, g: Group) -> bool:
     """Whether a group of rows says anything about a parameter."""
     if name in MATMUL_CLASSES:  # (16-bit products, such as the output head, are everywhere)
-        return name == f"matmul_efficiency_{_CLASS.get(g.prepared.scenario.precisions.weights, '16bit')}"
+        p = g.prepared.scenario.precisions
+        weight_only = bytes_per_element(p.weights) < bytes_per_element(p.activations)
+        product = "weight_only" if weight_only else _CLASS.get(matmul_precision(p.weights, p.activations), "16bit")
+        return name == f"matmul_efficiency_{product}"
     if name == "moe_efficiency":
         return g.prepared.scenario.model.is_moe
     return True
@@ -132,7 +136,7 @@ class Fit:
 
     def profile_for(self, engine: str, hardware: str) -> Profile:
         """The engine's documented profile on this hardware with the fitted levels composed over it."""
-        return _profile(self.levels, engine, hardware)
+        return profile_of(self.levels, engine, hardware)
 
     def table(self):
         """One row per fitted level: its documented and fitted value (plain, not offsets)."""
@@ -191,7 +195,8 @@ def levels_of(slots: list[Slot], x: np.ndarray) -> Levels:
     return levels
 
 
-def _profile(levels: Levels, engine: str, hardware: str) -> Profile:
+def profile_of(levels: Levels, engine: str, hardware: str) -> Profile:
+    """The engine's documented profile on this hardware with `levels` composed over it."""
     from ..cost.profile import load_profile
 
     prior = load_profile(engine, hardware, fitted=False)
@@ -237,46 +242,10 @@ def fit(rows: Rows, max_evaluations: int = 40, tolerance: float = 1e-3) -> Fit:
 
     def residuals(x):
         levels = levels_of(slots, x)
-        pred = predicted(rows, lambda engine, hw: _profile(levels, engine, hw))
+        pred = predicted(rows, lambda engine, hw: profile_of(levels, engine, hw))
         return np.concatenate([np.log(pred[usable] / measured[usable]), (x - prior_x) / widths * LOSS_SCALE])
 
     result = least_squares(residuals, prior_x, loss="soft_l1", f_scale=LOSS_SCALE,
                            jac_sparsity=_sparsity(rows, slots, usable), method="trf", max_nfev=max_evaluations,
                            diff_step=1e-3, ftol=tolerance)
     return Fit(slots, result.x, prior_x, int(usable.sum()), float(result.cost))
-
-
-#: relative cost change at which a cross-validation fit stops (looser than the shipped fit's)
-FOLD_TOLERANCE = 1e-2
-
-
-def out_of_sample(rows: Rows, folds: list[np.ndarray], max_evaluations: int = 40) -> np.ndarray:
-    """Predictions of each held-out fold from a fit on the other folds (NaN where not held out)."""
-    out = np.full(len(rows.frame), np.nan)
-    for held in folds:
-        mask = np.zeros(len(rows.frame), dtype=bool)
-        mask[held] = True
-        if mask.all():  # nothing left to fit on: the documented priors
-            out[held] = predicted(rows, lambda engine, hw: _profile(Levels(), engine, hw))
-            continue
-        trained = fit(rows.subset(~mask), max_evaluations, FOLD_TOLERANCE)
-        out[held] = predicted(rows.subset(mask), trained.profile_for)
-    return out
-
-
-def k_folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
-    return [np.sort(order[i::k]) for i in range(k)]
-
-
-def column_folds(rows: Rows, column: str) -> list[np.ndarray]:
-    """One fold per value of a column: predicting a source (or a chip) from a fit that never saw it."""
-    return [np.asarray(v) for v in rows.frame.groupby(column, sort=True).indices.values()]
-
-
-def source_folds(rows: Rows) -> list[np.ndarray]:
-    return column_folds(rows, "source")
-
-
-def hardware_folds(rows: Rows) -> list[np.ndarray]:
-    return column_folds(rows, "hardware")

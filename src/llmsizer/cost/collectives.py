@@ -48,7 +48,7 @@ class Choice:
     """Which of `names` is cheapest per element: the candidates' times, compared only when a report
     asks (a sweep never does), or a single name."""
 
-    times: np.ndarray | None
+    times: tuple[np.ndarray, ...] | None
     names: tuple[str, ...]
     shape: tuple = ()
 
@@ -56,7 +56,7 @@ class Choice:
     def labels(self) -> np.ndarray:
         if self.times is None:
             return np.full(self.shape, self.names[0])
-        return np.asarray(self.names)[self.times.argmin(axis=0)]
+        return np.asarray(self.names)[np.stack(np.broadcast_arrays(*self.times)).argmin(axis=0)]
 
 
 @dataclass
@@ -194,8 +194,8 @@ def _options(kind: str, message: np.ndarray, link: _Link) -> dict[str, tuple[flo
 
 def _cheapest(times: dict[str, np.ndarray]) -> tuple[np.ndarray, Choice]:
     """Elementwise minimum of named times and the name attaining it (the first one on ties)."""
-    values = list(times.values())
-    return functools.reduce(np.minimum, values), Choice(np.stack(np.broadcast_arrays(*values)), tuple(times))
+    values = tuple(times.values())
+    return functools.reduce(np.minimum, values), Choice(values, tuple(times))
 
 
 def _only(name: str, shape) -> Choice:

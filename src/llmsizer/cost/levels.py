@@ -19,6 +19,8 @@ from importlib import resources
 
 import numpy as np
 
+from ..datafile import parse_yaml
+
 #: accelerator-chain parameters (what a chip's kernels achieve)
 HARDWARE_CHAIN = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "matmul_efficiency_weight_only",
                   "matmul_efficiency_fp4", "attention_efficiency")
@@ -65,10 +67,8 @@ def _family_patterns() -> list[tuple[re.Pattern, str]]:
 
 @lru_cache(maxsize=1)
 def _families() -> dict[str, dict]:
-    import yaml
-
     text = resources.files("llmsizer.data").joinpath("profiles", "families", "hardware.yaml").read_text()
-    return yaml.safe_load(text)["families"]
+    return parse_yaml(text, "profiles/families/hardware.yaml")["families"]
 
 
 @lru_cache(maxsize=1)
@@ -173,9 +173,7 @@ def compose(levels: Levels, family: str, version: str | None, hardware: str | No
 @lru_cache(maxsize=1)
 def fitted_levels() -> Levels | None:
     """The shipped fitted levels (profiles/fitted/levels.yaml), or None before any calibration."""
-    import yaml
-
     item = resources.files("llmsizer.data").joinpath("profiles", "fitted", "levels.yaml")
     if not item.is_file():
         return None
-    return Levels.from_dict(yaml.safe_load(item.read_text()))
+    return Levels.from_dict(parse_yaml(item.read_text(), "profiles/fitted/levels.yaml"))

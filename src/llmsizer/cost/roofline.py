@@ -24,8 +24,7 @@ Every term is numpy arithmetic, so one call evaluates many configurations.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,7 +33,7 @@ from ..hardware.spec import System
 from ..ops.base import Op
 from .collectives import collective
 from .profile import Profile
-from ..arrays import real
+from ..arrays import nonzero, real
 
 BOUNDS = ("compute", "memory", "communication", "overhead", "offload")
 
@@ -53,6 +52,8 @@ DECODE_ATTENTION_ROWS = 16.0
 #: head size at which `attention_efficiency` holds, and the head size at which a fused attention
 #: kernel reaches half its large-head rate (FlashAttention-2/3 forward rates by head size)
 ATTENTION_HEAD_DIM, ATTENTION_HALF_HEAD_DIM = 128.0, 32.0
+#: the part of a cost an operator does not have (no collective in a product, no compute in a collective)
+ZERO = np.zeros(())
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,11 @@ class OpCost:
     #: a collective's algorithm per configuration (resolved to names only when a report asks)
     algorithm: object = None
 
-    @cached_property
-    def total(self):
-        """Seconds of all `count` instances in the step."""
-        return self.time * self.op.count
+    #: seconds of all `count` instances in the step
+    total: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "total", self.time * self.op.count)
 
     @property
     def bound_index(self):
@@ -100,7 +102,7 @@ class OpCost:
 
 def precision_class(op: Op) -> str:
     """The efficiency class of a product: 16-bit, 8-bit, weight-only (dequantised) or fp4."""
-    if np.any(op.dequant_elements):
+    if nonzero(op.dequant_elements):
         return "weight_only"
     return {"fp8": "8bit", "int8": "8bit", "fp4": "fp4", "int4": "fp4"}.get(op.precision, "16bit")
 
@@ -111,18 +113,40 @@ def tile_fill(tokens, tile: float):
     return real(tokens / np.maximum(tokens, tile))
 
 
-def matmul_fill(tokens, columns, smallest: float, units, depth=None):
+def matmul_fill(tokens, columns, smallest: float, units, depth=SPLIT_K_DEPTH):
     """Useful share of the work a tiled product puts on `units` compute units (module docstring);
     the first tile's padding alone where the units or the output width are unknown. The tiles are
     counted continuously, so a product's time never falls and its throughput never drops as its
     tokens grow."""
+    return spread_fill(*product_tiles(tokens, columns, smallest, depth), units)
+
+
+def product_tiles(tokens, columns, smallest: float, depth=SPLIT_K_DEPTH):
+    """What a product's fill takes from its shape alone: the useful share of its first row tile,
+    and its tiles of `smallest` rows by TILE_COLUMNS columns times its split-K splits (None where
+    the output width is unknown)."""
     fill = tile_fill(tokens, smallest)
-    if not units or not np.all(np.asarray(columns) > 0):
-        return fill
+    if not _positive(columns):
+        return fill, None
     rows = np.maximum(real(np.maximum(real(tokens), 1e-9)), smallest)
     tiles = rows / smallest * np.ceil(columns / TILE_COLUMNS)
-    splits = np.maximum(np.asarray(depth if depth is not None else SPLIT_K_DEPTH) / SPLIT_K_DEPTH, 1.0)
-    return real(fill * np.minimum(tiles * splits / units, 1.0))
+    splits = np.maximum(depth / SPLIT_K_DEPTH, 1.0)
+    return fill, tiles * splits
+
+
+def spread_fill(fill, work, units):
+    """`fill` less the share of `units` compute units left idle by `work` (tiles x splits)."""
+    if not units or work is None:
+        return fill
+    return real(fill * np.minimum(work / units, 1.0))
+
+
+def _operator_tiles(op: Op, smallest: float):
+    """`product_tiles` of a product operator, kept on it by tile height: a graph costed on several
+    devices or engines works its tiles out once."""
+    if smallest not in op.tiles:
+        op.tiles[smallest] = product_tiles(op.rows, op.columns, smallest, op.depth)
+    return op.tiles[smallest]
 
 
 def attention_fill(op: Op):
@@ -132,25 +156,27 @@ def attention_fill(op: Op):
     return size * tile_fill(op.tokens, DECODE_ATTENTION_ROWS)
 
 
-def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
-    """Seconds of one operator instance. Collectives run over their group's spans in `layout`
+def op_costs(ops, system: System, profile: Profile, layout: dict) -> tuple[OpCost, ...]:
+    """Seconds of each operator instance. Collectives run over their group's spans in `layout`
     (the plan laid out on the system's network)."""
+    return tuple(op_cost(op, system, profile, layout) for op in ops)
+
+
+def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
+    """Seconds of one operator instance (see `op_costs`)."""
     acc = system.accelerator
-    zero = np.zeros(())
     if op.kind == "collective":
         result = collective(op.collective, op.message_bytes, layout[op.group], profile.link_efficiency,
                             profile.collective_overhead_s, **op.extra.get("options", {}))
-        return OpCost(op, result.time, zero, zero, result.time, 0.0, algorithm=result.choice)
+        return OpCost(op, result.time, ZERO, ZERO, result.time, 0.0, algorithm=result.choice)
     if op.kind == "offload":
         require(acc.host_link_bandwidth > 0, "offload", op.name, f"{acc.name} lists no host link to stream from")
         stream = (real(op.weight_bytes) + op.kv_bytes) / acc.host_link_bandwidth
-        return OpCost(op, stream, zero, zero, zero, 0.0, stream)
+        return OpCost(op, stream, ZERO, ZERO, ZERO, 0.0, stream)
     if op.kind in ("matmul", "expert_matmul"):
         efficiency = profile.matmul_efficiency_for(precision_class(op))
         efficiency = efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
-        columns = getattr(op, "columns", 0.0)
-        depth = real(op.flops) / np.maximum(2.0 * real(np.maximum(real(op.tokens), 1e-9)) * columns, 1e-9)
-        fill = matmul_fill(op.tokens, columns, profile.tile_tokens, getattr(acc, "compute_units", None), depth)
+        fill = spread_fill(*_operator_tiles(op, profile.tile_tokens), getattr(acc, "compute_units", None))
         rate = acc.peak(op.precision) * efficiency * fill
     elif op.kind == "attention":
         precision = op.precision if profile.fp8_attention or op.precision not in ("fp8", "int8") else "bf16"
@@ -158,17 +184,21 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
     else:
         rate = acc.elementwise_flops
     compute = real(op.flops) / rate
-    if np.any(op.dequant_elements):  # an array where experts touched depend on the tokens
+    if nonzero(op.dequant_elements):  # an array where experts touched depend on the tokens
         blocks = np.clip(real(op.tokens) / DEQUANT_BLOCK_TOKENS, 1.0, DEQUANT_MAX_BLOCKS)
         compute = compute + op.dequant_elements * DEQUANT_FLOPS_PER_WEIGHT * blocks / acc.elementwise_flops
-    kv = real(op.kv_bytes)
-    if op.kv_group > 1:
-        kv = kv * (1.0 + profile.reread_share(op.kv_group) * (op.kv_group - 1.0))
-    moved = real(op.weight_bytes) + op.act_bytes + kv
+    moved = op.bytes
+    if op.kv_group > 1:  # a decode kernel reading the cache once per query head re-reads a share of it
+        moved = moved + real(op.kv_bytes) * (profile.reread_share(op.kv_group) * (op.kv_group - 1.0))
     memory = moved / (acc.memory_bandwidth * profile.memory_efficiency)
     longer, shorter = np.maximum(compute, memory), np.minimum(compute, memory)
     time = longer + (1.0 - profile.overlap) * shorter + profile.kernel_overhead_s
-    return OpCost(op, time, compute, memory, zero, profile.kernel_overhead_s)
+    return OpCost(op, time, compute, memory, ZERO, profile.kernel_overhead_s)
+
+
+def _positive(values) -> bool:
+    """Whether every element of a scalar or array is above zero."""
+    return values > 0 if isinstance(values, (int, float)) else bool(np.all(np.asarray(values) > 0))
 
 
 def host_work(costs: list[OpCost], profile: Profile, sequences=0.0, graphs: bool = True, workers: int = 0):

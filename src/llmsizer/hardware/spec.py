@@ -8,6 +8,7 @@ values: the cost model broadcasts over them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -112,10 +113,11 @@ class Accelerator:
                 return self.peak_flops[candidate]
         raise ConfigError(f"{self.name} lists no matrix rate usable for {precision}")
 
-    @property
+    @cached_property
     def elementwise_flops(self) -> float:
         """Rate of non-matrix (vector) work: the datasheet fp32 vector rate, or else 1/16 of the
-        16-bit matrix peak (the ratio of A100's 19.5 to 312 and H100's 67 to 989 TFLOP/s)."""
+        16-bit matrix peak (the ratio of A100's 19.5 to 312 and H100's 67 to 989 TFLOP/s); worked
+        out once per device, as every operator asks for it."""
         return real(np.where(np.asarray(self.vector_flops) > 0, self.vector_flops, self.peak("bf16") / 16))
 
     def runs_natively(self, precision: str) -> bool:

@@ -10,6 +10,7 @@ recurrent state per sequence instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -36,9 +37,11 @@ def shard_layer(layer: Layer, plan: Plan) -> Layer:
                  None if layer.ffn is None else layer.ffn.shard(plan), layer.norms)
 
 
+@lru_cache(maxsize=256)
 def weight_bytes_per_device(model: Model, plan: Plan, sizes: Sizes) -> float:
     """Weights on the most loaded pipeline stage: its share of the layers plus the vocabulary
-    tables (input and output on one stage when pp = 1; the larger of the two otherwise)."""
+    tables (input and output on one stage when pp = 1; the larger of the two otherwise). Kept
+    per deployment: a table prices one deployment on many devices and engines."""
     layers = 0.0
     for layer, count in model.layer_kinds().items():
         shard = shard_layer(layer, plan)
@@ -79,9 +82,11 @@ def kv_bytes_per_token(model: Model, precisions: Precisions, context: int = 1) -
     return float(cache_bytes_per_sequence(model, Plan(), sizes, context)) / context
 
 
+@lru_cache(maxsize=256)
 def activation_bytes_per_token(model: Model, plan: Plan, sizes: Sizes) -> float:
     """Peak transient activations per token of a step: the residual stream and its normed copy,
-    the widest projection output of a layer on this device, and (for MoE) routed copies."""
+    the widest projection output of a layer on this device, and (for MoE) routed copies (kept per
+    deployment, as the weights)."""
     widest = max(part.activation_width(plan) for layer in model.layer_kinds() for part in shard_layer(layer, plan).parts)
     return (4 * model.hidden + widest) * sizes.activation
 

@@ -112,7 +112,8 @@ def _columns(sc, positions, rows, shared):
         values["fits"] = est.memory.fits
     except LlmsizerError as exc:
         return exc
-    return {k: np.broadcast_to(v, np.shape(est.ttft))[where] for k, v in values.items()}
+    shape = np.shape(est.ttft)
+    return {k: (v if np.shape(v) == shape else np.broadcast_to(v, shape))[where] for k, v in values.items()}
 
 
 def predict_file(input_csv, output_csv, profile: str | None = None, progress=None) -> dict:

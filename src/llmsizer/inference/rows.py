@@ -40,6 +40,15 @@ def engine_label(framework) -> str:
     return "default (framework not recognised)"
 
 
+def _label_once(framework, labels: dict[str, str]) -> str:
+    """`engine_label`, worked out once per distinct text in `labels` (a table repeats a few engines)."""
+    if not isinstance(framework, str):
+        return engine_label(framework)
+    if framework not in labels:
+        labels[framework] = engine_label(framework)
+    return labels[framework]
+
+
 def profile_of_label(label: str) -> str | None:
     """The profile a label names; None for `default ...`, leaving the choice to the accelerator."""
     return None if label.startswith("default") else label
@@ -122,7 +131,8 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
         errors = np.where((errors == "") & empty, f"{column}: must be a name (the cell is empty)", errors)
         texts[column] = np.array([v.strip() if isinstance(v, str) else "" for v in values], dtype=object)
     frameworks = frame["framework"].to_numpy(dtype=object) if "framework" in frame.columns else [None] * n
-    engines = np.array([profile or engine_label(f) for f in frameworks], dtype=object)
+    labels: dict[str, str] = {}
+    engines = np.array([profile or _label_once(f, labels) for f in frameworks], dtype=object)
     valid = np.flatnonzero(errors == "")
     plan = ("num_devices", "tp", "pp", "ep", *PLAN_COLUMNS)
     keys = list(zip(*(texts[c][valid] for c in TEXT_COLUMNS), *(numbers[c][valid] for c in plan), engines[valid]))

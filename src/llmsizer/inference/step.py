@@ -19,7 +19,7 @@ import numpy as np
 
 from ..arrays import real
 from ..cost.profile import Profile
-from ..cost.roofline import BOUNDS, OpCost, host_work, op_cost, step_time
+from ..cost.roofline import BOUNDS, OpCost, host_work, op_costs, step_time
 from ..ops.base import Op, Step
 from ..ops.graph import layer_ops, step_ops
 from ..parallel import Plan
@@ -81,7 +81,7 @@ def cost_ops(ops: list[Op], sc: Scenario, profile: Profile | None = None, pipeli
     replayed from captured `graphs` pays each kernel's host launch."""
     profile = profile or sc.profile
     layout = sc.layout
-    costs = tuple(op_cost(op, sc.system, profile, layout) for op in ops)
+    costs = op_costs(ops, sc.system, profile, layout)
     plan = sc.plan.ranks  # with attention data parallelism each rank schedules its own requests
     overhead = host_work(costs, profile, sequences, graphs, workers=plan.tp * plan.pp * plan.cp - 1)
     return StepCost(costs, step_time(costs, profile, overhead) * pipeline_factor, overhead)
@@ -136,7 +136,8 @@ def slowest_stage_share(sc: Scenario, step: Step, costs, profile: Profile | None
         return 1.0
     profile = profile or sc.profile
     layout = sc.layout
-    per_layer = {layer: sum(op_cost(op, sc.system, profile, layout).total for op in layer_ops(sc.context, layer, 1.0, step))
+    per_layer = {layer: sum(c.total for c in op_costs(layer_ops(sc.context, layer, 1.0, step), sc.system, profile,
+                                                       layout))
                  for layer in sc.model.layer_kinds()}
     whole = sum(c.total for c in costs)
     stages = [sum(count * per_layer[layer] for layer, count in stage.items())

@@ -7,6 +7,7 @@ and plan is built once and evaluated for many batches and lengths at the same ti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -104,9 +105,28 @@ class Op:
     group: str = ""
     extra: dict = field(default_factory=dict)
 
-    @property
+    # The sizes below do not depend on the hardware or the engine: a graph costed on several
+    # devices or under several profiles works them out once.
+
+    @cached_property
+    def rows(self):
+        """The M dimension of a product, kept above zero (an empty batch still has a shape)."""
+        return real(np.maximum(real(self.tokens), 1e-9))
+
+    @cached_property
+    def depth(self):
+        """The reduction (K) dimension of a product: FLOPs / (2 M N)."""
+        return real(self.flops) / np.maximum(2.0 * self.rows * self.columns, 1e-9)
+
+    @cached_property
+    def tiles(self) -> dict:
+        """A product's tile layout by tile height, filled in by the cost model."""
+        return {}
+
+    @cached_property
     def bytes(self):
-        return self.weight_bytes + self.act_bytes + self.kv_bytes
+        """Bytes moved to and from device memory, each once (an engine's kernel may re-read the cache)."""
+        return real(self.weight_bytes) + self.act_bytes + real(self.kv_bytes)
 
 
 @dataclass(frozen=True)
@@ -126,7 +146,9 @@ class Sizes:
     expert_dequantise: bool
 
     @classmethod
+    @lru_cache(maxsize=64)
     def of(cls, precisions: Precisions) -> "Sizes":
+        """The sizes of a set of precisions (kept: every scenario and memory account asks for them)."""
         wb = precisions.weight_bytes()
         ab = bytes_per_element(precisions.activations)
         return cls(

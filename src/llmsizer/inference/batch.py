@@ -139,6 +139,7 @@ class Estimate:
                      "two_batch_overlap": sc.plan.two_batch_overlap,
                      "label": sc.plan.label},
             "moe_imbalance": sc.moe_imbalance,
+            "compiled_batch": sc.compiled_batch,
             "precisions": sc.precisions.to_dict(),
             "workload": {"batch": first(self.workload.batch), "input": first(self.workload.input),
                          "output": first(self.workload.output)},

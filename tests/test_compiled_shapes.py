@@ -127,3 +127,30 @@ def test_command_line_flag():
     assert '"compiled_batch": 32' in compiled.output and '"compiled_batch": null' in plain.output
     refused = runner.invoke(main, ["estimate", "-m", MODEL, "-H", HARDWARE, "--batch", "64", "--compiled-batch", "32"])
     assert refused.exit_code != 0 and "compiled_batch = 32" in refused.output
+
+
+def table_row(**cells):
+    return {"model": MODEL, "hardware": HARDWARE, "num_devices": 1, "tp": 1, "pp": 1, "ep": 1,
+            "weight_precision": "bf16", "kv_precision": "bf16", "batch_size": 1, "input_len": LENGTHS["input"],
+            "output_len": LENGTHS["output"], **cells}
+
+
+def test_a_table_column_states_the_compiled_batch():
+    import pandas as pd
+
+    from llmsizer.inference.predict import predict
+
+    out = predict(pd.DataFrame([table_row(compiled_batch=32), table_row(compiled_batch=""), table_row(compiled_batch=0),
+                                table_row(batch_size=64, compiled_batch=32)]))
+    assert out["pred_tpot_ms"][0] == pytest.approx(estimate(batch=1, compiled_batch=32).tpot * 1e3, rel=1e-9)
+    assert out["pred_tpot_ms"][1] == pytest.approx(estimate(batch=1).tpot * 1e3, rel=1e-9)
+    assert "compiled_batch" in out["pred_error"][2] and "compiled_batch = 32" in out["pred_error"][3]
+
+
+def test_measured_neuron_rows_run_on_their_compiled_batch():
+    from llmsizer.calibration.measurements import prepare_rows, read_measurements
+
+    frame = read_measurements()
+    rows = prepare_rows(frame[frame["id"].str.startswith("optneuron-trainium2-00")])
+    compiled = {int(g.prepared.scenario.compiled_batch) for g in rows.groups}
+    assert compiled == {2, 16, 32} and (rows.frame["error"] == "").all()

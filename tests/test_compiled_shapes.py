@@ -154,3 +154,10 @@ def test_measured_neuron_rows_run_on_their_compiled_batch():
     rows = prepare_rows(frame[frame["id"].str.startswith("optneuron-trainium2-00")])
     compiled = {int(g.prepared.scenario.compiled_batch) for g in rows.groups}
     assert compiled == {2, 16, 32} and (rows.frame["error"] == "").all()
+
+
+def test_the_simulator_refuses_compiled_batch_rather_than_ignoring_it():
+    from llmsizer.serving.simulate import simulate
+
+    with pytest.raises(ConfigError, match="compiled_batch"):
+        simulate(MODEL, HARDWARE, compiled_batch=8, rate=1.0, requests=4)

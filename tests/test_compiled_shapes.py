@@ -11,7 +11,11 @@ import llmsizer
 from llmsizer.cli import main
 from llmsizer.cost.profile import Profile, load_profile, profile_names
 from llmsizer.errors import ConfigError
+from llmsizer.inference.estimate import serving_memory
+from llmsizer.inference.options import split_options
 from llmsizer.inference.shapes import padded
+from llmsizer.inference.step import step_cost
+from llmsizer.ops.base import decode_step
 
 MODEL, HARDWARE = "llama-3.1-8b", "h100"
 LENGTHS = {"input": 1500, "output": 237}
@@ -52,8 +56,8 @@ def test_compiled_batch_changes_decode_and_cache_but_not_prefill():
 def test_the_compiled_batch_itself_changes_nothing():
     compiled = estimate(batch=32, compiled_batch=32).to_dict()
     plain = estimate(batch=32).to_dict()
-    assert compiled.pop("compiled_batch") == 32
-    assert plain.pop("compiled_batch") is None and compiled == plain
+    assert compiled.pop("compiled_batch") == 32 and plain.pop("compiled_batch") is None
+    assert compiled == plain
 
 
 def test_arrays_of_batches_on_one_compiled_graph():
@@ -161,3 +165,36 @@ def test_the_simulator_refuses_compiled_batch_rather_than_ignoring_it():
 
     with pytest.raises(ConfigError, match="compiled_batch"):
         simulate(MODEL, HARDWARE, compiled_batch=8, rate=1.0, requests=4)
+
+
+def test_a_compiled_sequence_prefills_every_prompt_at_its_length():
+    profile = no_host_per_sequence()
+    compiled = estimate(batch=2, compiled_sequence=4096, profile=profile)
+    full = llmsizer.estimate(MODEL, HARDWARE, batch=2, input=4096, output=1, profile=profile)
+    assert compiled.ttft == pytest.approx(full.ttft, rel=1e-12)
+
+
+def test_a_compiled_sequence_decodes_over_the_whole_cache_and_allocates_it():
+    profile = no_host_per_sequence()
+    compiled = estimate(batch=2, compiled_sequence=4096, profile=profile)
+    # every step reads the whole compiled cache: 4,095 cached tokens beside the new one
+    last = step_cost(compiled.scenario, decode_step(2, 4095.0)).time
+    assert np.allclose(compiled.decode.time, last, rtol=1e-12) and compiled.tpot == pytest.approx(last, rel=1e-12)
+    per_token = estimate(batch=1).memory.kv_cache / (LENGTHS["input"] + LENGTHS["output"])
+    assert compiled.memory.kv_cache == pytest.approx(2 * 4096 * per_token, rel=1e-12)
+
+
+def test_compiled_batch_and_sequence_together_allocate_their_product():
+    both = estimate(batch=1, compiled_batch=8, compiled_sequence=2048)
+    per_token = estimate(batch=1).memory.kv_cache / (LENGTHS["input"] + LENGTHS["output"])
+    assert both.memory.kv_cache == pytest.approx(8 * 2048 * per_token, rel=1e-12)
+
+
+def test_a_sequence_longer_than_the_compiled_one_is_refused():
+    with pytest.raises(ConfigError, match="must not exceed compiled_sequence = 1024"):
+        estimate(batch=1, compiled_sequence=1024)
+    with pytest.raises(ConfigError, match="compiled_sequence"):
+        estimate(batch=1, compiled_sequence=0)
+    deployment, workload, _ = split_options({"model": MODEL, "hardware": HARDWARE, "compiled_sequence": 1024, **LENGTHS})
+    with pytest.raises(ConfigError, match="compiled_sequence = 1024"):
+        serving_memory(deployment, workload)  # the memory account alone refuses it too

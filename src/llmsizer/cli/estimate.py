@@ -118,7 +118,9 @@ def print_estimate(data: dict, workload) -> None:
               f"profile {data['profile']}")
     if "note" in data["precisions"]:
         out.print(f"[yellow]{data['precisions']['note']}[/]")
-    compiled = f" (decode graphs compiled for batch {data['compiled_batch']})" if data.get("compiled_batch") else ""
+    shapes = [f"{what} {data[key]}" for key, what in (("compiled_batch", "batch"), ("compiled_sequence", "sequence"))
+              if data.get(key)]
+    compiled = f" (graphs compiled for {' and '.join(shapes)})" if shapes else ""
     out.print(f"batch {workload.batch}{compiled}, {workload.input} prompt tokens, {workload.output} output tokens")
     mem = data["memory_breakdown_gb"]
     bands = data["bands"]

@@ -24,7 +24,7 @@ from ..ops.graph import step_ops
 from ..units import GB, MS
 from .memory import MemoryBreakdown, scenario_memory
 from .scenario import Scenario
-from .shapes import decode_batch, prefill_prompt
+from .shapes import check_compiled, decode_batch, decode_context, prefill_prompt
 from .step import StepCost, cost_ops, microbatches, pipeline_factors, slowest_stage_share
 from .workload import Workload
 
@@ -140,6 +140,7 @@ class Estimate:
                      "label": sc.plan.label},
             "moe_imbalance": sc.moe_imbalance,
             "compiled_batch": sc.compiled_batch,
+            "compiled_sequence": sc.compiled_sequence,
             "precisions": sc.precisions.to_dict(),
             "workload": {"batch": first(self.workload.batch), "input": first(self.workload.input),
                          "output": first(self.workload.output)},
@@ -194,6 +195,7 @@ def prepare(sc: Scenario, workload: Workload, decode_points: int = DECODE_POINTS
             memory: MemoryBreakdown | None = None) -> Prepared:
     """Build the operators of the prefill step and of the decode steps at the quadrature contexts,
     at the shapes the engine's compiled graphs run (shapes.py)."""
+    check_compiled(sc, workload)
     batch = sc.plan.rank_batch(workload.batch)
     micro = batch / microbatches(sc.plan, batch)
     ctx = sc.context
@@ -203,7 +205,8 @@ def prepare(sc: Scenario, workload: Workload, decode_points: int = DECODE_POINTS
     prefill = prefill_step(micro, prefill_prompt(sc, micro, workload.input, workload.cached_prefix),
                            workload.cached_prefix)
     decoding = sc.plan.rank_batch(decode_batch(sc, workload.batch))
-    decode = decode_step(decoding / microbatches(sc.plan, decoding), contexts, workload.samples, prompt)
+    decode = decode_step(decoding / microbatches(sc.plan, decoding), decode_context(sc, contexts), workload.samples,
+                         prompt)
     return Prepared(
         sc, workload,
         prefill_ops=step_ops(ctx, prefill) + offload_ops(memory, written=memory.kv_cache * (prompt / (prompt + workload.output))),

@@ -22,7 +22,7 @@ from ..precision import Precisions
 from ..errors import require
 from ..units import GIB
 from ..arrays import real
-from .shapes import cache_batch
+from .shapes import cache_shape, check_compiled
 
 #: memory an engine keeps outside weights, cache and activations: CUDA context, kernels and
 #: library workspaces (about 1 GiB on current GPUs with cuBLAS and NCCL loaded) ...
@@ -135,17 +135,18 @@ OFFLOAD_CHOICES = ("weights", "kv")
 def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity: float, batch, input, output,
                      prefill_tokens=None, samples: int = 1, offload: str | None = None,
                      host_capacity: float = 0.0, reserve: float | None = None, draft=None,
-                     cache_batch=None) -> MemoryBreakdown:
+                     cache_batch=None, cache_length=None) -> MemoryBreakdown:
     """Memory per device for a static batch (per data-parallel replica) whose sequences grow to
     `input + output` tokens, each request decoding `samples` sequences over one shared prompt.
     `prefill_tokens` caps the prompt tokens of the batch one prefill step processes (chunked
     prefill); by default the whole batch's prompts are prefilled at once. `draft` (model, plan,
     precisions) is a draft model sharing the devices: its weights and its own cache count too.
-    `cache_batch` is the sequences the KV cache is allocated for, when not the batch (compiled graphs)."""
+    `cache_batch` and `cache_length` are the sequences and tokens per sequence the KV cache is
+    allocated for, when not the batch and its final length (compiled graphs)."""
     sizes = Sizes.of(precisions)
     batch = real(batch)
     input = real(input)
-    final = cache_bytes_per_sequence(model, plan, sizes, input + real(output))
+    final = cache_bytes_per_sequence(model, plan, sizes, input + real(output) if cache_length is None else cache_length)
     # samples share the prompt's cache and each hold their own generated tokens and recurrent state
     prompt = cache_bytes_per_sequence(model, plan, sizes, input)
     state = cache_bytes_per_sequence(model, plan, sizes, 0.0)
@@ -180,11 +181,14 @@ def scenario_memory(sc, workload, prefill_tokens=None, draft=None) -> MemoryBrea
     prefill's step size and a draft model's share (a Scenario). With attention data parallelism a
     device holds its rank's share of the batch, and the largest batch is the replica's."""
     acc = sc.system.accelerator
+    check_compiled(sc, workload)
+    sequences, length = cache_shape(sc, workload)
     memory = memory_breakdown(sc.model, sc.plan.ranks, sc.precisions, acc.memory_capacity,
                               sc.plan.rank_batch(workload.batch), workload.input, workload.output,
                               prefill_tokens=prefill_tokens, samples=workload.samples, offload=sc.offload,
                               host_capacity=acc.host_capacity, reserve=acc.reserve,
                               draft=None if draft is None else (draft.model, draft.plan, draft.precisions),
-                              cache_batch=sc.plan.rank_batch(cache_batch(sc, workload.batch)))
+                              cache_batch=None if sequences is None else sc.plan.rank_batch(sequences),
+                              cache_length=length)
     memory.max_batch = memory.max_batch * sc.plan.batch_split  # of the replica, as its batch is given
     return memory

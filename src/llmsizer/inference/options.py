@@ -78,6 +78,11 @@ class Deployment:
                                               "export batch_size, TGI-neuron MAX_BATCH_SIZE): a smaller batch "
                                               "decodes at its cost, the KV cache holds that many sequences; a larger "
                                               "batch is an error.", kind=int, minimum=1, maximum=LARGEST_WHOLE)
+    compiled_sequence: int | None = option(None, "Sequence length the engine's graphs were compiled for (optimum-neuron "
+                                                 "export sequence_length, TGI-neuron MAX_TOTAL_TOKENS): prompts are "
+                                                 "prefilled padded to it, decode steps read the cache over all of it, "
+                                                 "the KV cache holds it; a longer sequence is an error.", kind=int,
+                                           minimum=1, maximum=LARGEST_WHOLE)
 
     def __post_init__(self):
         check_fields(self)

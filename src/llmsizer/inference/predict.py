@@ -78,7 +78,7 @@ def _estimates(rows):
         except LlmsizerError as exc:
             yield positions, exc
             continue
-        shapes = (sc.compiled_batch, sc.profile.token_buckets, sc.profile.batch_buckets)  # the graph's shapes
+        shapes = (sc.compiled_batch, sc.compiled_sequence, sc.profile.token_buckets, sc.profile.batch_buckets)
         resolved.setdefault((sc.context, shapes) if sc.offload is None else id(sc), []).append((sc, positions))
     for members in resolved.values():
         everything = np.concatenate([positions for _, positions in members])

@@ -4,6 +4,9 @@ XLA and Neuron runtimes run graphs compiled for fixed shapes. A step of any othe
 graph of the next shape up, with padding rows that do every product and read their cache slots:
 - a deployment's `compiled_batch` (the batch its decode graphs were exported for): every decode
   step runs that many sequences, and the KV cache is allocated for that many;
+- a deployment's `compiled_sequence` (the sequence length its graphs were exported for): every
+  prompt is prefilled padded to it, every decode step reads the cache over all of it, and the KV
+  cache holds that many tokens per sequence;
 - an engine profile's `batch_buckets`: a decode batch is padded up to the next bucket;
 - an engine profile's `token_buckets`: the prompt tokens of a prefill step are padded up to the
   next bucket.
@@ -30,39 +33,53 @@ def padded(values, buckets):
     return np.where(index < len(edges), edges[np.minimum(index, len(edges) - 1)], values)
 
 
-def check_compiled(batch, compiled_batch) -> None:
-    """A batch larger than the compiled one cannot run on the compiled graphs."""
-    if compiled_batch is None:
-        return
-    require(bool(np.all(real(batch) <= compiled_batch)), "batch", batch,
-            f"must not exceed compiled_batch = {compiled_batch}: the engine's decode graphs were compiled "
-            f"for at most that many sequences (export the model for a larger batch)")
+def check_compiled(sc, workload) -> None:
+    """A batch or a sequence larger than the compiled one cannot run on the compiled graphs."""
+    if sc.compiled_batch is not None:
+        require(bool(np.all(real(workload.batch) <= sc.compiled_batch)), "batch", workload.batch,
+                f"must not exceed compiled_batch = {sc.compiled_batch}: the engine's decode graphs were compiled "
+                f"for at most that many sequences (export the model for a larger batch)")
+    if sc.compiled_sequence is not None:
+        length = real(workload.input) + real(workload.output)
+        require(bool(np.all(length <= sc.compiled_sequence)), "input + output", length,
+                f"must not exceed compiled_sequence = {sc.compiled_sequence}: the engine's graphs hold at most "
+                f"that many tokens of a sequence (export the model for a longer sequence)")
 
 
-def _compiled(batch, compiled_batch):
-    """The compiled batch in the shape and float type of `batch`."""
-    batch = real(batch)
-    return compiled_batch * np.ones_like(batch) if np.ndim(batch) else float(compiled_batch)
+def _compiled(like, compiled):
+    """A compiled size in the shape and float type of `like`."""
+    like = real(like)
+    return compiled * np.ones_like(like) if np.ndim(like) else float(compiled)
 
 
 def decode_batch(sc, batch):
     """Requests of a replica that a decode step runs: the compiled batch when the deployment
     states one, else the batch padded to the engine's next batch bucket."""
-    check_compiled(batch, sc.compiled_batch)
     if sc.compiled_batch is not None:
         return _compiled(batch, sc.compiled_batch)
     return padded(batch, sc.profile.batch_buckets)
 
 
-def cache_batch(sc, batch):
-    """Requests of a replica the KV cache is allocated for: the compiled batch, when stated."""
-    check_compiled(batch, sc.compiled_batch)
-    return batch if sc.compiled_batch is None else _compiled(batch, sc.compiled_batch)
+def decode_context(sc, contexts):
+    """Cached tokens a decode step reads: the whole compiled sequence less the new token when the
+    deployment states one (the graph attends over every slot, masking the unused ones)."""
+    return contexts if sc.compiled_sequence is None else _compiled(contexts, sc.compiled_sequence - 1)
+
+
+def cache_shape(sc, workload):
+    """(sequences per replica, tokens per sequence) the KV cache is allocated for: the compiled
+    sizes where stated (None: the batch, and each sequence's final length)."""
+    batch = None if sc.compiled_batch is None else _compiled(workload.batch, sc.compiled_batch)
+    return batch, None if sc.compiled_sequence is None else float(sc.compiled_sequence)
 
 
 def prefill_prompt(sc, sequences, prompt, cached_prefix=0.0):
-    """Prompt length each of `sequences` prefills at once the step's new tokens are padded to the
-    engine's next token bucket (the cached prefix is not recomputed, so not padded)."""
+    """Prompt length each of `sequences` prefills: the compiled sequence when the deployment
+    states one (one context graph, every prompt padded to it), else the prompt with the step's new
+    tokens padded to the engine's next token bucket (a cached prefix is not recomputed, so not
+    padded)."""
+    if sc.compiled_sequence is not None:
+        return _compiled(prompt, sc.compiled_sequence)
     buckets = sc.profile.token_buckets
     if not buckets:
         return prompt

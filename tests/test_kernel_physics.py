@@ -171,6 +171,22 @@ def test_each_worker_beyond_the_first_adds_its_host_work_to_every_step():
     assert tpot(replace(base, worker_overhead_s=1e-3), 1) == pytest.approx(tpot(none, 1), rel=1e-9)
 
 
+def test_a_prompt_step_runs_eagerly_and_pays_each_kernels_host_launch():
+    """Engines capture graphs for decode only: the prefill pays each kernel's host launch beyond
+    its device gap, a graph-replayed decode step does not (closed form over the step's kernels)."""
+    from dataclasses import replace
+
+    base = load_profile("sglang/0.4", "H100-SXM5-80GB")
+    assert base.decode_graphs and base.host_launch_s > base.kernel_overhead_s
+    no_launch = replace(base, host_launch_s=base.kernel_overhead_s)
+    run = dict(batch=1, input=256, output=16)
+    eager, hidden = (estimate("llama-3.1-8b", "h100", profile=p, **run) for p in (base, no_launch))
+    kernels = sum(c.op.count for c in eager.prefill.costs)
+    assert float(eager.ttft - hidden.ttft) == pytest.approx(kernels * (base.host_launch_s - base.kernel_overhead_s),
+                                                             rel=1e-9)
+    assert float(eager.tpot) == pytest.approx(float(hidden.tpot), rel=1e-12)
+
+
 def test_eager_decode_pays_host_launches():
     graphs = load_profile("hf", "H100-SXM5-80GB")
     assert not graphs.decode_graphs

@@ -207,11 +207,17 @@ def _positive(values) -> bool:
 
 def host_work(costs: list[OpCost], profile: Profile, sequences=0.0, graphs: bool = True, workers: int = 0):
     """Engine seconds per step beyond its kernels: the per-step, per-sequence and per-worker work
-    (`workers`: devices of the replica beyond the first) and, for a decode step not replayed from a
-    captured graph, each kernel's host launch beyond its device gap."""
-    launches = 0.0 if graphs else sum(c.op.count for c in costs) * max(profile.host_launch_s - profile.kernel_overhead_s, 0.0)
+    (`workers`: devices of the replica beyond the first) and, for a step not replayed from a
+    captured graph (any step with a prompt, or decode in an eager engine), each kernel's host
+    launch beyond its device gap."""
+    launches = 0.0 if graphs else launch_time(costs, profile)
     return (profile.step_overhead_s + profile.sequence_overhead_s * sequences + profile.worker_overhead_s * workers
             + launches)
+
+
+def launch_time(costs: list[OpCost], profile: Profile) -> float:
+    """Host seconds launching a step's kernels one by one, beyond their device gaps."""
+    return sum(c.op.count for c in costs) * max(profile.host_launch_s - profile.kernel_overhead_s, 0.0)
 
 
 def step_time(costs: list[OpCost], profile: Profile, overhead=None):

@@ -222,7 +222,7 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     sc = prep.scenario
     profile = profile or sc.profile
     sequences = sc.plan.rank_batch(prep.workload.batch) * prep.workload.samples
-    prefill = cost_ops(prep.prefill_ops, sc, profile, sequences=sequences)
+    prefill = cost_ops(prep.prefill_ops, sc, profile, sequences=sequences, graphs=False)  # engines capture decode only
     decode = cost_ops(prep.decode_ops, sc, profile, sequences=sequences, graphs=profile.decode_graphs)
     if sc.plan.pp > 1:  # the pipeline's fill and steady state, paced by its slowest stage
         batch = sc.plan.rank_batch(prep.workload.batch)

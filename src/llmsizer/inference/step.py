@@ -87,10 +87,13 @@ def cost_ops(ops: list[Op], sc: Scenario, profile: Profile | None = None, pipeli
     return StepCost(costs, step_time(costs, profile, overhead) * pipeline_factor, overhead)
 
 
-def step_cost(sc: Scenario, step: Step, profile: Profile | None = None, pipeline_factor=1.0) -> StepCost:
-    """Time, bounds and breakdown of one engine step of any composition on one replica."""
+def step_cost(sc: Scenario, step: Step, profile: Profile | None = None, pipeline_factor=1.0,
+              graphs: bool | None = None) -> StepCost:
+    """Time, bounds and breakdown of one engine step of any composition on one replica. A step
+    with a prompt runs eagerly (engines capture graphs for decode steps); `graphs` overrides."""
     profile = profile or sc.profile
-    graphs = profile.decode_graphs or not all(s.decode for s in step.segments)
+    if graphs is None:
+        graphs = profile.decode_graphs and all(s.decode for s in step.segments)
     return cost_ops(step_ops(sc.context, step), sc, profile, pipeline_factor, step.sequences, graphs)
 
 

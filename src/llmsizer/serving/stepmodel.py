@@ -74,6 +74,7 @@ class StepModel:
     past_grid: list              # cached tokens before a chunk p
     prefill_part: list           # [n index][p index], kernel overhead excluded
     prefill_overhead: float      # prefill attention's kernel overhead, once per step with prompts
+    launches: tuple = (0.0, 0.0, 0.0)  # host launch seconds of a decode-only, prompt-only and mixed step
 
     def shared(self, tokens: int, seqs: int) -> float:
         if self.shared_2d is None:
@@ -104,6 +105,8 @@ class StepModel:
                 a = low[j] + (low[j + 1] - low[j]) * wp
                 b = high[j] + (high[j + 1] - high[j]) * wp
                 seconds += a + (b - a) * (new - grid[i]) / (grid[i + 1] - grid[i])
+        # the tables hold a mixed step's launches; a step of one kind pays its own
+        seconds += self.launches[0 if not chunks else 1 if not decode_seqs else 2] - self.launches[2]
         if decode_seqs:
             grid, row = self.context_grid, self.decode_part[decode_seqs]
             x = context_sum / decode_seqs
@@ -154,13 +157,16 @@ def build_step_model(sc: Scenario, max_tokens: int, max_seqs: int, max_context: 
     past = contexts
     prefill = step_cost(sc, Step((one_token, Segment(1.0, chunks[:, None], past[None, :]))))
     prefill_kernels = sum(c.overhead * c.op.count for c in prefill.costs if c.op.name.endswith("[prefill]"))
+    prompt = Segment(1.0, 1.0, 0.0)
+    launches = tuple(float(step_cost(sc, Step(kind)).step_overhead_s - step_cost(sc, Step(kind), graphs=True).step_overhead_s)
+                     for kind in ((one_token,), (prompt,), (one_token, prompt)))
     prefill_part = np.broadcast_to(_part(prefill, "[prefill]"), (chunks.size, past.size)) - prefill_kernels
     return StepModel(
         max_tokens, max_seqs, max_context,
         tokens_part=[0.0] + f.tolist(), seqs_part=[0.0] + g.tolist(), shared_2d=shared_2d,
         context_grid=contexts.tolist(), decode_part=[[0.0] * contexts.size] + decode_part.tolist(),
         chunk_grid=chunks.tolist(), past_grid=past.tolist(), prefill_part=prefill_part.tolist(),
-        prefill_overhead=float(prefill_kernels),
+        prefill_overhead=float(prefill_kernels), launches=launches,
     )
 
 

@@ -104,14 +104,18 @@ def prepare_rows(frame) -> Rows:
     frame["family"] = ""
     frame["batch_run"] = frame["batch_size"].astype(float)
     frame["error"] = ""
-    keys = ["model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision", "engine"]
+    # an optional column, empty where the source states no compiled batch
+    frame["compiled_batch"] = frame["compiled_batch"].fillna("") if "compiled_batch" in frame.columns else ""
+    keys = ["model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision", "engine",
+            "compiled_batch"]
     groups = []
     for positions in frame.groupby(keys, sort=False).indices.values():
         first = frame.iloc[positions[0]]
         try:
             sc = scenario(first["model"], first["hardware"], devices=int(first["num_devices"]), tp=int(first["tp"]),
                           pp=int(first["pp"]), ep=int(first["ep"]), weight_precision=first["weight_precision"],
-                          kv_precision=first["kv_precision"], profile=first["engine"])
+                          kv_precision=first["kv_precision"], profile=first["engine"],
+                          compiled_batch=_whole_or_none(first["compiled_batch"]))
             rows = frame.iloc[positions]
             stated = Workload(rows["batch_size"].to_numpy(float), rows["input_len"].to_numpy(float),
                               rows["output_len"].to_numpy(float))
@@ -124,6 +128,11 @@ def prepare_rows(frame) -> Rows:
         frame.loc[positions, "family"] = family_of(sc.system.accelerator.name) or sc.system.accelerator.name
         groups.append(Group(np.asarray(positions), prepared, first["engine"], sc.system.accelerator.name))
     return Rows(frame, groups)
+
+
+def _whole_or_none(cell):
+    """An optional whole-number cell: None when empty."""
+    return None if str(cell).strip() in ("", "nan") else int(float(cell))
 
 
 ProfileFor = Callable[[str, str], Profile]

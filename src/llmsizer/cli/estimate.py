@@ -118,7 +118,8 @@ def print_estimate(data: dict, workload) -> None:
               f"profile {data['profile']}")
     if "note" in data["precisions"]:
         out.print(f"[yellow]{data['precisions']['note']}[/]")
-    out.print(f"batch {workload.batch}, {workload.input} prompt tokens, {workload.output} output tokens")
+    compiled = f" (decode graphs compiled for batch {data['compiled_batch']})" if data.get("compiled_batch") else ""
+    out.print(f"batch {workload.batch}{compiled}, {workload.input} prompt tokens, {workload.output} output tokens")
     mem = data["memory_breakdown_gb"]
     bands = data["bands"]
 

@@ -84,6 +84,11 @@ class Profile:
     fp8_experts: bool = True
     #: whether attention over an 8-bit cache runs 8-bit products (else it runs at the 16-bit rate)
     fp8_attention: bool = False
+    #: prompt tokens per prefill step the engine compiles graphs for, ascending: a step's tokens are
+    #: padded up to the next one (empty: a step runs at its own size; inference/shapes.py)
+    token_buckets: tuple = ()
+    #: decode batches the engine compiles graphs for, ascending: a batch is padded up to the next one
+    batch_buckets: tuple = ()
     source: str = ""
     #: log half-width of the ~80% error band per metric (ttft, tpot, e2e_latency, throughput)
     uncertainty: dict = field(default_factory=lambda: dict(UNCALIBRATED_BAND), compare=False)
@@ -105,6 +110,12 @@ class Profile:
         require(isinstance(self.tile_tokens, int) and self.tile_tokens >= 1, "profile.tile_tokens",
                 self.tile_tokens, "must be a positive integer")
         object.__setattr__(self, "grouped_kv_group_sizes", tuple(self.grouped_kv_group_sizes))
+        for name in ("token_buckets", "batch_buckets"):
+            buckets = tuple(getattr(self, name))
+            require(all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in buckets)
+                    and list(buckets) == sorted(set(buckets)), f"profile.{name}", buckets,
+                    "must be whole numbers >= 1 in ascending order")
+            object.__setattr__(self, name, buckets)
 
     def reread_share(self, group: float) -> float:
         """Share of per-query-head KV re-reads paid for a decode kernel over `group` heads per KV head."""

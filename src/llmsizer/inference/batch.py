@@ -24,6 +24,7 @@ from ..ops.graph import step_ops
 from ..units import GB, MS
 from .memory import MemoryBreakdown, scenario_memory
 from .scenario import Scenario
+from .shapes import decode_batch, prefill_prompt
 from .step import StepCost, cost_ops, microbatches, pipeline_factors, slowest_stage_share
 from .workload import Workload
 
@@ -138,6 +139,7 @@ class Estimate:
                      "two_batch_overlap": sc.plan.two_batch_overlap,
                      "label": sc.plan.label},
             "moe_imbalance": sc.moe_imbalance,
+            "compiled_batch": sc.compiled_batch,
             "precisions": sc.precisions.to_dict(),
             "workload": {"batch": first(self.workload.batch), "input": first(self.workload.input),
                          "output": first(self.workload.output)},
@@ -190,15 +192,18 @@ class Prepared:
 
 def prepare(sc: Scenario, workload: Workload, decode_points: int = DECODE_POINTS,
             memory: MemoryBreakdown | None = None) -> Prepared:
-    """Build the operators of the prefill step and of the decode steps at the quadrature contexts."""
+    """Build the operators of the prefill step and of the decode steps at the quadrature contexts,
+    at the shapes the engine's compiled graphs run (shapes.py)."""
     batch = sc.plan.rank_batch(workload.batch)
     micro = batch / microbatches(sc.plan, batch)
     ctx = sc.context
     contexts = decode_contexts(workload.input, workload.output, decode_points, batch)
     memory = memory if memory is not None else scenario_memory(sc, workload)
     prompt = real(workload.input)
-    prefill = prefill_step(micro, workload.input, workload.cached_prefix)
-    decode = decode_step(micro, contexts, workload.samples, prompt)
+    prefill = prefill_step(micro, prefill_prompt(sc, micro, workload.input, workload.cached_prefix),
+                           workload.cached_prefix)
+    decoding = sc.plan.rank_batch(decode_batch(sc, workload.batch))
+    decode = decode_step(decoding / microbatches(sc.plan, decoding), contexts, workload.samples, prompt)
     return Prepared(
         sc, workload,
         prefill_ops=step_ops(ctx, prefill) + offload_ops(memory, written=memory.kv_cache * (prompt / (prompt + workload.output))),
@@ -227,7 +232,8 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     if sc.plan.pp > 1:  # the pipeline's fill and steady state, paced by its slowest stage
         batch = sc.plan.rank_batch(prep.workload.batch)
         fill, _ = pipeline_factors(sc.plan, batch, slowest_stage_share(sc, prep.prefill_step, prefill.costs, profile))
-        _, steady = pipeline_factors(sc.plan, batch, slowest_stage_share(sc, prep.decode_step, decode.costs, profile))
+        decoding = sc.plan.rank_batch(decode_batch(sc, prep.workload.batch))
+        _, steady = pipeline_factors(sc.plan, decoding, slowest_stage_share(sc, prep.decode_step, decode.costs, profile))
         prefill, decode = replace(prefill, time=prefill.time * fill), replace(decode, time=decode.time * steady)
     return Estimate(sc, prep.workload, prefill.time + profile.prefill_overhead_s,
                     quadrature_mean(decode.time, prep.contexts), prefill, decode, prep.memory, prep.contexts)

@@ -63,6 +63,8 @@ def serve(deployment: Deployment, workload: Workload, serving: Serving = Serving
     if serving.chunk is not None:
         est = chunked_prefill(est, serving.chunk, serving.background)
     if serving.draft is not None:
+        require(sc.compiled_batch is None, "compiled_batch", sc.compiled_batch,
+                "is not modelled with speculative decoding (its verify steps run the batch as given)")
         serving.require_speculation()
         spec = Speculation(serving.draft_tokens, serving.acceptance, draft_scenario(deployment, serving),
                            serving.draft_layers)

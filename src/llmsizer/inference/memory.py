@@ -22,6 +22,7 @@ from ..precision import Precisions
 from ..errors import require
 from ..units import GIB
 from ..arrays import real
+from .shapes import cache_batch
 
 #: memory an engine keeps outside weights, cache and activations: CUDA context, kernels and
 #: library workspaces (about 1 GiB on current GPUs with cuBLAS and NCCL loaded) ...
@@ -133,12 +134,14 @@ OFFLOAD_CHOICES = ("weights", "kv")
 
 def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity: float, batch, input, output,
                      prefill_tokens=None, samples: int = 1, offload: str | None = None,
-                     host_capacity: float = 0.0, reserve: float | None = None, draft=None) -> MemoryBreakdown:
+                     host_capacity: float = 0.0, reserve: float | None = None, draft=None,
+                     cache_batch=None) -> MemoryBreakdown:
     """Memory per device for a static batch (per data-parallel replica) whose sequences grow to
     `input + output` tokens, each request decoding `samples` sequences over one shared prompt.
     `prefill_tokens` caps the prompt tokens of the batch one prefill step processes (chunked
     prefill); by default the whole batch's prompts are prefilled at once. `draft` (model, plan,
-    precisions) is a draft model sharing the devices: its weights and its own cache count too."""
+    precisions) is a draft model sharing the devices: its weights and its own cache count too.
+    `cache_batch` is the sequences the KV cache is allocated for, when not the batch (compiled graphs)."""
     sizes = Sizes.of(precisions)
     batch = real(batch)
     input = real(input)
@@ -161,7 +164,7 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
     reserve = runtime_reserve(capacity, reserve)
     room = capacity - weights - reserve
     max_batch = np.maximum(np.floor(room / (per_seq_cache + per_seq_act)), 0)
-    kv, act = batch * per_seq_cache, batch * per_seq_act
+    kv, act = (batch if cache_batch is None else real(cache_batch)) * per_seq_cache, batch * per_seq_act
     require(offload in (None, *OFFLOAD_CHOICES), "offload", offload, f"must be one of {', '.join(OFFLOAD_CHOICES)}")
     overflow = np.maximum(weights + kv + act + reserve - capacity, 0.0)
     return MemoryBreakdown(weights=weights, kv_cache=kv, activations=act, reserve=reserve, capacity=capacity,
@@ -181,6 +184,7 @@ def scenario_memory(sc, workload, prefill_tokens=None, draft=None) -> MemoryBrea
                               sc.plan.rank_batch(workload.batch), workload.input, workload.output,
                               prefill_tokens=prefill_tokens, samples=workload.samples, offload=sc.offload,
                               host_capacity=acc.host_capacity, reserve=acc.reserve,
-                              draft=None if draft is None else (draft.model, draft.plan, draft.precisions))
+                              draft=None if draft is None else (draft.model, draft.plan, draft.precisions),
+                              cache_batch=sc.plan.rank_batch(cache_batch(sc, workload.batch)))
     memory.max_batch = memory.max_batch * sc.plan.batch_split  # of the replica, as its batch is given
     return memory

@@ -74,6 +74,10 @@ class Deployment:
     profile: object = option(None, "Efficiency profile YAML file (overrides --engine).")
     offload: str | None = option(None, "Keep what does not fit in host memory and stream it over the host link.",
                                  choices=("weights", "kv"))
+    compiled_batch: int | None = option(None, "Batch the engine's decode graphs were compiled for (AWS Neuron "
+                                              "export batch_size, TGI-neuron MAX_BATCH_SIZE): a smaller batch "
+                                              "decodes at its cost, the KV cache holds that many sequences; a larger "
+                                              "batch is an error.", kind=int, minimum=1, maximum=LARGEST_WHOLE)
 
     def __post_init__(self):
         check_fields(self)

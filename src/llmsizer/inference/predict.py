@@ -78,7 +78,8 @@ def _estimates(rows):
         except LlmsizerError as exc:
             yield positions, exc
             continue
-        resolved.setdefault(sc.context if sc.offload is None else id(sc), []).append((sc, positions))
+        shapes = (sc.compiled_batch, sc.profile.token_buckets, sc.profile.batch_buckets)  # the graph's shapes
+        resolved.setdefault((sc.context, shapes) if sc.offload is None else id(sc), []).append((sc, positions))
     for members in resolved.values():
         everything = np.concatenate([positions for _, positions in members])
         workload = Workload(rows.batch[everything], rows.input[everything], rows.output[everything])

@@ -17,9 +17,10 @@ from ..errors import LlmsizerError
 from .options import Deployment
 
 DEPLOYMENT_COLUMNS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision")
-#: optional plan columns: data-parallel replicas [default: num_devices / (tp x pp)], and attention
-#: data parallelism (true/false) [default: false]
-PLAN_COLUMNS = ("dp", "attention_dp")
+#: optional plan columns: data-parallel replicas [default: num_devices / (tp x pp)], attention
+#: data parallelism (true/false) [default: false], and the batch the engine's decode graphs were
+#: compiled for [default: none]
+PLAN_COLUMNS = ("dp", "attention_dp", "compiled_batch")
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 WORKLOAD_COLUMNS = ("batch_size", "input_len", "output_len")
 REQUIRED_COLUMNS = DEPLOYMENT_COLUMNS + WORKLOAD_COLUMNS
@@ -60,6 +61,7 @@ def deployment_from_row(row, profile: str | None = None) -> Deployment:
     return Deployment(model=str(row["model"]), hardware=str(row["hardware"]), devices=int(row["num_devices"]),
                       tp=int(row["tp"]), pp=int(row["pp"]), ep=int(row["ep"]), dp=dp or None,
                       attention_dp=bool(row.get("attention_dp", False)),
+                      compiled_batch=int(row.get("compiled_batch", 0)) or None,
                       weight_precision=str(row["weight_precision"]), kv_precision=str(row["kv_precision"]),
                       profile=profile)
 
@@ -114,13 +116,17 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
     for column in WHOLE_COLUMNS:
         numbers[column], bad = _whole(column, frame[column].to_numpy())
         errors = np.where(errors == "", bad, errors)
-    numbers["dp"] = np.zeros(n)  # 0: not given, as many replicas as the devices hold
-    if "dp" in frame.columns:
-        cells = frame["dp"].to_numpy(dtype=object)
-        given = ~np.array([_blank(v) for v in cells], dtype=bool)
-        dp, bad = _whole("dp", np.where(given, cells, 1))
-        numbers["dp"] = np.where(given, dp, 0.0)
-        errors = np.where(errors == "", bad, errors)
+    for column in ("dp", "compiled_batch"):  # optional: 0 where not given
+        numbers[column] = np.zeros(n)
+        if column in frame.columns:
+            cells = frame[column].to_numpy(dtype=object)
+            given = ~np.array([_blank(v) for v in cells], dtype=bool)
+            value, bad = _whole(column, np.where(given, cells, 1))
+            numbers[column] = np.where(given, value, 0.0)
+            errors = np.where(errors == "", bad, errors)
+    compiled, batch = numbers["compiled_batch"], numbers["batch_size"]
+    over = (errors == "") & (compiled > 0) & (batch > compiled)  # fails its own row, not its deployment's
+    errors[over] = [f"batch_size = {b:.0f}: must not exceed compiled_batch = {c:.0f}" for b, c in zip(batch[over], compiled[over])]
     numbers["attention_dp"], bad = (_switch("attention_dp", frame["attention_dp"].to_numpy(dtype=object))
                                     if "attention_dp" in frame.columns else (np.zeros(n, dtype=bool), ""))
     errors = np.where(errors == "", bad, errors)

@@ -1,7 +1,8 @@
 """A scenario: everything but the workload, resolved once from names into objects.
 
 Model, system, the split over devices, precisions, the efficiency profile, how unevenly the
-router loads experts and what is offloaded to host memory. `scenario()` turns the names a user
+router loads experts, what is offloaded to host memory and the batch the engine's graphs were
+compiled for. `scenario()` turns the names a user
 types (or a CSV row holds) into one; every command builds it at the edge and hands it down.
 """
 
@@ -37,6 +38,8 @@ class Scenario:
     moe_imbalance: float = UNIFORM_ROUTING
     #: what lives in host memory when the device is full: "weights", "kv" or None
     offload: str | None = None
+    #: the batch the engine's decode graphs were compiled for (None: any batch runs as it is)
+    compiled_batch: int | None = None
 
     @property
     def context(self) -> Context:
@@ -53,7 +56,7 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
              activation_precision: str | None = None, quant: str | None = None, engine: str | None = None,
              profile: str | Profile | None = None, moe_imbalance: float | None = None,
              offload: str | None = None, redundant_experts: int = 0, attention_dp: bool = False,
-             two_batch_overlap: bool = False) -> Scenario:
+             two_batch_overlap: bool = False, compiled_batch: int | None = None) -> Scenario:
     """Resolve names into a Scenario. Devices beyond tp x pp x cp become data-parallel replicas
     (`dp`, or as many as `devices` or the system allow)."""
     model = load_model(model)
@@ -66,6 +69,8 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
         devices = per_replica * dp if dp is not None else (system.num_devices if system is not None else per_replica)
     require(devices % per_replica == 0, "devices", devices, f"must be a multiple of tp x pp x cp ({per_replica})")
     require(dp is None or dp * per_replica == devices, "dp", dp, f"must equal devices / (tp x pp x cp) = {devices // per_replica}")
+    require(compiled_batch is None or (float(compiled_batch).is_integer() and compiled_batch >= 1), "compiled_batch",
+            compiled_batch, "must be a whole number >= 1 (the batch the decode graphs were compiled for)")
     moe_imbalance = UNIFORM_ROUTING if moe_imbalance is None else moe_imbalance
     require(moe_imbalance >= 1.0, "moe_imbalance", moe_imbalance, "must be >= 1 (the busiest device over the average)")
     plan = Plan(tp=tp, pp=pp, ep=ep, dp=devices // per_replica, cp=cp, microbatches=microbatches,
@@ -87,5 +92,5 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
     precisions = precisions.on(system.accelerator)  # formats the chip cannot compute run weight-only
     if precisions.weights == "fp8" and not profile.fp8_experts and model.is_moe:
         precisions = replace(precisions, experts="bf16")  # the engine keeps experts in 16 bits
-    return Scenario(model, system, plan, precisions, profile, moe_imbalance, offload)
+    return Scenario(model, system, plan, precisions, profile, moe_imbalance, offload, compiled_batch)
 

@@ -74,6 +74,8 @@ class SimulationResult:
 def _engine_setup(deployment: Deployment, limits: Limits, max_context: int):
     """Step model and cache size of one deployment under `limits`, cached across runs."""
     sc = deployment.resolve()
+    require(sc.compiled_batch is None, "compiled_batch", sc.compiled_batch,
+            "is not modelled by the simulator (its steps run the batches the scheduler forms)")
     limits = limits.resolve(sc.system.accelerator.memory_capacity)
     tokens = max(limits.max_num_batched_tokens, limits.max_num_seqs)
     model = build_step_model(sc, tokens, limits.max_num_seqs, max_context)

@@ -7,6 +7,7 @@ Usage: python benchmarks/bench_sweep.py [POINTS_SCALE]
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -37,6 +38,7 @@ def main() -> None:
         rates.append(len(frame) / (time.perf_counter() - start))
     print(f"sweep: {len(frame):,} configurations (all metrics, fits and bounds); runs: "
           + ", ".join(f"{r:,.0f}" for r in rates) + f" configurations/s; median {np.median(rates):,.0f}/s")
+    print(f"load average while measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -71,9 +71,9 @@ class CollectiveCost:
         return self.choice.labels
 
 
-@dataclass(frozen=True)
-class _Link:
-    """A span as the algorithms see it: `n` devices, effective bandwidth, hop latency, topology."""
+class _Link(NamedTuple):
+    """A span as the algorithms see it: `n` devices, effective bandwidth, hop latency, topology
+    (a named tuple: made for every span of every collective, it must be cheap to make)."""
 
     n: int
     bandwidth: float

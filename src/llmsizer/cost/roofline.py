@@ -52,13 +52,17 @@ DECODE_ATTENTION_ROWS = 16.0
 #: head size at which `attention_efficiency` holds, and the head size at which a fused attention
 #: kernel reaches half its large-head rate (FlashAttention-2/3 forward rates by head size)
 ATTENTION_HEAD_DIM, ATTENTION_HALF_HEAD_DIM = 128.0, 32.0
+#: the efficiency class of products at each precision other than 16-bit (weight-only aside)
+_PRECISION_CLASSES = {"fp8": "8bit", "int8": "8bit", "fp4": "fp4", "int4": "fp4"}
 #: the part of a cost an operator does not have (no collective in a product, no compute in a collective)
 ZERO = np.zeros(())
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OpCost:
-    """Seconds of one operator instance, its parts, and which resource bounds it."""
+    """Seconds of one operator instance, its parts, and which resource bounds it. A record made
+    once per operator and step and never changed (not frozen: a frozen record takes several times
+    as long to make, and a step makes dozens)."""
 
     op: Op
     time: np.ndarray
@@ -74,7 +78,7 @@ class OpCost:
     total: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "total", self.time * self.op.count)
+        self.total = self.time * self.op.count
 
     @property
     def bound_index(self):
@@ -104,7 +108,7 @@ def precision_class(op: Op) -> str:
     """The efficiency class of a product: 16-bit, 8-bit, weight-only (dequantised) or fp4."""
     if nonzero(op.dequant_elements):
         return "weight_only"
-    return {"fp8": "8bit", "int8": "8bit", "fp4": "fp4", "int4": "fp4"}.get(op.precision, "16bit")
+    return _PRECISION_CLASSES.get(op.precision, "16bit")
 
 
 def tile_fill(tokens, tile: float):

@@ -79,7 +79,7 @@ class Deployment:
                                               "decodes at its cost, the KV cache holds that many sequences; a larger "
                                               "batch is an error.", kind=int, minimum=1, maximum=LARGEST_WHOLE)
     compiled_sequence: int | None = option(None, "Sequence length the engine's graphs were compiled for (optimum-neuron "
-                                                 "export sequence_length, TGI-neuron MAX_TOTAL_TOKENS): prompts are "
+                                                 "export sequence_length without a prefill chunk): prompts are "
                                                  "prefilled padded to it, decode steps read the cache over all of it, "
                                                  "the KV cache holds it; a longer sequence is an error.", kind=int,
                                            minimum=1, maximum=LARGEST_WHOLE)

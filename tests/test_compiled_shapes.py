@@ -198,3 +198,17 @@ def test_a_sequence_longer_than_the_compiled_one_is_refused():
     deployment, workload, _ = split_options({"model": MODEL, "hardware": HARDWARE, "compiled_sequence": 1024, **LENGTHS})
     with pytest.raises(ConfigError, match="compiled_sequence = 1024"):
         serving_memory(deployment, workload)  # the memory account alone refuses it too
+
+
+def test_padding_rows_copy_a_real_row_so_they_reach_its_experts_and_no_others():
+    """Batch 1 on a graph compiled for 16: the experts' products run 16 rows (FLOPs of 16 tokens)
+    over the experts one token reaches (top_k of them, their weights alone read)."""
+    one = llmsizer.estimate("qwen3-30b-a3b", HARDWARE, batch=1, compiled_batch=16, **LENGTHS)
+    full = llmsizer.estimate("qwen3-30b-a3b", HARDWARE, batch=16, **LENGTHS)
+    (up,) = [c.op for c in one.decode.costs if c.op.name == "experts_up_gate"]
+    (up_full,) = [c.op for c in full.decode.costs if c.op.name == "experts_up_gate"]
+    top_k = next(iter(one.scenario.model.layer_kinds())).ffn.top_k
+    assert float(np.asarray(up.extra["experts_touched"]).reshape(-1)[0]) == pytest.approx(top_k, rel=1e-9)
+    assert float(np.asarray(up_full.extra["experts_touched"]).reshape(-1)[0]) > 4 * top_k
+    assert float(np.asarray(up.flops).reshape(-1)[0]) == pytest.approx(float(np.asarray(up_full.flops).reshape(-1)[0]),
+                                                                         rel=1e-12)

@@ -205,8 +205,9 @@ def prepare(sc: Scenario, workload: Workload, decode_points: int = DECODE_POINTS
     prefill = prefill_step(micro, prefill_prompt(sc, micro, workload.input, workload.cached_prefix),
                            workload.cached_prefix)
     decoding = sc.plan.rank_batch(decode_batch(sc, workload.batch))
-    decode = decode_step(decoding / microbatches(sc.plan, decoding), decode_context(sc, contexts), workload.samples,
-                         prompt)
+    per_micro = decoding / microbatches(sc.plan, decoding)
+    decode = decode_step(per_micro, decode_context(sc, contexts), workload.samples, prompt,
+                         padding=per_micro * (1.0 - batch / decoding))
     return Prepared(
         sc, workload,
         prefill_ops=step_ops(ctx, prefill) + offload_ops(memory, written=memory.kv_cache * (prompt / (prompt + workload.output))),

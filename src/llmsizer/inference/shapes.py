@@ -1,7 +1,8 @@
 """Compiled shapes: the sizes a step really runs at on runtimes that compile graphs ahead of time.
 
 XLA and Neuron runtimes run graphs compiled for fixed shapes. A step of any other size runs the
-graph of the next shape up, with padding rows that do every product and read their cache slots:
+graph of the next shape up, with padding rows that do every product and read their cache slots
+(copies of a real row, so a MoE layer sends them to that row's experts):
 - a deployment's `compiled_batch` (the batch its decode graphs were exported for): every decode
   step runs that many sequences, and the KV cache is allocated for that many;
 - a deployment's `compiled_sequence` (the sequence length its graphs were exported for): every

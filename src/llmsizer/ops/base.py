@@ -22,7 +22,9 @@ class Segment:
     """`sequences` sequences that each add `new_tokens` to a cache already holding `past_tokens`.
     `decode` marks one-token steps, which some operators run in a different form (absorbed MLA).
     The first `shared_prefix` cached tokens are shared by groups of `share` sequences (the samples
-    or beams of one request), so their KV cache is read once per group."""
+    or beams of one request), so their KV cache is read once per group. Of the `sequences`,
+    `padding` are rows a compiled graph runs beyond the real ones, copies of a real row: they do
+    every product but route to the experts of the row they copy."""
 
     sequences: np.ndarray | float
     new_tokens: np.ndarray | float
@@ -30,6 +32,7 @@ class Segment:
     decode: bool = False
     shared_prefix: np.ndarray | float = 0.0
     share: float = 1.0
+    padding: np.ndarray | float = 0.0
 
     @property
     def tokens(self):
@@ -65,11 +68,12 @@ def prefill_step(batch, prompt, cached_prefix=0.0) -> Step:
     return Step((Segment(batch, real(prompt) - cached_prefix, cached_prefix),))
 
 
-def decode_step(batch, context, samples: int = 1, shared_prefix=0.0) -> Step:
+def decode_step(batch, context, samples: int = 1, shared_prefix=0.0, padding=0.0) -> Step:
     """One new token per sequence over `context` cached tokens; with `samples` > 1, each of the
-    `batch` requests decodes that many sequences sharing its first `shared_prefix` tokens."""
+    `batch` requests decodes that many sequences sharing its first `shared_prefix` tokens. Of the
+    `batch`, `padding` are copies of real rows that a compiled graph runs."""
     return Step((Segment(real(batch) * samples, 1.0, context, decode=True,
-                         shared_prefix=shared_prefix, share=samples),))
+                         shared_prefix=shared_prefix, share=samples, padding=real(padding) * samples),))
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,12 @@ class Context:
         """Tokens one device runs through the projections: a context-parallel group splits each
         prompt's tokens; decode tokens are not split."""
         return sum(s.tokens / (1 if s.decode else self.plan.cp) for s in step.segments)
+
+    def routed_tokens(self, step: "Step"):
+        """Of the linear tokens, those a router sends to experts of their own: padding rows copy a
+        real row and reach the experts it reaches."""
+        return sum((real(s.sequences) - s.padding) * s.new_tokens / (1 if s.decode else self.plan.cp)
+                   for s in step.segments)
 
 
 def matmul(ctx: Context, name: str, block: str, count: float, tokens, k: float, n: float,

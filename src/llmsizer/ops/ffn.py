@@ -43,8 +43,10 @@ def dense_ffn_ops(ctx: Context, ffn: DenseFFN, count: float, tokens) -> list[Op]
     return ops + all_reduce(ctx, "ffn_all_reduce", "ffn", count, tokens * ctx.model.hidden)
 
 
-def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens) -> list[Op]:
+def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens, routed_tokens=None) -> list[Op]:
     """Router, routed experts (weights of touched local experts only), shared experts, combine.
+    Of the `tokens`, `routed_tokens` (all by default) pick experts of their own; the rest are
+    padding copies that add work to the experts those reach.
 
     Experts sit in slots (routed experts plus redundant copies, each slot taken to carry an equal
     share of the load) on `ep` devices, each expert's width over `expert_tp` devices. The busiest
@@ -60,7 +62,8 @@ def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens) -> list[Op]:
     width = ffn.expert_intermediate // plan.expert_tp
     up_width = (2 if ffn.gated else 1) * width
     slots = E + plan.redundant_experts
-    group_tokens = tokens * plan.expert_group / plan.tp  # the tokens of every replica the expert group serves
+    distinct = tokens if routed_tokens is None else real(routed_tokens)
+    group_tokens = distinct * plan.expert_group / plan.tp  # the tokens of every replica the expert group serves
     touched_here = expected_experts_touched(slots, k, group_tokens) / slots * plan.expert_slots(E)
     imbalance = ctx.moe_imbalance * plan.placement_imbalance(E)
     routed = tokens * k * plan.routed_share * imbalance  # token-expert pairs on the busiest device

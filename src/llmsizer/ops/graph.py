@@ -26,7 +26,7 @@ def layer_ops(ctx: Context, layer: Layer, count: float, step: Step) -> list[Op]:
     if layer.mixer is not None:
         ops += mixer_ops(layer.mixer, ctx, count, step)
     if layer.ffn is not None:
-        ops += ffn_ops(layer.ffn, ctx, count, tokens)
+        ops += ffn_ops(layer.ffn, ctx, count, step)
     return ops
 
 

@@ -24,16 +24,16 @@ def _parallel(mixer: ParallelMixers, ctx: Context, count: float, step: Step) -> 
 
 
 @singledispatch
-def ffn_ops(ffn, ctx: Context, count: float, tokens) -> list[Op]:
-    """The operators of one feed-forward part over `tokens` tokens on one device."""
+def ffn_ops(ffn, ctx: Context, count: float, step: Step) -> list[Op]:
+    """The operators of one feed-forward part for one step on one device."""
     raise ConfigError(f"no operators are known for the {type(ffn).__name__} feed-forward")
 
 
 @ffn_ops.register
-def _dense(ffn: DenseFFN, ctx: Context, count: float, tokens) -> list[Op]:
-    return dense_ffn_ops(ctx, ffn, count, tokens)
+def _dense(ffn: DenseFFN, ctx: Context, count: float, step: Step) -> list[Op]:
+    return dense_ffn_ops(ctx, ffn, count, ctx.linear_tokens(step))
 
 
 @ffn_ops.register
-def _moe(ffn: MoEFFN, ctx: Context, count: float, tokens) -> list[Op]:
-    return moe_ops(ctx, ffn, count, tokens)
+def _moe(ffn: MoEFFN, ctx: Context, count: float, step: Step) -> list[Op]:
+    return moe_ops(ctx, ffn, count, ctx.linear_tokens(step), ctx.routed_tokens(step))

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..cost.levels import Levels, chain_of, compose, engine_keys, family_of, family_priors, from_space, to_space
 from ..cost.profile import Profile, documented, engine_pooled, split_engine
-from ..precision import bytes_per_element, matmul_precision
+from ..precision import Precisions, bytes_per_element, matmul_precision
 from .measurements import Group, Rows, predicted
 
 #: the parameters fitted; the rest keep their documented (composed) values
@@ -62,13 +62,18 @@ class Slot:
 def informs(name: str, g: Group) -> bool:
     """Whether a group of rows says anything about a parameter."""
     if name in MATMUL_CLASSES:  # (16-bit products, such as the output head, are everywhere)
-        p = g.prepared.scenario.precisions
-        weight_only = bytes_per_element(p.weights) < bytes_per_element(p.activations)
-        product = "weight_only" if weight_only else _CLASS.get(matmul_precision(p.weights, p.activations), "16bit")
-        return name == f"matmul_efficiency_{product}"
+        return name == f"matmul_efficiency_{product_class(g.prepared.scenario.precisions)}"
     if name == "moe_efficiency":
         return g.prepared.scenario.model.is_moe
     return True
+
+
+def product_class(p: Precisions) -> str:
+    """The precision class of a row's weight products: weight-only where the weights are narrower
+    than the activations they are dequantised to, else the class of the format both share."""
+    if bytes_per_element(p.weights) < bytes_per_element(p.activations):
+        return "weight_only"
+    return _CLASS.get(matmul_precision(p.weights, p.activations), "16bit")
 
 
 def _chain_keys(name: str, g: Group) -> list[tuple[str, str | None]]:

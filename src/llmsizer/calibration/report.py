@@ -7,12 +7,14 @@ the fit on every row (in-sample), 5-fold and leave-one-source-out cross-validati
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from .calibrate import SCHEMES, Calibration, calibrate, write_levels
-from .measurements import prepare_rows, read_measurements
+from .fit import product_class
+from .measurements import Rows, prepare_rows, read_measurements
 from .scoring import score_table
 
 COLUMNS = ["rows", "male_pct", "median_ape_pct", "p90_ape_pct", "within_20_pct", "bias_pct"]
@@ -86,8 +88,12 @@ def _scheme_section(cal: Calibration, title: str, predictions, coverage: float |
     return lines
 
 
-def _limits(frame) -> list[str]:
+def _limits(rows: Rows) -> list[str]:
     """What the data cannot tell apart, counted from the rows themselves."""
+    frame = rows.frame
+    classes = Counter()
+    for g in rows.groups:
+        classes[product_class(g.prepared.scenario.precisions)] += len(g.positions)
     counts = frame["source"].value_counts()
     single = sorted(family for family, sources in frame.groupby("family")["source"].nunique().items() if sources == 1)
     engines = frame.groupby("engine")["source"].nunique()
@@ -97,8 +103,9 @@ def _limits(frame) -> list[str]:
         "- Accelerator families measured by one source only (leaving that source out predicts them from the shared "
         "level): " + (", ".join(single) or "none") + ".",
         "- Engine versions measured by one source only: " + ", ".join(sorted(engines[engines == 1].index)) + ".",
-        f"- The fp4 class is fitted on {int((frame['weight_precision'] == 'fp4').sum())} rows of one chip; weight-only "
-        "4-bit has no rows and keeps its documented shared value; both move with each chip's fitted matrix offset.",
+        f"- The fp4 class (fp4 weights and activations) is fitted on {classes['fp4']} rows of one chip; weight-only "
+        f"products ({classes['weight_only']} rows) are not fitted and keep their documented shared value; both move "
+        "with each chip's fitted matrix offset.",
         "- Accelerator families without rows take the level of the family whose kernels they run (`nearest`), else "
         "the shared level; engine families without rows the shared level; both moved by their documented "
         "difference, with the widest band.",
@@ -175,7 +182,7 @@ def report(cal: Calibration, image: str) -> str:
         "",
         "## What limits the figures",
         "",
-        *_limits(frame),
+        *_limits(cal.rows),
     ]
     return "\n".join(sections) + "\n"
 

@@ -186,3 +186,20 @@ def test_folds_run_in_parallel_processes_as_they_would_one_after_another(rows, m
     serial = folds.out_of_sample(small, held)
     assert np.isfinite(serial).all()
     np.testing.assert_array_equal(parallel, serial)
+
+
+def test_rows_timed_at_a_client_carry_the_client_overhead_in_ttft_and_e2e_only(rows):
+    """A row timed at an HTTP client is predicted as the engine's time plus `client_overhead_s`,
+    for TTFT and end-to-end latency; its TPOT and throughput are the engine's."""
+    from dataclasses import replace
+
+    client = (rows.frame["client"] == "http").to_numpy()
+    assert client.any() and not client.all()
+    with_client = predicted(rows, lambda engine, hw: replace(load_profile(engine, hw), client_overhead_s=0.05))
+    without = predicted(rows, lambda engine, hw: replace(load_profile(engine, hw), client_overhead_s=0.0))
+    kinds = rows.frame["kind"].to_numpy()
+    lengthened = client & np.isin(kinds, ("ttft", "e2e_latency")) & np.isfinite(without)
+    assert lengthened.any()
+    np.testing.assert_allclose(with_client[lengthened] - without[lengthened], 50.0, rtol=1e-9)  # milliseconds
+    same = ~lengthened & np.isfinite(without)
+    np.testing.assert_array_equal(with_client[same], without[same])

@@ -15,7 +15,7 @@ SERVING = "serving_measurements.csv"
 
 STATIC_COLUMNS = ["id", "source", "source_url", "framework", "hardware", "num_devices", "tp", "pp", "ep", "model",
                   "weight_precision", "kv_precision", "batch_size", "compiled_batch", "input_len", "output_len", "metric",
-                  "value", "unit", "notes"]
+                  "value", "unit", "client", "notes"]
 SERVING_COLUMNS = ["id", "source", "source_url", "framework", "hardware", "num_devices", "tp", "pp", "ep", "dp",
                    "model", "weight_precision", "kv_precision", "input_len", "output_len", "length_distribution",
                    "concurrency", "request_rate", "num_requests", "metric", "value", "unit", "notes"]
@@ -111,3 +111,10 @@ def test_readme_states_the_row_and_source_counts():
         stated = re.search(rf"`{re.escape(name)}`:.*?\((\d+) rows, (\d+) sources\)", text, re.S)
         assert stated, name
         assert (int(stated.group(1)), int(stated.group(2))) == (len(rows), len({row["source"] for row in rows})), name
+
+
+def test_rows_timed_at_a_client_say_so(table):
+    """A static row's `client` is empty (the engine timed) or http (timed at an HTTP client)."""
+    name, _, rows = table
+    if name == STATIC:
+        assert {row["client"] for row in rows} <= {"", "http"}

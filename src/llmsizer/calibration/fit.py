@@ -29,7 +29,7 @@ from .measurements import Group, Rows, predicted
 FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "matmul_efficiency_fp4", "attention_efficiency",
           "overlap",
           "step_overhead_s", "sequence_overhead_s", "prefill_overhead_s", "worker_overhead_s", "collective_overhead_s",
-          "moe_efficiency", "decode_kv_reread")
+          "moe_efficiency", "decode_kv_reread", "client_overhead_s")
 #: parameters without a fitted shared level: every engine family's value is fitted from its own
 #: rows over the documented shared value (expert products are grouped GEMMs in the GPU engines but
 #: dense dispatch over every expert in compiled graphs (XLA, Neuron), a difference in kind no
@@ -65,6 +65,8 @@ def informs(name: str, g: Group) -> bool:
         return name == f"matmul_efficiency_{product_class(g.prepared.scenario.precisions)}"
     if name == "moe_efficiency":
         return g.prepared.scenario.model.is_moe
+    if name == "client_overhead_s":
+        return g.at_client
     return True
 
 

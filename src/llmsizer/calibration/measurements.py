@@ -1,7 +1,10 @@
 """Measured rows prepared once, then predicted under any efficiency profiles.
 
 A row names a scenario, a metric and its measured value (the form of the shipped
-`data/validation/measurements.csv`). Rows that share a scenario are one vectorised evaluation;
+`data/validation/measurements.csv`). A row timed at an HTTP client (`client` = http) includes the
+request's path through the server (tokenisation, HTTP, streaming) in its TTFT and end-to-end
+latency, which an estimate (the engine's time) does not; the profile's `client_overhead_s` stands
+for it. Rows that share a scenario are one vectorised evaluation;
 their operator graphs are built once, so re-costing them under new profile parameters (as a fit
 does hundreds of times) only redoes the roofline arithmetic.
 """
@@ -31,6 +34,10 @@ METRIC_KIND = {
     "e2e_latency_ms": "e2e_latency", "throughput_tokens_per_s": "throughput",
 }
 KINDS = ("ttft", "tpot", "e2e_latency", "throughput")
+#: where a row was timed: empty, by the engine (or its offline benchmark); http, at an HTTP client
+CLIENTS = ("", "http")
+#: the metrics a client's own path lengthens: it comes before the first token
+CLIENT_KINDS = ("ttft", "e2e_latency")
 
 
 def shipped_measurements_path():
@@ -54,6 +61,7 @@ class Group:
     prepared: Prepared
     engine: str
     hardware: str
+    at_client: bool = False  # its rows were timed at an HTTP client (grouping keeps them apart)
 
 
 @dataclass
@@ -81,7 +89,7 @@ class Rows:
         for g in self.groups:
             inside = mask[g.positions]
             if inside.all():
-                groups.append(Group(remap[g.positions], g.prepared, g.engine, g.hardware))
+                groups.append(Group(remap[g.positions], g.prepared, g.engine, g.hardware, g.at_client))
             elif inside.any():
                 groups.append(_subgroup(g, inside, remap))
         return Rows(self.frame.iloc[keep].reset_index(drop=True), groups)
@@ -91,7 +99,7 @@ def _subgroup(g: Group, inside: np.ndarray, remap: np.ndarray) -> Group:
     w = g.prepared.workload
     pick = lambda x: np.asarray(x, dtype=float)[inside]  # noqa: E731
     prepared = prepare(g.prepared.scenario, Workload(pick(w.batch), pick(w.input), pick(w.output)))
-    return Group(remap[g.positions[inside]], prepared, g.engine, g.hardware)
+    return Group(remap[g.positions[inside]], prepared, g.engine, g.hardware, g.at_client)
 
 
 def prepare_rows(frame) -> Rows:
@@ -104,10 +112,14 @@ def prepare_rows(frame) -> Rows:
     frame["family"] = ""
     frame["batch_run"] = frame["batch_size"].astype(float)
     frame["error"] = ""
-    # an optional column, empty where the source states no compiled batch
-    frame["compiled_batch"] = frame["compiled_batch"].fillna("") if "compiled_batch" in frame.columns else ""
+    # optional columns, empty where the source states no compiled batch or timed the engine itself
+    for column in ("compiled_batch", "client"):
+        frame[column] = frame[column].fillna("") if column in frame.columns else ""
+    unknown = sorted(set(frame["client"]) - set(CLIENTS))
+    if unknown:
+        raise LlmsizerError(f"unknown client(s) {', '.join(map(repr, unknown))}; known: http, or empty (the engine's own timing)")
     keys = ["model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision", "engine",
-            "compiled_batch"]
+            "compiled_batch", "client"]
     groups = []
     for positions in frame.groupby(keys, sort=False).indices.values():
         first = frame.iloc[positions[0]]
@@ -126,7 +138,8 @@ def prepare_rows(frame) -> Rows:
             frame.loc[positions, "error"] = str(exc)
             continue
         frame.loc[positions, "family"] = family_of(sc.system.accelerator.name) or sc.system.accelerator.name
-        groups.append(Group(np.asarray(positions), prepared, first["engine"], sc.system.accelerator.name))
+        groups.append(Group(np.asarray(positions), prepared, first["engine"], sc.system.accelerator.name,
+                            first["client"] == "http"))
     return Rows(frame, groups)
 
 
@@ -149,10 +162,13 @@ def predicted(rows: Rows, profile_for: ProfileFor = default_profiles) -> np.ndar
     out = np.full(len(rows.frame), np.nan)
     kinds = rows.frame["kind"].to_numpy()
     waves = rows.frame["batch_size"].to_numpy(float) / rows.frame["batch_run"].to_numpy(float)
+    at_client = (rows.frame["client"] == "http").to_numpy()
     for g in rows.groups:
-        est = cost(g.prepared, profile_for(g.engine, g.hardware))
+        profile = profile_for(g.engine, g.hardware)
+        est = cost(g.prepared, profile)
         values = {"ttft": est.ttft / MS, "tpot": est.tpot / MS, "e2e_latency": est.e2e / MS * waves[g.positions],
                   "throughput": est.throughput}
         k = kinds[g.positions]
-        out[g.positions] = np.select([k == name for name in KINDS], [values[name] for name in KINDS])
+        client = np.where(at_client[g.positions] & np.isin(k, CLIENT_KINDS), profile.client_overhead_s / MS, 0.0)
+        out[g.positions] = np.select([k == name for name in KINDS], [values[name] for name in KINDS]) + client
     return out

@@ -28,10 +28,10 @@ HARDWARE_CHAIN = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8
 ENGINE_CHAIN = ("step_overhead_s", "sequence_overhead_s", "kernel_overhead_s", "host_launch_s", "prefill_overhead_s",
                 "worker_overhead_s", "collective_overhead_s", "moe_efficiency", "decode_kv_reread")
 #: parameters fitted once for everything
-GLOBAL = ("overlap",)
+GLOBAL = ("overlap", "client_overhead_s")
 #: seconds are composed in log space; fractions in logit space (0 and 1 stay out of reach)
 _SECONDS = {"step_overhead_s", "sequence_overhead_s", "kernel_overhead_s", "host_launch_s", "prefill_overhead_s",
-            "worker_overhead_s", "collective_overhead_s"}
+            "worker_overhead_s", "collective_overhead_s", "client_overhead_s"}
 #: fractions are composed within [_EPS, 1 - _EPS], where a logit still responds to data
 _EPS = 0.01
 #: the longest a fitted overhead may be (seconds; a profile allows up to a minute)

@@ -75,6 +75,10 @@ class Profile:
     link_efficiency: float = 0.8
     #: fixed cost of each collective call (launch, synchronisation), seconds
     collective_overhead_s: float = 8e-6
+    #: what timing a request at an HTTP client adds to its TTFT and end-to-end latency (tokenising,
+    #: HTTP, streaming the first chunk), seconds; estimates are the engine's own times and leave it
+    #: out, measurements timed at a client carry it
+    client_overhead_s: float = 10e-3
     #: share of a KV head's re-reads that reach memory when decode attention reads the cache once
     #: per query head (0: once per group); applies to group sizes the grouped kernel does not cover
     decode_kv_reread: float = 0.0
@@ -104,7 +108,7 @@ class Profile:
             value = getattr(self, name)
             require(0 <= value <= 1, f"profile.{name}", value, "must be in [0, 1]")
         for name in ("kernel_overhead_s", "host_launch_s", "step_overhead_s", "sequence_overhead_s",
-                     "prefill_overhead_s", "worker_overhead_s", "collective_overhead_s"):
+                     "prefill_overhead_s", "worker_overhead_s", "collective_overhead_s", "client_overhead_s"):
             require(0 <= getattr(self, name) <= MAX_OVERHEAD_S, f"profile.{name}", getattr(self, name),
                     f"must be in [0, {MAX_OVERHEAD_S:g}] seconds")
         require(isinstance(self.tile_tokens, int) and self.tile_tokens >= 1, "profile.tile_tokens",

@@ -18,7 +18,9 @@ import numpy as np
 
 from ..cost.levels import Levels, chain_of, compose, engine_keys, family_of, family_priors, from_space, to_space
 from ..cost.profile import Profile, documented, engine_pooled, split_engine
-from ..precision import Precisions, bytes_per_element, matmul_precision
+from ..cost.roofline import class_of
+from ..ops.base import Sizes
+from ..precision import Precisions
 from .measurements import Group, Rows, predicted
 
 #: the parameters fitted; the rest keep their documented (composed) values
@@ -46,8 +48,6 @@ PRIOR_WIDTH = {"shared": 1.0, "family": 0.5, "member": 0.3}
 CLASS_WIDTH = 0.2
 #: log error at which the soft L1 loss turns from quadratic to linear
 LOSS_SCALE = 0.1
-#: precision class of the products a row's weights and activations run at (else 16-bit)
-_CLASS = {"fp8": "8bit", "int8": "8bit", "fp4": "fp4"}
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,9 @@ def informs(name: str, g: Group) -> bool:
 
 
 def product_class(p: Precisions) -> str:
-    """The precision class of a row's weight products: weight-only where the weights are narrower
-    than the activations they are dequantised to, else the class of the format both share."""
-    if bytes_per_element(p.weights) < bytes_per_element(p.activations):
-        return "weight_only"
-    return _CLASS.get(matmul_precision(p.weights, p.activations), "16bit")
+    """The precision class of a row's weight products, as the cost model prices them."""
+    sizes = Sizes.of(p)
+    return class_of(sizes.matmul_precision, sizes.dequantise)
 
 
 def _chain_keys(name: str, g: Group) -> list[tuple[str, str | None]]:

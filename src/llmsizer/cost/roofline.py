@@ -106,9 +106,12 @@ class OpCost:
 
 def precision_class(op: Op) -> str:
     """The efficiency class of a product: 16-bit, 8-bit, weight-only (dequantised) or fp4."""
-    if nonzero(op.dequant_elements):
-        return "weight_only"
-    return _PRECISION_CLASSES.get(op.precision, "16bit")
+    return class_of(op.precision, nonzero(op.dequant_elements))
+
+
+def class_of(precision: str, dequantised: bool) -> str:
+    """The efficiency class of products at `precision`, weight-only when they dequantise first."""
+    return "weight_only" if dequantised else _PRECISION_CLASSES.get(precision, "16bit")
 
 
 def tile_fill(tokens, tile: float):

@@ -25,7 +25,7 @@ from ..units import GB, MS
 from .memory import MemoryBreakdown, scenario_memory
 from .scenario import Scenario
 from .shapes import check_compiled, decode_batch, decode_context, prefill_prompt
-from .step import StepCost, cost_ops, microbatches, pipeline_factors, slowest_stage_share
+from .step import StepCost, cost_ops, microbatches, pipeline_factors, replays_graphs, slowest_stage_share
 from .workload import Workload
 
 #: contexts at which the decode step is evaluated to average TPOT over the output
@@ -231,8 +231,8 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     sc = prep.scenario
     profile = profile or sc.profile
     sequences = sc.plan.rank_batch(prep.workload.batch) * prep.workload.samples
-    prefill = cost_ops(prep.prefill_ops, sc, profile, sequences=sequences, graphs=False)  # engines capture decode only
-    decode = cost_ops(prep.decode_ops, sc, profile, sequences=sequences, graphs=profile.decode_graphs)
+    prefill = cost_ops(prep.prefill_ops, sc, profile, sequences=sequences, graphs=replays_graphs(profile, prep.prefill_step))
+    decode = cost_ops(prep.decode_ops, sc, profile, sequences=sequences, graphs=replays_graphs(profile, prep.decode_step))
     if sc.plan.pp > 1:  # the pipeline's fill and steady state, paced by its slowest stage
         batch = sc.plan.rank_batch(prep.workload.batch)
         fill, _ = pipeline_factors(sc.plan, batch, slowest_stage_share(sc, prep.prefill_step, prefill.costs, profile))

@@ -9,6 +9,7 @@ evaluation over its batches and lengths.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -31,23 +32,16 @@ TEXT_COLUMNS = ("model", "hardware", "weight_precision", "kv_precision")
 LARGEST_WHOLE = 2**31
 
 
+@lru_cache(maxsize=1024)
 def engine_label(framework) -> str:
-    """The profile a free-text framework names, or `default` with why (none given, not recognised)."""
+    """The profile a free-text framework names, or `default` with why (none given, not recognised);
+    kept per text, as a table repeats a few engines over many rows."""
     engine = engine_from_text(framework)
     if engine is not None:
         return engine
     if framework is None or (isinstance(framework, float) and np.isnan(framework)) or not str(framework).strip():
         return "default (no framework given)"
     return "default (framework not recognised)"
-
-
-def _label_once(framework, labels: dict[str, str]) -> str:
-    """`engine_label`, worked out once per distinct text in `labels` (a table repeats a few engines)."""
-    if not isinstance(framework, str):
-        return engine_label(framework)
-    if framework not in labels:
-        labels[framework] = engine_label(framework)
-    return labels[framework]
 
 
 def profile_of_label(label: str) -> str | None:
@@ -137,8 +131,7 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
         errors = np.where((errors == "") & empty, f"{column}: must be a name (the cell is empty)", errors)
         texts[column] = np.array([v.strip() if isinstance(v, str) else "" for v in values], dtype=object)
     frameworks = frame["framework"].to_numpy(dtype=object) if "framework" in frame.columns else [None] * n
-    labels: dict[str, str] = {}
-    engines = np.array([profile or _label_once(f, labels) for f in frameworks], dtype=object)
+    engines = np.array([profile or engine_label(f) for f in frameworks], dtype=object)
     valid = np.flatnonzero(errors == "")
     plan = ("num_devices", "tp", "pp", "ep", *PLAN_COLUMNS)
     keys = list(zip(*(texts[c][valid] for c in TEXT_COLUMNS), *(numbers[c][valid] for c in plan), engines[valid]))

@@ -76,9 +76,9 @@ def cost_ops(ops: list[Op], sc: Scenario, profile: Profile | None = None, pipeli
              graphs: bool = True) -> StepCost:
     """Cost a step's operators under `profile` (the scenario's own by default); `pipeline_factor`
     turns the pass over every layer for one micro-batch into the step's time with the pipeline's
-    fill or steady state. The engine's per-sequence work is paid for `sequences`, its per-worker work for
-    each device of the replica beyond the first; a decode step not
-    replayed from captured `graphs` pays each kernel's host launch."""
+    fill or steady state. The engine's per-sequence work is paid for `sequences`, its per-worker
+    work for each device of the replica beyond the first; a step not replayed from captured
+    `graphs` pays each kernel's host launch."""
     profile = profile or sc.profile
     layout = sc.layout
     costs = op_costs(ops, sc.system, profile, layout)
@@ -87,14 +87,17 @@ def cost_ops(ops: list[Op], sc: Scenario, profile: Profile | None = None, pipeli
     return StepCost(costs, step_time(costs, profile, overhead) * pipeline_factor, overhead)
 
 
-def step_cost(sc: Scenario, step: Step, profile: Profile | None = None, pipeline_factor=1.0,
-              graphs: bool | None = None) -> StepCost:
-    """Time, bounds and breakdown of one engine step of any composition on one replica. A step
-    with a prompt runs eagerly (engines capture graphs for decode steps); `graphs` overrides."""
+def replays_graphs(profile: Profile, step: Step) -> bool:
+    """Whether the engine replays a captured graph for `step`: engines capture decode steps only,
+    so a step with a prompt runs eagerly."""
+    return profile.decode_graphs and all(s.decode for s in step.segments)
+
+
+def step_cost(sc: Scenario, step: Step, profile: Profile | None = None, pipeline_factor=1.0) -> StepCost:
+    """Time, bounds and breakdown of one engine step of any composition on one replica."""
     profile = profile or sc.profile
-    if graphs is None:
-        graphs = profile.decode_graphs and all(s.decode for s in step.segments)
-    return cost_ops(step_ops(sc.context, step), sc, profile, pipeline_factor, step.sequences, graphs)
+    return cost_ops(step_ops(sc.context, step), sc, profile, pipeline_factor, step.sequences,
+                    replays_graphs(profile, step))
 
 
 def microbatches(plan: Plan, batch):

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..errors import require
 from ..inference.scenario import Scenario
-from ..inference.step import StepCost, step_cost
+from ..cost.roofline import launch_time
+from ..inference.step import StepCost, replays_graphs, step_cost
 from ..ops.base import Segment, Step
 
 #: spacing of the geometric grids of contexts and prompt chunk sizes (2% apart)
@@ -158,8 +159,9 @@ def build_step_model(sc: Scenario, max_tokens: int, max_seqs: int, max_context: 
     prefill = step_cost(sc, Step((one_token, Segment(1.0, chunks[:, None], past[None, :]))))
     prefill_kernels = sum(c.overhead * c.op.count for c in prefill.costs if c.op.name.endswith("[prefill]"))
     prompt = Segment(1.0, 1.0, 0.0)
-    launches = tuple(float(step_cost(sc, Step(kind)).step_overhead_s - step_cost(sc, Step(kind), graphs=True).step_overhead_s)
-                     for kind in ((one_token,), (prompt,), (one_token, prompt)))
+    kinds = (Step((one_token,)), Step((prompt,)), Step((one_token, prompt)))
+    launches = tuple(0.0 if replays_graphs(sc.profile, s) else float(launch_time(step_cost(sc, s).costs, sc.profile))
+                     for s in kinds)
     prefill_part = np.broadcast_to(_part(prefill, "[prefill]"), (chunks.size, past.size)) - prefill_kernels
     return StepModel(
         max_tokens, max_seqs, max_context,

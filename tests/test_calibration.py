@@ -203,3 +203,17 @@ def test_rows_timed_at_a_client_carry_the_client_overhead_in_ttft_and_e2e_only(r
     np.testing.assert_allclose(with_client[lengthened] - without[lengthened], 50.0, rtol=1e-9)  # milliseconds
     same = ~lengthened & np.isfinite(without)
     np.testing.assert_array_equal(with_client[same], without[same])
+
+
+@pytest.mark.parametrize("column, value, message", [("client", "carrier pigeon", "client: 'carrier pigeon' is not known"),
+                                                    ("metric", "vibes_per_s", "metric: 'vibes_per_s' is not known")])
+def test_a_bad_cell_fails_its_own_row_only(column, value, message):
+    frame = read_measurements()
+    frame = frame[frame["source"].str.startswith("kipply")].copy()
+    frame.loc[frame.index[0], column] = value
+    rows = prepare_rows(frame)
+    errors = rows.frame["error"].to_numpy()
+    assert message in errors[0]
+    assert (errors[1:] == "").all()
+    pred = predicted(rows)
+    assert np.isnan(pred[0]) and np.isfinite(pred[1:]).all()

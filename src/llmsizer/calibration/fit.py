@@ -28,10 +28,9 @@ from .measurements import Group, Rows, predicted
 #: runtime are measured at a few microseconds, and a fit grows them into a stand-in for per-layer
 #: work the model does not count, which then scales wrongly with depth and devices; the latency of
 #: a collective is fitted, since engines differ in it: NCCL's small-message all-reduce or their own)
-FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "matmul_efficiency_fp4", "attention_efficiency",
-          "overlap",
-          "step_overhead_s", "sequence_overhead_s", "prefill_overhead_s", "worker_overhead_s", "collective_overhead_s",
-          "moe_efficiency", "decode_kv_reread", "client_overhead_s")
+FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "matmul_efficiency_fp4",
+          "attention_efficiency", "overlap", "step_overhead_s", "sequence_overhead_s", "prefill_overhead_s",
+          "worker_overhead_s", "collective_overhead_s", "moe_efficiency", "decode_kv_reread", "client_overhead_s")
 #: parameters without a fitted shared level: every engine family's value is fitted from its own
 #: rows over the documented shared value (expert products are grouped GEMMs in the GPU engines but
 #: dense dispatch over every expert in compiled graphs (XLA, Neuron), a difference in kind no

@@ -151,13 +151,36 @@ def test_a_table_column_states_the_compiled_batch():
     assert "compiled_batch" in out["pred_error"][2] and "compiled_batch = 32" in out["pred_error"][3]
 
 
-def test_measured_neuron_rows_run_on_their_compiled_batch():
+def test_a_table_column_states_the_compiled_sequence():
+    import pandas as pd
+
+    from llmsizer.inference.predict import predict
+
+    out = predict(pd.DataFrame([table_row(compiled_sequence=4096), table_row(compiled_sequence=""),
+                                table_row(compiled_sequence=1024)]))
+    assert out["pred_ttft_ms"][0] == pytest.approx(estimate(batch=1, compiled_sequence=4096).ttft * 1e3, rel=1e-9)
+    assert out["pred_ttft_ms"][1] == pytest.approx(estimate(batch=1).ttft * 1e3, rel=1e-9)
+    assert out["pred_ttft_ms"][0] > 2 * out["pred_ttft_ms"][1]  # 4,096 tokens encoded for a prompt of 1,500
+    assert "compiled_sequence = 1024" in out["pred_error"][2] and out["pred_error"][:2].eq("").all()
+
+
+def test_measured_neuron_rows_run_on_their_compiled_shapes():
     from llmsizer.calibration.measurements import prepare_rows, read_measurements
 
     frame = read_measurements()
     rows = prepare_rows(frame[frame["id"].str.startswith("optneuron-trainium2-00")])
     compiled = {int(g.prepared.scenario.compiled_batch) for g in rows.groups}
     assert compiled == {2, 16, 32} and (rows.frame["error"] == "").all()
+    assert {g.prepared.scenario.compiled_sequence for g in rows.groups} == {None}
+
+
+def test_a_measurement_row_states_its_compiled_sequence():
+    from llmsizer.calibration.measurements import prepare_rows, read_measurements
+
+    frame = read_measurements()
+    frame = frame[frame["id"].str.startswith("optneuron-trainium2-00")].assign(compiled_sequence=4096)
+    rows = prepare_rows(frame)
+    assert {g.prepared.scenario.compiled_sequence for g in rows.groups} == {4096} and (rows.frame["error"] == "").all()
 
 
 def test_the_simulator_refuses_compiled_batch_rather_than_ignoring_it():

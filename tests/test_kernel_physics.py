@@ -6,7 +6,7 @@ import pytest
 
 from llmsizer.cost.levels import family_of, fitted_levels, nearest_family
 from llmsizer.cost.profile import engine_from_text, load_profile
-from llmsizer.cost.roofline import attention_fill, matmul_fill, precision_class
+from llmsizer.cost.roofline import array_fill, attention_fill, matmul_fill, op_cost, precision_class
 from llmsizer.hardware.zoo import list_accelerators
 from llmsizer.inference.estimate import estimate
 from llmsizer.ops.base import Op
@@ -47,6 +47,33 @@ def test_attention_rate_by_head_size_and_phase():
     assert prefill(64.0) < prefill(96.0) < prefill(128.0) < prefill(256.0)
     decode = attention_fill(Op("a", "attention", "attention", 1, tokens=8.0, head_dim=128.0))
     assert decode == pytest.approx(0.5)  # 8 query heads per KV head padded to 16 rows
+
+
+def test_array_fill_closed_forms():
+    assert array_fill((4096, 14336), 128) == 1.0 and array_fill((24, 4096), None) == 1.0
+    assert array_fill((4096, 24), 128) == pytest.approx(24 / 128)  # an expert 1,536 wide over 64 cores
+    assert array_fill((192, 2048), 128) == pytest.approx(192 / 256)  # a second tile half used
+    assert array_fill((128,), 256) == pytest.approx(0.5)  # a head of 128 on a 256-deep MXU
+
+
+def test_a_systolic_array_pays_for_the_share_of_its_tile_a_weight_shard_leaves_idle():
+    """The same product on Trainium2 with and without its stated tile: compute time scales by the
+    inverse fill, on a compute-bound product and on attention alike."""
+    from dataclasses import replace
+
+    from llmsizer.cost.profile import Profile
+    from llmsizer.hardware.spec import System
+    from llmsizer.hardware.zoo import load_accelerator
+
+    trn2 = load_accelerator("trainium2")
+    assert trn2.matrix_tile == 128 and load_accelerator("tpu-v6e").matrix_tile == 256
+    assert load_accelerator("h100").matrix_tile is None
+    tiled, free = System.single_node(trn2, 1), System.single_node(replace(trn2, matrix_tile=None), 1)
+    profile = Profile()
+    narrow = Op("down", "moe", "expert_matmul", 1, flops=2.0 * 4096 * 24 * 4096, tokens=4096.0, weight_shape=(24, 4096))
+    assert op_cost(narrow, tiled, profile, {}).compute == pytest.approx(op_cost(narrow, free, profile, {}).compute * 128 / 24)
+    attention = Op("a", "attention", "attention", 1, flops=1e12, tokens=4096.0, head_dim=64.0)
+    assert op_cost(attention, tiled, profile, {}).compute == pytest.approx(op_cost(attention, free, profile, {}).compute * 2)
 
 
 def test_precision_classes():

@@ -111,11 +111,11 @@ def prepare_rows(frame) -> Rows:
     unknown = frame["kind"].isna()  # fails its own row
     frame.loc[unknown, "error"] = [f"metric: {m!r} is not known; known: {', '.join(METRIC_KIND)}"
                                    for m in frame.loc[unknown, "metric"]]
-    # optional columns, empty where the source states no compiled batch or timed the engine itself
-    for column in ("compiled_batch", "client"):
+    # optional columns, empty where the source states no compiled shape or timed the engine itself
+    for column in ("compiled_batch", "compiled_sequence", "client"):
         frame[column] = frame[column].fillna("") if column in frame.columns else ""
     keys = ["model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision", "engine",
-            "compiled_batch", "client"]
+            "compiled_batch", "compiled_sequence", "client"]
     groups = []
     for positions in frame.groupby(keys, sort=False).indices.values():
         first = frame.iloc[positions[0]]
@@ -127,7 +127,8 @@ def prepare_rows(frame) -> Rows:
             sc = scenario(first["model"], first["hardware"], devices=int(first["num_devices"]), tp=int(first["tp"]),
                           pp=int(first["pp"]), ep=int(first["ep"]), weight_precision=first["weight_precision"],
                           kv_precision=first["kv_precision"], profile=first["engine"],
-                          compiled_batch=_whole_or_none(first["compiled_batch"]))
+                          compiled_batch=_whole_or_none(first["compiled_batch"]),
+                          compiled_sequence=_whole_or_none(first["compiled_sequence"]))
             rows = frame.iloc[positions]
             stated = Workload(rows["batch_size"].to_numpy(float), rows["input_len"].to_numpy(float),
                               rows["output_len"].to_numpy(float))

@@ -11,6 +11,10 @@ fill). Fill is the share of the matrix unit's work that is useful, as kernels la
   (NVIDIA "Matrix Multiplication Background"), so tiles are counted continuously and a product's
   time never falls, nor its throughput drops, as its tokens grow.
   Without a unit count (or output width), only the first tile's padding is charged.
+- array fill: a systolic matrix unit holds a fixed K x N weight tile (the accelerator's
+  `matrix_tile`: 128 on Trainium, 256 on TPU v6e); a weight shard of a fraction of a tile in
+  either dimension (an expert's width split 64 ways, a head of 128 on a 256-wide array) leaves the
+  rest of the array idle. GPUs, whose kernels pick tile shapes to fit, state no tile.
 Prefill attention reaches `attention_efficiency` at head size 128, less at smaller heads
 (FlashAttention-2/3 forward rates by head size), at the 16-bit rate over an 8-bit cache unless the
 engine has 8-bit attention kernels; decode attention pads a KV head's query heads to 16 rows. Weight-only products dequantise each weight once per 64-token block, at most 4 times: from
@@ -24,6 +28,7 @@ Every term is numpy arithmetic, so one call evaluates many configurations.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -148,6 +153,17 @@ def spread_fill(fill, work, units):
     return real(fill * np.minimum(work / units, 1.0))
 
 
+def array_fill(dims, tile) -> float:
+    """Useful share of a systolic array of `tile` x `tile` for weight dimensions `dims`: each is
+    worked in whole tiles (1 where the accelerator states no tile or the shape is unknown)."""
+    if not tile:
+        return 1.0
+    fill = 1.0
+    for d in dims:
+        fill *= d / (math.ceil(d / tile) * tile) if d > 0 else 1.0
+    return fill
+
+
 def _operator_tiles(op: Op, smallest: float):
     """`product_tiles` of a product operator, kept on it by tile height: a graph costed on several
     devices or engines works its tiles out once."""
@@ -156,11 +172,13 @@ def _operator_tiles(op: Op, smallest: float):
     return op.tiles[smallest]
 
 
-def attention_fill(op: Op):
-    """Prefill attention's rate relative to head size 128, and decode's padding of query rows."""
+def attention_fill(op: Op, matrix_tile=None):
+    """Prefill attention's rate relative to head size 128, decode's padding of query rows, and a
+    systolic array's share filled by the head size (both products of attention have it as one
+    dimension)."""
     head = getattr(op, "head_dim", 0.0) or ATTENTION_HEAD_DIM
     size = (head / (head + ATTENTION_HALF_HEAD_DIM)) / (ATTENTION_HEAD_DIM / (ATTENTION_HEAD_DIM + ATTENTION_HALF_HEAD_DIM))
-    return size * tile_fill(op.tokens, DECODE_ATTENTION_ROWS)
+    return size * tile_fill(op.tokens, DECODE_ATTENTION_ROWS) * array_fill((head,), matrix_tile)
 
 
 def op_costs(ops, system: System, profile: Profile, layout: dict) -> tuple[OpCost, ...]:
@@ -184,10 +202,11 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
         efficiency = profile.matmul_efficiency_for(precision_class(op))
         efficiency = efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
         fill = spread_fill(*_operator_tiles(op, profile.tile_tokens), getattr(acc, "compute_units", None))
-        rate = acc.peak(op.precision) * efficiency * fill
+        rate = acc.peak(op.precision) * efficiency * fill * array_fill(op.weight_shape, getattr(acc, "matrix_tile", None))
     elif op.kind == "attention":
         precision = op.precision if profile.fp8_attention or op.precision not in ("fp8", "int8") else "bf16"
-        rate = acc.peak(precision) * np.minimum(profile.attention_efficiency * attention_fill(op), 1.0)
+        rate = acc.peak(precision) * np.minimum(profile.attention_efficiency
+                                                * attention_fill(op, getattr(acc, "matrix_tile", None)), 1.0)
     else:
         rate = acc.elementwise_flops
     compute = real(op.flops) / rate

@@ -80,6 +80,11 @@ class Accelerator:
     #: units a matrix product's output tiles are spread over, one tile per unit at a time (SMs on
     #: NVIDIA, CUs on AMD, MXUs on TPU, NeuronCores, MMEs on Gaudi); None when not stated
     compute_units: int | None = None
+    #: the K x N extent of the weight tile a systolic matrix unit holds at once (128 on Trainium's
+    #: 128 x 128 Tensor Engine, 256 on TPU v6e's 256 x 256 MXU): a product whose weight is
+    #: shallower or narrower than a whole number of tiles leaves that share of the array idle; None
+    #: where kernels choose their tile shapes freely (GPU tensor cores)
+    matrix_tile: int | None = None
     scale_up: NetworkDim | None = None
     scale_out: NetworkDim | None = None
     #: efficiency profile used when no engine is named (None: the default GPU-style profile)
@@ -101,6 +106,8 @@ class Accelerator:
                 "must be positive")
         require(self.compute_units is None or _all(self.compute_units, 1), f"{self.name}.compute_units",
                 self.compute_units, "must be a positive count")
+        require(self.matrix_tile is None or _all(self.matrix_tile, 1), f"{self.name}.matrix_tile",
+                self.matrix_tile, "must be a positive count of elements")
 
     def __hash__(self):
         return hash(self.name)
@@ -126,7 +133,7 @@ class Accelerator:
     @classmethod
     def from_dict(cls, data: dict) -> "Accelerator":
         check_fields(data, {"name", "aliases", "vendor", "source", "sources", "notes", "peak_tflops",
-                           "vector_tflops", "compute_units", "memory", "scale_up", "scale_out", "tdp_w",
+                           "vector_tflops", "compute_units", "matrix_tile", "memory", "scale_up", "scale_out", "tdp_w",
                            "default_engine"},
                     "accelerator")
         name = text(data, "name", "accelerator")
@@ -165,6 +172,7 @@ class Accelerator:
             vector_flops=number(check_fields(data.get("vector_tflops") or {}, {"fp32"}, f"{name}.vector_tflops"),
                                 "fp32", f"{name}.vector_tflops", default=0.0) * TERA,
             compute_units=number(data, "compute_units", name, default=None, minimum=1, whole=True),
+            matrix_tile=number(data, "matrix_tile", name, default=None, minimum=1, whole=True),
             scale_up=link("scale_up", "scale-up"),
             scale_out=link("scale_out", "scale-out"),
             default_engine=text(data, "default_engine", name, default=None),

@@ -19,9 +19,9 @@ from .options import Deployment
 
 DEPLOYMENT_COLUMNS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision")
 #: optional plan columns: data-parallel replicas [default: num_devices / (tp x pp)], attention
-#: data parallelism (true/false) [default: false], and the batch the engine's decode graphs were
-#: compiled for [default: none]
-PLAN_COLUMNS = ("dp", "attention_dp", "compiled_batch")
+#: data parallelism (true/false) [default: false], and the batch and the sequence length the
+#: engine's graphs were compiled for [default: none]
+PLAN_COLUMNS = ("dp", "attention_dp", "compiled_batch", "compiled_sequence")
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 WORKLOAD_COLUMNS = ("batch_size", "input_len", "output_len")
 REQUIRED_COLUMNS = DEPLOYMENT_COLUMNS + WORKLOAD_COLUMNS
@@ -56,6 +56,7 @@ def deployment_from_row(row, profile: str | None = None) -> Deployment:
                       tp=int(row["tp"]), pp=int(row["pp"]), ep=int(row["ep"]), dp=dp or None,
                       attention_dp=bool(row.get("attention_dp", False)),
                       compiled_batch=int(row.get("compiled_batch", 0)) or None,
+                      compiled_sequence=int(row.get("compiled_sequence", 0)) or None,
                       weight_precision=str(row["weight_precision"]), kv_precision=str(row["kv_precision"]),
                       profile=profile)
 
@@ -110,7 +111,7 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
     for column in WHOLE_COLUMNS:
         numbers[column], bad = _whole(column, frame[column].to_numpy())
         errors = np.where(errors == "", bad, errors)
-    for column in ("dp", "compiled_batch"):  # optional: 0 where not given
+    for column in ("dp", "compiled_batch", "compiled_sequence"):  # optional: 0 where not given
         numbers[column] = np.zeros(n)
         if column in frame.columns:
             cells = frame[column].to_numpy(dtype=object)
@@ -121,6 +122,10 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
     compiled, batch = numbers["compiled_batch"], numbers["batch_size"]
     over = (errors == "") & (compiled > 0) & (batch > compiled)  # fails its own row, not its deployment's
     errors[over] = [f"batch_size = {b:.0f}: must not exceed compiled_batch = {c:.0f}" for b, c in zip(batch[over], compiled[over])]
+    compiled, length = numbers["compiled_sequence"], numbers["input_len"] + numbers["output_len"]
+    over = (errors == "") & (compiled > 0) & (length > compiled)
+    errors[over] = [f"input_len + output_len = {t:.0f}: must not exceed compiled_sequence = {c:.0f}"
+                    for t, c in zip(length[over], compiled[over])]
     numbers["attention_dp"], bad = (_switch("attention_dp", frame["attention_dp"].to_numpy(dtype=object))
                                     if "attention_dp" in frame.columns else (np.zeros(n, dtype=bool), ""))
     errors = np.where(errors == "", bad, errors)

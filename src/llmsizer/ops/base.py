@@ -104,6 +104,9 @@ class Op:
     #: output width of a product (N, all heads), and the head size of an attention kernel
     columns: float = 0.0
     head_dim: float = 0.0
+    #: (K, N) of the weight one of the op's independent products multiplies by on this device (one
+    #: head's, one expert's shard): what a systolic matrix unit's fixed tile is filled by
+    weight_shape: tuple = ()
     collective: str | None = None
     message_bytes: object = 0.0
     group: str = ""
@@ -205,6 +208,7 @@ def matmul(ctx: Context, name: str, block: str, count: float, tokens, k: float, 
         act_bytes=tokens * (k + n) * heads * ctx.sizes.activation,
         tokens=tokens,
         columns=n * heads,
+        weight_shape=(k, n),
         precision=ctx.sizes.matmul_precision,
         dequant_elements=k * n * heads if ctx.sizes.dequantise and weight_bytes_per_element is None else 0.0,
     )

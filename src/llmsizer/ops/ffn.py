@@ -83,7 +83,7 @@ def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens, routed_tokens=None)
             flops=2.0 * routed * k_dim * n_dim,
             weight_bytes=touched_here * k_dim * n_dim * sizes.expert_weight,
             act_bytes=routed * (k_dim + n_dim) * sizes.activation,
-            tokens=per_expert, precision=sizes.expert_matmul_precision,
+            tokens=per_expert, weight_shape=(k_dim, n_dim), precision=sizes.expert_matmul_precision,
             dequant_elements=touched_here * k_dim * n_dim if sizes.expert_dequantise else 0.0,
             extra={"experts_touched": touched_here},
         ))

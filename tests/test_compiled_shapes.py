@@ -171,16 +171,7 @@ def test_measured_neuron_rows_run_on_their_compiled_shapes():
     rows = prepare_rows(frame[frame["id"].str.startswith("optneuron-trainium2-00")])
     compiled = {int(g.prepared.scenario.compiled_batch) for g in rows.groups}
     assert compiled == {2, 16, 32} and (rows.frame["error"] == "").all()
-    assert {g.prepared.scenario.compiled_sequence for g in rows.groups} == {None}
-
-
-def test_a_measurement_row_states_its_compiled_sequence():
-    from llmsizer.calibration.measurements import prepare_rows, read_measurements
-
-    frame = read_measurements()
-    frame = frame[frame["id"].str.startswith("optneuron-trainium2-00")].assign(compiled_sequence=4096)
-    rows = prepare_rows(frame)
-    assert {g.prepared.scenario.compiled_sequence for g in rows.groups} == {4096} and (rows.frame["error"] == "").all()
+    assert {g.prepared.scenario.compiled_sequence for g in rows.groups} == {4096}
 
 
 def test_the_simulator_refuses_compiled_batch_rather_than_ignoring_it():

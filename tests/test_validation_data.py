@@ -14,8 +14,8 @@ STATIC = "measurements.csv"
 SERVING = "serving_measurements.csv"
 
 STATIC_COLUMNS = ["id", "source", "source_url", "framework", "hardware", "num_devices", "tp", "pp", "ep", "model",
-                  "weight_precision", "kv_precision", "batch_size", "compiled_batch", "input_len", "output_len", "metric",
-                  "value", "unit", "client", "notes"]
+                  "weight_precision", "kv_precision", "batch_size", "compiled_batch", "compiled_sequence", "input_len",
+                  "output_len", "metric", "value", "unit", "client", "notes"]
 SERVING_COLUMNS = ["id", "source", "source_url", "framework", "hardware", "num_devices", "tp", "pp", "ep", "dp",
                    "model", "weight_precision", "kv_precision", "input_len", "output_len", "length_distribution",
                    "concurrency", "request_rate", "num_requests", "metric", "value", "unit", "notes"]

@@ -7,7 +7,8 @@ log space (seconds), so no value can reach a bound of its range. Each offset is 
 documented value (the family's or version's documented difference from its parent) with a width
 that narrows down the chain, so a chip or engine with few rows stays near its family. A level is
 fitted only where rows inform it: matrix efficiency of a precision class only from rows in that
-class, expert efficiency only from MoE rows. The fit minimises robust (soft L1) log errors.
+class, expert efficiency only from MoE rows. The fit minimises robust (soft L1) log errors,
+starting from a first pass with a near-quadratic loss (see START_SCALE).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ PRIOR_WIDTH = {"shared": 1.0, "family": 0.5, "member": 0.3}
 CLASS_WIDTH = 0.2
 #: log error at which the soft L1 loss turns from quadratic to linear
 LOSS_SCALE = 0.1
+#: the same for a first pass from the priors: a robust fit started there can settle with a whole
+#: group of rows left far off as outliers (expert efficiency kept near its prior while the matrix
+#: efficiency moves instead), so the robust fit starts where a nearly quadratic one ends
+START_SCALE = 1.0
 
 
 @dataclass(frozen=True)
@@ -249,7 +254,8 @@ def fit(rows: Rows, max_evaluations: int = 40, tolerance: float = 1e-3) -> Fit:
         pred = predicted(rows, lambda engine, hw: profile_of(levels, engine, hw))
         return np.concatenate([np.log(pred[usable] / measured[usable]), (x - prior_x) / widths * LOSS_SCALE])
 
-    result = least_squares(residuals, prior_x, loss="soft_l1", f_scale=LOSS_SCALE,
-                           jac_sparsity=_sparsity(rows, slots, usable), method="trf", max_nfev=max_evaluations,
-                           diff_step=1e-3, ftol=tolerance)
+    options = dict(loss="soft_l1", jac_sparsity=_sparsity(rows, slots, usable), method="trf",
+                   max_nfev=max_evaluations, diff_step=1e-3)
+    start = least_squares(residuals, prior_x, f_scale=START_SCALE, ftol=10 * tolerance, **options)
+    result = least_squares(residuals, start.x, f_scale=LOSS_SCALE, ftol=tolerance, **options)
     return Fit(slots, result.x, prior_x, int(usable.sum()), float(result.cost))

@@ -68,12 +68,32 @@ def test_a_systolic_array_pays_for_the_share_of_its_tile_a_weight_shard_leaves_i
     trn2 = load_accelerator("trainium2")
     assert trn2.matrix_tile == 128 and load_accelerator("tpu-v6e").matrix_tile == 256
     assert load_accelerator("h100").matrix_tile is None
-    tiled, free = System.single_node(trn2, 1), System.single_node(replace(trn2, matrix_tile=None), 1)
+    one_core = replace(trn2, tensor_parallel_cores=None)
+    tiled, free = System.single_node(one_core, 1), System.single_node(replace(one_core, matrix_tile=None), 1)
     profile = Profile()
     narrow = Op("down", "moe", "expert_matmul", 1, flops=2.0 * 4096 * 24 * 4096, tokens=4096.0, weight_shape=(24, 4096))
     assert op_cost(narrow, tiled, profile, {}).compute == pytest.approx(op_cost(narrow, free, profile, {}).compute * 128 / 24)
     attention = Op("a", "attention", "attention", 1, flops=1e12, tokens=4096.0, head_dim=64.0)
     assert op_cost(attention, tiled, profile, {}).compute == pytest.approx(op_cost(attention, free, profile, {}).compute * 2)
+
+
+def test_each_tensor_parallel_core_fills_the_tile_with_its_share_of_the_chip_shard():
+    """Trainium2 runs 4 logical NeuronCores as tensor-parallel ranks: Qwen3-235B's expert of 1,536
+    over 16 chips leaves each chip 96 columns and each core 24; the row-parallel down product is
+    split along its depth; a wide shard is untouched."""
+    from dataclasses import replace
+
+    from llmsizer.cost.roofline import weight_fill
+    from llmsizer.hardware.zoo import load_accelerator
+
+    trn2 = load_accelerator("trainium2")
+    assert trn2.tensor_parallel_cores == 4 and load_accelerator("inferentia2").tensor_parallel_cores == 2
+    up = Op("up", "moe", "expert_matmul", 1, weight_shape=(4096, 96))
+    down = Op("down", "moe", "expert_matmul", 1, weight_shape=(96, 4096))
+    assert weight_fill(up, trn2) == pytest.approx(24 / 128) and weight_fill(down, trn2) == pytest.approx(24 / 128)
+    assert weight_fill(up, replace(trn2, tensor_parallel_cores=None)) == pytest.approx(96 / 128)
+    assert weight_fill(Op("ffn", "ffn", "matmul", 1, weight_shape=(4096, 14336)), trn2) == pytest.approx(1.0)
+    assert weight_fill(up, load_accelerator("h100")) == 1.0
 
 
 def test_precision_classes():

@@ -13,8 +13,12 @@ fill). Fill is the share of the matrix unit's work that is useful, as kernels la
   Without a unit count (or output width), only the first tile's padding is charged.
 - array fill: a systolic matrix unit holds a fixed K x N weight tile (the accelerator's
   `matrix_tile`: 128 on Trainium, 256 on TPU v6e); a weight shard of a fraction of a tile in
-  either dimension (an expert's width split 64 ways, a head of 128 on a 256-wide array) leaves the
-  rest of the array idle. GPUs, whose kernels pick tile shapes to fit, state no tile.
+  either dimension (an expert's width split 64 ways, a head of 128 on a 256-deep array) leaves the
+  rest of the array idle. GPUs, whose kernels pick tile shapes to fit, state no tile. Where the
+  runtime runs a chip's cores as tensor-parallel ranks of their own (`tensor_parallel_cores`:
+  logical NeuronCores), each core holds its share of the chip's shard, split again along the
+  tensor-parallel dimension (the smaller of K and N: the width of a column-parallel product, the
+  depth of a row-parallel one).
 Prefill attention reaches `attention_efficiency` at head size 128, less at smaller heads
 (FlashAttention-2/3 forward rates by head size), at the 16-bit rate over an 8-bit cache unless the
 engine has 8-bit attention kernels; decode attention pads a KV head's query heads to 16 rows. Weight-only products dequantise each weight once per 64-token block, at most 4 times: from
@@ -164,6 +168,18 @@ def array_fill(dims, tile) -> float:
     return fill
 
 
+def weight_fill(op: Op, acc) -> float:
+    """`array_fill` of the weight shard one tensor-parallel core of `acc` holds (module docstring)."""
+    tile = getattr(acc, "matrix_tile", None)
+    if not tile:
+        return 1.0
+    dims, cores = op.weight_shape, getattr(acc, "tensor_parallel_cores", None) or 1
+    if cores > 1 and len(dims) == 2:
+        k, n = dims
+        dims = (k / cores, n) if k <= n else (k, n / cores)
+    return array_fill(dims, tile)
+
+
 def _operator_tiles(op: Op, smallest: float):
     """`product_tiles` of a product operator, kept on it by tile height: a graph costed on several
     devices or engines works its tiles out once."""
@@ -202,7 +218,7 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
         efficiency = profile.matmul_efficiency_for(precision_class(op))
         efficiency = efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
         fill = spread_fill(*_operator_tiles(op, profile.tile_tokens), getattr(acc, "compute_units", None))
-        rate = acc.peak(op.precision) * efficiency * fill * array_fill(op.weight_shape, getattr(acc, "matrix_tile", None))
+        rate = acc.peak(op.precision) * efficiency * fill * weight_fill(op, acc)
     elif op.kind == "attention":
         precision = op.precision if profile.fp8_attention or op.precision not in ("fp8", "int8") else "bf16"
         rate = acc.peak(precision) * np.minimum(profile.attention_efficiency

@@ -85,6 +85,11 @@ class Accelerator:
     #: shallower or narrower than a whole number of tiles leaves that share of the array idle; None
     #: where kernels choose their tile shapes freely (GPU tensor cores)
     matrix_tile: int | None = None
+    #: cores of one chip that its runtime runs as tensor-parallel ranks of their own (logical
+    #: NeuronCores: 4 on Trainium2 at its default of two physical cores each, 2 on Trainium1 and
+    #: Inferentia2): each holds its own share of the chip's weight shard; None where a chip's
+    #: product is one kernel over all its units
+    tensor_parallel_cores: int | None = None
     scale_up: NetworkDim | None = None
     scale_out: NetworkDim | None = None
     #: efficiency profile used when no engine is named (None: the default GPU-style profile)
@@ -108,6 +113,8 @@ class Accelerator:
                 self.compute_units, "must be a positive count")
         require(self.matrix_tile is None or _all(self.matrix_tile, 1), f"{self.name}.matrix_tile",
                 self.matrix_tile, "must be a positive count of elements")
+        require(self.tensor_parallel_cores is None or _all(self.tensor_parallel_cores, 1),
+                f"{self.name}.tensor_parallel_cores", self.tensor_parallel_cores, "must be a positive count")
 
     def __hash__(self):
         return hash(self.name)
@@ -133,7 +140,8 @@ class Accelerator:
     @classmethod
     def from_dict(cls, data: dict) -> "Accelerator":
         check_fields(data, {"name", "aliases", "vendor", "source", "sources", "notes", "peak_tflops",
-                           "vector_tflops", "compute_units", "matrix_tile", "memory", "scale_up", "scale_out", "tdp_w",
+                           "vector_tflops", "compute_units", "matrix_tile", "tensor_parallel_cores",
+                           "memory", "scale_up", "scale_out", "tdp_w",
                            "default_engine"},
                     "accelerator")
         name = text(data, "name", "accelerator")
@@ -173,6 +181,7 @@ class Accelerator:
                                 "fp32", f"{name}.vector_tflops", default=0.0) * TERA,
             compute_units=number(data, "compute_units", name, default=None, minimum=1, whole=True),
             matrix_tile=number(data, "matrix_tile", name, default=None, minimum=1, whole=True),
+            tensor_parallel_cores=number(data, "tensor_parallel_cores", name, default=None, minimum=1, whole=True),
             scale_up=link("scale_up", "scale-up"),
             scale_out=link("scale_out", "scale-out"),
             default_engine=text(data, "default_engine", name, default=None),

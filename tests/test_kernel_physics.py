@@ -94,6 +94,8 @@ def test_each_tensor_parallel_core_fills_the_tile_with_its_share_of_the_chip_sha
     assert weight_fill(up, replace(trn2, tensor_parallel_cores=None)) == pytest.approx(96 / 128)
     assert weight_fill(Op("ffn", "ffn", "matmul", 1, weight_shape=(4096, 14336)), trn2) == pytest.approx(1.0)
     assert weight_fill(up, load_accelerator("h100")) == 1.0
+    per_head = Op("q_absorb", "attention", "matmul", 1, weight_shape=(128, 512), weight_split=False)
+    assert weight_fill(per_head, trn2) == pytest.approx(1.0)  # heads are dealt out to the cores whole
 
 
 def test_precision_classes():

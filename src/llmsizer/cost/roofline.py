@@ -18,7 +18,7 @@ fill). Fill is the share of the matrix unit's work that is useful, as kernels la
   runtime runs a chip's cores as tensor-parallel ranks of their own (`tensor_parallel_cores`:
   logical NeuronCores), each core holds its share of the chip's shard, split again along the
   tensor-parallel dimension (the smaller of K and N: the width of a column-parallel product, the
-  depth of a row-parallel one).
+  depth of a row-parallel one; per-head products are dealt out whole).
 Prefill attention reaches `attention_efficiency` at head size 128, less at smaller heads
 (FlashAttention-2/3 forward rates by head size), at the 16-bit rate over an 8-bit cache unless the
 engine has 8-bit attention kernels; decode attention pads a KV head's query heads to 16 rows. Weight-only products dequantise each weight once per 64-token block, at most 4 times: from
@@ -174,7 +174,7 @@ def weight_fill(op: Op, acc) -> float:
     if not tile:
         return 1.0
     dims, cores = op.weight_shape, getattr(acc, "tensor_parallel_cores", None) or 1
-    if cores > 1 and len(dims) == 2:
+    if cores > 1 and op.weight_split and len(dims) == 2:
         k, n = dims
         dims = (k / cores, n) if k <= n else (k, n / cores)
     return array_fill(dims, tile)

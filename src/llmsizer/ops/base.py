@@ -105,8 +105,10 @@ class Op:
     columns: float = 0.0
     head_dim: float = 0.0
     #: (K, N) of the weight one of the op's independent products multiplies by on this device (one
-    #: head's, one expert's shard): what a systolic matrix unit's fixed tile is filled by
+    #: head's, one expert's shard): what a systolic matrix unit's fixed tile is filled by; and
+    #: whether a tensor-parallel split cuts that weight (not where it deals out whole heads)
     weight_shape: tuple = ()
+    weight_split: bool = True
     collective: str | None = None
     message_bytes: object = 0.0
     group: str = ""
@@ -209,6 +211,7 @@ def matmul(ctx: Context, name: str, block: str, count: float, tokens, k: float, 
         tokens=tokens,
         columns=n * heads,
         weight_shape=(k, n),
+        weight_split=heads == 1,
         precision=ctx.sizes.matmul_precision,
         dequant_elements=k * n * heads if ctx.sizes.dequantise and weight_bytes_per_element is None else 0.0,
     )

@@ -163,13 +163,12 @@ def predicted(rows: Rows, profile_for: ProfileFor = default_profiles) -> np.ndar
     out = np.full(len(rows.frame), np.nan)
     kinds = rows.frame["kind"].to_numpy()
     waves = rows.frame["batch_size"].to_numpy(float) / rows.frame["batch_run"].to_numpy(float)
-    at_client = (rows.frame["client"] == "http").to_numpy()
     for g in rows.groups:
         profile = profile_for(g.engine, g.hardware)
         est = cost(g.prepared, profile)
         values = {"ttft": est.ttft / MS, "tpot": est.tpot / MS, "e2e_latency": est.e2e / MS * waves[g.positions],
                   "throughput": est.throughput}
         k = kinds[g.positions]
-        client = np.where(at_client[g.positions] & np.isin(k, CLIENT_KINDS), profile.client_overhead_s / MS, 0.0)
+        client = np.where(g.at_client & np.isin(k, CLIENT_KINDS), profile.client_overhead_s / MS, 0.0)
         out[g.positions] = np.select([k == name for name in KINDS], [values[name] for name in KINDS], np.nan) + client
     return out

@@ -119,13 +119,11 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
             value, bad = _whole(column, np.where(given, cells, 1))
             numbers[column] = np.where(given, value, 0.0)
             errors = np.where(errors == "", bad, errors)
-    compiled, batch = numbers["compiled_batch"], numbers["batch_size"]
-    over = (errors == "") & (compiled > 0) & (batch > compiled)  # fails its own row, not its deployment's
-    errors[over] = [f"batch_size = {b:.0f}: must not exceed compiled_batch = {c:.0f}" for b, c in zip(batch[over], compiled[over])]
-    compiled, length = numbers["compiled_sequence"], numbers["input_len"] + numbers["output_len"]
-    over = (errors == "") & (compiled > 0) & (length > compiled)
-    errors[over] = [f"input_len + output_len = {t:.0f}: must not exceed compiled_sequence = {c:.0f}"
-                    for t, c in zip(length[over], compiled[over])]
+    for limit, what, size in (("compiled_batch", "batch_size", numbers["batch_size"]),
+                              ("compiled_sequence", "input_len + output_len", numbers["input_len"] + numbers["output_len"])):
+        compiled = numbers[limit]
+        over = (errors == "") & (compiled > 0) & (size > compiled)  # fails its own row, not its deployment's
+        errors[over] = [f"{what} = {v:.0f}: must not exceed {limit} = {c:.0f}" for v, c in zip(size[over], compiled[over])]
     numbers["attention_dp"], bad = (_switch("attention_dp", frame["attention_dp"].to_numpy(dtype=object))
                                     if "attention_dp" in frame.columns else (np.zeros(n, dtype=bool), ""))
     errors = np.where(errors == "", bad, errors)

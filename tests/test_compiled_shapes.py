@@ -181,11 +181,12 @@ def test_the_simulator_refuses_compiled_batch_rather_than_ignoring_it():
         simulate(MODEL, HARDWARE, compiled_batch=8, rate=1.0, requests=4)
 
 
-def test_a_compiled_sequence_prefills_every_prompt_at_its_length():
+def test_a_compiled_sequence_prefills_each_prompt_at_its_length_one_after_another():
     profile = no_host_per_sequence()
-    compiled = estimate(batch=2, compiled_sequence=4096, profile=profile)
-    full = llmsizer.estimate(MODEL, HARDWARE, batch=2, input=4096, output=1, profile=profile)
-    assert compiled.ttft == pytest.approx(full.ttft, rel=1e-12)
+    compiled = estimate(batch=3, compiled_sequence=4096, profile=profile)
+    one = llmsizer.estimate(MODEL, HARDWARE, batch=1, input=4096, output=1, profile=profile)
+    assert compiled.prefill_steps == 3
+    assert compiled.ttft == pytest.approx(3 * one.prefill.time + profile.prefill_overhead_s, rel=1e-12)
 
 
 def test_a_compiled_sequence_decodes_over_the_whole_cache_and_allocates_it():

@@ -122,6 +122,7 @@ def test_each_refusal_names_the_field_the_value_and_the_rule(chosen, message):
 @pytest.mark.parametrize("values, message", [
     ({"matmul_efficiency": 5e-324}, "matmul_efficiency = 5e-324: must be in [0.001, 1]"),
     ({"step_overhead_s": 1e300}, "step_overhead_s = 1e+300: must be in [0, 60] seconds"),
+    ({"moe_kernel": "blocked"}, "moe_kernel = 'blocked': must be one of grouped, nxd"),
 ])
 def test_a_profile_keeps_its_values_within_physical_bounds(values, message):
     """A subnormal efficiency or an astronomically long overhead would turn times infinite or NaN."""

@@ -17,8 +17,8 @@ from llmsizer.parallel import Plan
 from llmsizer.precision import Precisions
 
 
-def ctx_for(model, tp=1, weights="bf16"):
-    return Context(model, Plan(tp=tp), Sizes.of(Precisions.from_weight_precision(weights)))
+def ctx_for(model, tp=1, weights="bf16", moe_kernel="grouped"):
+    return Context(model, Plan(tp=tp), Sizes.of(Precisions.from_weight_precision(weights)), moe_kernel=moe_kernel)
 
 
 def total(ops, field, kinds=None):
@@ -71,6 +71,39 @@ def test_moe_reads_top_k_experts_at_batch_one_and_nearly_all_at_large_batch():
     assert expert_weight_bytes(1) == pytest.approx(m.num_layers * ffn.top_k * expert_bytes, rel=1e-9)
     assert expert_weight_bytes(256) == pytest.approx(m.num_layers * ffn.num_experts * expert_bytes, rel=1e-6)
     assert expected_experts_touched(8, 2, 4) == pytest.approx(8 * (1 - 0.75 ** 4))
+
+
+@pytest.mark.parametrize("step, rows, loads, per_product", [
+    (decode_step(16, 100), 16 * 128, 128, 16),  # 16 x 8 = 128 >= E: every expert on every row
+    (decode_step(4, 100), 4 * 8, 4 * 8, 1),  # 32 < E: each row loads its own 8 experts
+    (prefill_step(1, 40), 40 * 128, 128, 40),  # 320 pairs, under one 512-row block: every expert
+    (prefill_step(1, 4096), 191 * 512, 191, 512),  # ceil((32768 - 127) / 512) + 127 = 191 blocks
+    (prefill_step(1, 8), 8 * 8, 8 * 8, 1),  # 64 pairs < E: selective loading
+])
+def test_neuron_expert_kernel_does_its_fixed_shape_work(step, rows, loads, per_product):
+    """NeuronX Distributed's ExpertMLPs on Qwen3-30B-A3B (128 experts, top 8, 768 wide), in closed form."""
+    m = load_model("qwen/qwen3-30b-a3b")
+    ffn = next(iter(m.layer_kinds())).ffn
+    assert (ffn.num_experts, ffn.top_k) == (128, 8)
+    experts = [op for op in step_ops(ctx_for(m, moe_kernel="nxd"), step) if op.kind == "expert_matmul"]
+    per_row = 2 * m.hidden * 2 * ffn.expert_intermediate + 2 * ffn.expert_intermediate * m.hidden
+    per_load = 3 * m.hidden * ffn.expert_intermediate * 2  # bf16 gate, up and down
+    assert total(experts, "flops") == pytest.approx(m.num_layers * rows * per_row, rel=1e-12)
+    assert total(experts, "weight_bytes") == pytest.approx(m.num_layers * loads * per_load, rel=1e-12)
+    assert all(float(op.tokens) == per_product for op in experts)
+
+
+def test_neuron_expert_kernel_is_slower_than_grouped_experts_where_its_shapes_are_fixed():
+    m = load_model("qwen/qwen3-30b-a3b")
+    grouped, nxd = ctx_for(m), ctx_for(m, moe_kernel="nxd")
+
+    def expert_flops(ctx, step):
+        return total([op for op in step_ops(ctx, step) if op.kind == "expert_matmul"], "flops")
+
+    long = prefill_step(1, 4096)
+    assert expert_flops(nxd, long) / expert_flops(grouped, long) == pytest.approx(191 * 512 / (4096 * 8), rel=1e-12)
+    one = decode_step(1, 100)  # one token: both load its 8 experts
+    assert expert_flops(nxd, one) == pytest.approx(expert_flops(grouped, one), rel=1e-12)
 
 
 def test_sliding_window_caps_attention_work():

@@ -30,6 +30,9 @@ UNCALIBRATED_BAND = {"ttft": 0.693, "tpot": 0.693, "e2e_latency": 0.693, "throug
 #: subnormal one turns times into NaN); no single overhead lasts a minute
 MIN_EFFICIENCY, MAX_OVERHEAD_S = 1e-3, 60.0
 
+#: the kinds of expert kernel a profile can name (Profile.moe_kernel)
+MOE_KERNELS = ("grouped", "nxd")
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -84,6 +87,10 @@ class Profile:
     decode_kv_reread: float = 0.0
     #: query heads per KV head that the engine's grouped decode kernel covers (empty: all of them)
     grouped_kv_group_sizes: tuple = ()
+    #: how the engine runs routed experts: "grouped" (each expert a token reaches runs its tokens
+    #: once, its weights read once) or "nxd" (NeuronX Distributed's fixed-shape ExpertMLPs: selective
+    #: loading, every expert, or worst-case 512-row blocks; ops/ffn.py nxd_expert_work)
+    moe_kernel: str = "grouped"
     #: whether the engine runs MoE experts in fp8 when weights are fp8 (else they stay 16-bit)
     fp8_experts: bool = True
     #: whether attention over an 8-bit cache runs 8-bit products (else it runs at the 16-bit rate)
@@ -111,6 +118,8 @@ class Profile:
                      "prefill_overhead_s", "worker_overhead_s", "collective_overhead_s", "client_overhead_s"):
             require(0 <= getattr(self, name) <= MAX_OVERHEAD_S, f"profile.{name}", getattr(self, name),
                     f"must be in [0, {MAX_OVERHEAD_S:g}] seconds")
+        require(self.moe_kernel in MOE_KERNELS, "profile.moe_kernel", self.moe_kernel,
+                f"must be one of {', '.join(MOE_KERNELS)}")
         require(isinstance(self.tile_tokens, int) and self.tile_tokens >= 1, "profile.tile_tokens",
                 self.tile_tokens, "must be a positive integer")
         object.__setattr__(self, "grouped_kv_group_sizes", tuple(self.grouped_kv_group_sizes))

@@ -2,7 +2,8 @@
 
 Metrics follow DESIGN.md:
 - ttft: the prefill step of the whole batch, which also produces the first token, plus the
-  engine's fixed start-up work for a batch;
+  engine's fixed start-up work for a batch (where a compiled context graph takes one prompt, one
+  such step per prompt, in a row: shapes.prefill_graphs);
 - tpot: the mean decode step after the first token, averaged over the growing context (a
   midpoint rule over DECODE_POINTS contexts spread across the output; each operator is linear in
   the context within a bound, so this is close to the exact mean over every step);
@@ -24,7 +25,7 @@ from ..ops.graph import step_ops
 from ..units import GB, MS
 from .memory import MemoryBreakdown, scenario_memory
 from .scenario import Scenario
-from .shapes import check_compiled, decode_batch, decode_context, prefill_prompt
+from .shapes import check_compiled, decode_batch, decode_context, prefill_graphs, prefill_prompt
 from .step import StepCost, cost_ops, microbatches, pipeline_factors, replays_graphs, slowest_stage_share
 from .workload import Workload
 
@@ -189,6 +190,9 @@ class Prepared:
     memory: MemoryBreakdown
     prefill_step: Step
     decode_step: Step
+    #: prefill steps run one after another before the first token (one per prompt where the
+    #: engine's context graph takes one sequence)
+    prefill_steps: object = 1.0
 
 
 def prepare(sc: Scenario, workload: Workload, decode_points: int = DECODE_POINTS,
@@ -202,7 +206,8 @@ def prepare(sc: Scenario, workload: Workload, decode_points: int = DECODE_POINTS
     contexts = decode_contexts(workload.input, workload.output, decode_points, batch)
     memory = memory if memory is not None else scenario_memory(sc, workload)
     prompt = real(workload.input)
-    prefill = prefill_step(micro, prefill_prompt(sc, micro, workload.input, workload.cached_prefix),
+    per_step, prefill_steps = prefill_graphs(sc, micro)
+    prefill = prefill_step(per_step, prefill_prompt(sc, per_step, workload.input, workload.cached_prefix),
                            workload.cached_prefix)
     decoding = sc.plan.rank_batch(decode_batch(sc, workload.batch))
     per_micro = decoding / microbatches(sc.plan, decoding)
@@ -210,9 +215,10 @@ def prepare(sc: Scenario, workload: Workload, decode_points: int = DECODE_POINTS
                          padding=per_micro * (1.0 - batch / decoding))
     return Prepared(
         sc, workload,
-        prefill_ops=step_ops(ctx, prefill) + offload_ops(memory, written=memory.kv_cache * (prompt / (prompt + workload.output))),
+        prefill_ops=step_ops(ctx, prefill) + offload_ops(
+            memory, written=memory.kv_cache * (prompt / (prompt + workload.output)) / prefill_steps),
         decode_ops=step_ops(ctx, decode) + offload_ops(memory, written=0.0, read=memory.kv_cache),
-        contexts=contexts, memory=memory, prefill_step=prefill, decode_step=decode,
+        contexts=contexts, memory=memory, prefill_step=prefill, decode_step=decode, prefill_steps=prefill_steps,
     )
 
 
@@ -231,7 +237,8 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     sc = prep.scenario
     profile = profile or sc.profile
     sequences = sc.plan.rank_batch(prep.workload.batch) * prep.workload.samples
-    prefill = cost_ops(prep.prefill_ops, sc, profile, sequences=sequences, graphs=replays_graphs(profile, prep.prefill_step))
+    prefill = cost_ops(prep.prefill_ops, sc, profile, sequences=sequences / prep.prefill_steps,
+                       graphs=replays_graphs(profile, prep.prefill_step))
     decode = cost_ops(prep.decode_ops, sc, profile, sequences=sequences, graphs=replays_graphs(profile, prep.decode_step))
     if sc.plan.pp > 1:  # the pipeline's fill and steady state, paced by its slowest stage
         batch = sc.plan.rank_batch(prep.workload.batch)
@@ -239,8 +246,9 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
         decoding = sc.plan.rank_batch(decode_batch(sc, prep.workload.batch))
         _, steady = pipeline_factors(sc.plan, decoding, slowest_stage_share(sc, prep.decode_step, decode.costs, profile))
         prefill, decode = replace(prefill, time=prefill.time * fill), replace(decode, time=decode.time * steady)
-    return Estimate(sc, prep.workload, prefill.time + profile.prefill_overhead_s,
-                    quadrature_mean(decode.time, prep.contexts), prefill, decode, prep.memory, prep.contexts)
+    return Estimate(sc, prep.workload, prefill.time * prep.prefill_steps + profile.prefill_overhead_s,
+                    quadrature_mean(decode.time, prep.contexts), prefill, decode, prep.memory, prep.contexts,
+                    prefill_steps=prep.prefill_steps)
 
 
 def evaluate(sc: Scenario, workload: Workload) -> Estimate:

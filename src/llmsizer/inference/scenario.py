@@ -45,7 +45,8 @@ class Scenario:
 
     @property
     def context(self) -> Context:
-        return Context(self.model, self.plan.ranks, Sizes.of(self.precisions), self.moe_imbalance)
+        return Context(self.model, self.plan.ranks, Sizes.of(self.precisions), self.moe_imbalance,
+                       self.profile.moe_kernel)
 
     @property
     def layout(self):

@@ -6,8 +6,10 @@ graph of the next shape up, with padding rows that do every product and read the
 - a deployment's `compiled_batch` (the batch its decode graphs were exported for): every decode
   step runs that many sequences, and the KV cache is allocated for that many;
 - a deployment's `compiled_sequence` (the sequence length its graphs were exported for): every
-  prompt is prefilled padded to it, every decode step reads the cache over all of it, and the KV
-  cache holds that many tokens per sequence;
+  prompt is prefilled padded to it, one prompt per context-encoding graph (optimum-neuron serving
+  with continuous batching compiles that graph for one sequence: `ctx_batch_size` is 1 when
+  `continuous_batching` is set, optimum/neuron/models/inference/backend/config.py), every decode
+  step reads the cache over all of it, and the KV cache holds that many tokens per sequence;
 - an engine profile's `batch_buckets`: a decode batch is padded up to the next bucket;
 - an engine profile's `token_buckets`: the prompt tokens of a prefill step are padded up to the
   next bucket.
@@ -72,6 +74,14 @@ def cache_shape(sc, workload):
     sizes where stated (None: the batch, and each sequence's final length)."""
     batch = None if sc.compiled_batch is None else _compiled(workload.batch, sc.compiled_batch)
     return batch, None if sc.compiled_sequence is None else float(sc.compiled_sequence)
+
+
+def prefill_graphs(sc, sequences):
+    """(sequences per prefill step, steps in a row) that prefill `sequences`: one prompt per
+    step when the deployment states a compiled sequence, else all of them in one step."""
+    if sc.compiled_sequence is not None:
+        return _compiled(sequences, 1), real(sequences)
+    return sequences, 1.0
 
 
 def prefill_prompt(sc, sequences, prompt, cached_prefix=0.0):

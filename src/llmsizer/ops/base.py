@@ -177,13 +177,15 @@ class Sizes:
 
 @dataclass(frozen=True)
 class Context:
-    """What every operator builder needs: the model, the split, the element sizes, and how
-    unevenly a router loads the experts (the busiest device's tokens over the average)."""
+    """What every operator builder needs: the model, the split, the element sizes, how unevenly
+    a router loads the experts (the busiest device's tokens over the average), and the engine's
+    kind of expert kernel (profile.moe_kernel)."""
 
     model: Model
     plan: Plan
     sizes: Sizes
     moe_imbalance: float = 1.0
+    moe_kernel: str = "grouped"
 
     def linear_tokens(self, step: "Step"):
         """Tokens one device runs through the projections: a context-parallel group splits each

@@ -3,7 +3,8 @@
 A MoE layer reads weights only for experts that receive at least one token. With `tokens` tokens
 each routed to `top_k` of `E` experts uniformly, an expert is left idle with probability
 (1 - top_k/E)^tokens, so a batch touches E * (1 - (1 - top_k/E)^tokens) experts on average:
-top_k at one token, nearly all of them at large batches.
+top_k at one token, nearly all of them at large batches. Engines with fixed-shape expert kernels
+(AWS Neuron's) do other work than this; `nxd_expert_work` counts theirs.
 """
 
 from __future__ import annotations
@@ -20,11 +21,37 @@ from ..arrays import real
 #: dispatch in fp8 (DeepEP: https://github.com/deepseek-ai/DeepEP#readme)
 COMBINE_BYTES = 2.0
 
+#: rows of one block of NeuronX Distributed's blockwise expert kernel (DEFAULT_BLOCK_SIZE in
+#: neuronx_distributed/modules/moe/model_utils.py, release 0.15 of Neuron SDK 2.26)
+NXD_BLOCK_TOKENS = 512
+
 
 def expected_experts_touched(num_experts: int, top_k: int, tokens):
     """Expected number of distinct experts a batch of `tokens` routes to (uniform routing)."""
     tokens = real(tokens)
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
+
+
+def nxd_expert_work(tokens, num_experts: int, local_experts: int, top_k: int, decode: bool):
+    """Token-expert rows computed, expert weight slices read and rows per product on one device
+    under NeuronX Distributed's ExpertMLPs at inference (expert_mlps_v2.py, `forward`), whose
+    compiled graphs fix their shapes before routing is known:
+
+    - while tokens x top_k < E, each token loads its own top_k experts (selective loading: one-row
+      products, no expert loaded once for several tokens);
+    - otherwise one-token (decode) steps, and longer steps with tokens x top_k under one block, run
+      every token through every local expert;
+    - otherwise blocks of 512 rows run one expert each, as many as the worst routing can need,
+      ceil((T k - (E - 1)) / 512) + E - 1 and at most T k, filled or not (`forward_blockwise`).
+    """
+    pairs = tokens * top_k
+    selective = pairs < num_experts
+    every_expert = ~selective & (decode | (pairs < NXD_BLOCK_TOKENS))
+    blocks = np.minimum(np.ceil((pairs - (local_experts - 1)) / NXD_BLOCK_TOKENS) + local_experts - 1, pairs)
+    rows = np.where(selective, pairs, np.where(every_expert, tokens * local_experts, blocks * NXD_BLOCK_TOKENS))
+    loads = np.where(selective, pairs, np.where(every_expert, local_experts, blocks))
+    per_product = np.where(selective, 1.0, np.where(every_expert, tokens, float(NXD_BLOCK_TOKENS)))
+    return rows, loads, per_product
 
 
 def _dense_ops(ctx: Context, prefix: str, block: str, count: float, tokens, width: int, gated: bool, bias: bool):
@@ -43,10 +70,10 @@ def dense_ffn_ops(ctx: Context, ffn: DenseFFN, count: float, tokens) -> list[Op]
     return ops + all_reduce(ctx, "ffn_all_reduce", "ffn", count, tokens * ctx.model.hidden)
 
 
-def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens, routed_tokens=None) -> list[Op]:
+def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens, routed_tokens=None, decode: bool = False) -> list[Op]:
     """Router, routed experts (weights of touched local experts only), shared experts, combine.
     Of the `tokens`, `routed_tokens` (all by default) pick experts of their own; the rest are
-    padding copies that add work to the experts those reach.
+    padding copies that add work to the experts those reach. `decode` marks a one-token step.
 
     Experts sit in slots (routed experts plus redundant copies, each slot taken to carry an equal
     share of the load) on `ep` devices, each expert's width over `expert_tp` devices. The busiest
@@ -55,6 +82,8 @@ def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens, routed_tokens=None)
     Experts inside the TP group are combined by the TP all-reduce; experts spanning replicas
     receive each token once per device holding its experts (dispatch, at the activation
     precision) and return partial sums the same way in at least 16 bits (combine).
+    Under an engine whose expert kernel is NeuronX Distributed's (`ctx.moe_kernel == "nxd"`), the
+    expert products do that kernel's fixed-shape work instead, whatever the routing.
     """
     plan, hidden, sizes = ctx.plan, ctx.model.hidden, ctx.sizes
     tokens = real(tokens)
@@ -68,6 +97,9 @@ def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens, routed_tokens=None)
     imbalance = ctx.moe_imbalance * plan.placement_imbalance(E)
     routed = tokens * k * plan.routed_share * imbalance  # token-expert pairs on the busiest device
     per_expert = np.where(touched_here > 0, routed / np.maximum(touched_here, 1e-12), 0.0)
+    if ctx.moe_kernel == "nxd":
+        routed, touched_here, per_expert = nxd_expert_work(tokens * plan.expert_group / plan.tp, E,
+                                                           plan.expert_slots(E), k, decode)
     ops = [matmul(ctx, "router", "moe", count, tokens, hidden, E, bias=ffn.router_bias)]
     if plan.experts_span_replicas:
         sent = tokens / plan.tp * hidden  # each TP rank sends its share of the tokens, one copy each

@@ -36,4 +36,5 @@ def _dense(ffn: DenseFFN, ctx: Context, count: float, step: Step) -> list[Op]:
 
 @ffn_ops.register
 def _moe(ffn: MoEFFN, ctx: Context, count: float, step: Step) -> list[Op]:
-    return moe_ops(ctx, ffn, count, ctx.linear_tokens(step), ctx.routed_tokens(step))
+    return moe_ops(ctx, ffn, count, ctx.linear_tokens(step), ctx.routed_tokens(step),
+                   decode=all(s.decode for s in step.segments))

@@ -29,6 +29,7 @@ def tables(model):
 CARDS = [
     ("gpt-oss-120b", 0.01, "no input table"), ("gpt-oss-20b", 0.01, "no input table"),
     ("Qwen3-Next-80B-A3B", 0.01, None), ("Kimi-K2-Instruct", 0.04, "all"), ("GLM-4.7", 0.01, "no tables"),
+    ("GLM-4.5-Air", 0.01, "no tables"),
     ("MiniMax-M1-80k", 0.01, "no tables"), ("MiniMax-M2.5", 0.01, "no tables"),
     ("Nemotron-H-56B-Base-8K", 0.01, None), ("Gemma-3-1B", 0.01, None), ("Gemma-3-4B", 0.01, None),
     ("Gemma-3-12B", 0.01, None), ("Gemma-3-27B", 0.01, None), ("Phi-4", 0.01, None),

@@ -150,6 +150,16 @@ def test_step_tables_match_step_cost():
     assert np.max(np.abs(errors)) < 1e-4
 
 
+@pytest.mark.parametrize("deployment", [
+    Deployment(model="qwen/qwen3-30b-a3b", hardware="trainium2", engine="neuron"),  # decode runs every expert
+    Deployment(model="deepseek-v2-lite", hardware=HW),  # decode runs absorbed MLA
+])
+def test_step_tables_match_step_cost_where_decode_steps_run_another_form(deployment):
+    _, _, model, _ = _engine_setup(deployment, Limits("vllm"), 8192)
+    errors = step_model_error(deployment.resolve(), model, samples=60)
+    assert np.max(np.abs(errors)) < 1e-4
+
+
 def test_schedulers_keep_their_limits_and_shapes():
     common = dict(rate=15.0, requests=400, input=2048, output=128, lengths="uniform", seed=2)
     vllm = simulate(MODEL, HW, scheduler="vllm", max_num_batched_tokens=1024, max_num_seqs=64, **common)

@@ -3,7 +3,9 @@
 An engine step is priced by `inference.step.step_cost`. Its time is a sum over operators, and each
 operator sees only part of the step's composition:
 - the projections, norms, FFN and output head see the step's linear tokens T and the sequences S
-  that emit a token (`shared`); for attention-only models this splits exactly into F(T) + G(S);
+  that emit a token (`shared`); for attention-only models this splits exactly into F(T) + G(S).
+  A step of decodes alone takes its own table D(d): some operators run another form in one-token
+  steps (absorbed MLA projections, an engine's fixed-shape decode experts);
 - the decode attention sees the decoding sequences d and their summed context (`decode`): its work
   is linear in each sequence's context, so d sequences of any contexts cost what d sequences at
   their mean context cost;
@@ -68,6 +70,7 @@ class StepModel:
     max_context: int
     tokens_part: list            # F(T), T = 0 .. max_tokens (index 0 unused)
     seqs_part: list              # G(S), S = 0 .. max_seqs
+    decode_shared: list          # D(d), the shared part of a step of d decodes alone, d = 0 .. max_seqs
     shared_2d: tuple | None      # (T grid, S grid, table) where F + G does not hold
     context_grid: list           # decode contexts (mean cached tokens per sequence)
     decode_part: list            # [d][context index]
@@ -106,14 +109,16 @@ class StepModel:
                 a = low[j] + (low[j + 1] - low[j]) * wp
                 b = high[j] + (high[j + 1] - high[j]) * wp
                 seconds += a + (b - a) * (new - grid[i]) / (grid[i + 1] - grid[i])
-        # the tables hold a mixed step's launches; a step of one kind pays its own
-        seconds += self.launches[0 if not chunks else 1 if not decode_seqs else 2] - self.launches[2]
         if decode_seqs:
             grid, row = self.context_grid, self.decode_part[decode_seqs]
             x = context_sum / decode_seqs
             j = bisect_right(grid, x) - 1
             j = 0 if j < 0 else (len(grid) - 2 if j > len(grid) - 2 else j)
             seconds += row[j] + (row[j + 1] - row[j]) * (x - grid[j]) / (grid[j + 1] - grid[j])
+        if not chunks:  # D holds a decode step's own launches
+            return seconds + self.decode_shared[decode_seqs]
+        # F and G hold a mixed step's launches; a step of prompts alone pays its own
+        seconds += self.launches[1 if not decode_seqs else 2] - self.launches[2]
         if self.shared_2d is None:
             return seconds + self.tokens_part[int(tokens)] + self.seqs_part[decode_seqs + len(chunks)]
         return seconds + self.shared(int(tokens), decode_seqs + len(chunks))
@@ -153,6 +158,8 @@ def build_step_model(sc: Scenario, max_tokens: int, max_seqs: int, max_context: 
     contexts = np.concatenate([[0.0], geometric_grid(max_context)])
     decode = step_cost(sc, Step((Segment(seqs[:, None], 1.0, contexts[None, :], decode=True), Segment(1.0, 1.0, 0.0))))
     decode_part = np.broadcast_to(_part(decode, "[decode]"), (max_seqs, contexts.size))
+    # a segment alone carries no tag: its attention at context 0 comes off the step's total
+    decodes_alone = step_cost(sc, Step((Segment(seqs, 1.0, 0.0, decode=True),))).time - decode_part[:, 0]
 
     chunks = geometric_grid(max_tokens)
     past = contexts
@@ -165,7 +172,8 @@ def build_step_model(sc: Scenario, max_tokens: int, max_seqs: int, max_context: 
     prefill_part = np.broadcast_to(_part(prefill, "[prefill]"), (chunks.size, past.size)) - prefill_kernels
     return StepModel(
         max_tokens, max_seqs, max_context,
-        tokens_part=[0.0] + f.tolist(), seqs_part=[0.0] + g.tolist(), shared_2d=shared_2d,
+        tokens_part=[0.0] + f.tolist(), seqs_part=[0.0] + g.tolist(),
+        decode_shared=[0.0] + np.broadcast_to(decodes_alone, seqs.shape).tolist(), shared_2d=shared_2d,
         context_grid=contexts.tolist(), decode_part=[[0.0] * contexts.size] + decode_part.tolist(),
         chunk_grid=chunks.tolist(), past_grid=past.tolist(), prefill_part=prefill_part.tolist(),
         prefill_overhead=float(prefill_kernels), launches=launches,

@@ -95,8 +95,9 @@ def _limits(rows: Rows) -> list[str]:
     for g in rows.groups:
         classes[product_class(g.prepared.scenario.precisions)] += len(g.positions)
     counts = frame["source"].value_counts()
-    single = sorted(family for family, sources in frame.groupby("family")["source"].nunique().items() if sources == 1)
-    engines = frame.groupby("engine")["source"].nunique()
+    scored = frame[frame["error"] == ""]  # a row that could not be estimated names no family
+    single = sorted(family for family, sources in scored.groupby("family")["source"].nunique().items() if sources == 1)
+    engines = scored.groupby("engine")["source"].nunique()
     return [
         f"- Few, uneven sources: {counts.iloc[0]} of {len(frame)} rows come from one source ({counts.index[0]}); "
         f"{len(counts)} sources in all.",

@@ -174,11 +174,45 @@ def test_measured_neuron_rows_run_on_their_compiled_shapes():
     assert {g.prepared.scenario.compiled_sequence for g in rows.groups} == {4096}
 
 
-def test_the_simulator_refuses_compiled_batch_rather_than_ignoring_it():
+def test_the_simulator_refuses_half_a_compiled_shape_rather_than_ignoring_it():
     from llmsizer.serving.simulate import simulate
 
-    with pytest.raises(ConfigError, match="compiled_batch"):
+    with pytest.raises(ConfigError, match="both are stated"):
         simulate(MODEL, HARDWARE, compiled_batch=8, rate=1.0, requests=4)
+    with pytest.raises(ConfigError, match="scheduler = 'vllm': must be compiled"):
+        simulate(MODEL, HARDWARE, compiled_batch=8, compiled_sequence=4096, scheduler="vllm", rate=1.0, requests=4)
+    with pytest.raises(ConfigError, match="must not exceed compiled_sequence = 1024"):
+        simulate(MODEL, HARDWARE, compiled_batch=8, compiled_sequence=1024, rate=1.0, requests=4, **LENGTHS)
+
+
+@pytest.mark.parametrize("model, hardware, batch", [("llama-3.1-8b", "trainium2", 32),
+                                                    ("qwen/qwen3-30b-a3b", "trainium2", 16)])
+def test_one_request_alone_on_compiled_graphs_equals_the_estimate(model, hardware, batch):
+    from llmsizer.serving.simulate import simulate
+
+    shapes = dict(engine="neuron", compiled_batch=batch, compiled_sequence=4096)
+    est = llmsizer.estimate(model, hardware, batch=1, **shapes, **LENGTHS)
+    s = simulate(model, hardware, concurrency=1, requests=3, **shapes, **LENGTHS).summary
+    assert s["ttft_ms_mean"] == pytest.approx(float(est.ttft) * 1e3, rel=1e-9)
+    assert s["itl_ms_mean"] == pytest.approx(float(est.tpot) * 1e3, rel=1e-9)
+
+
+def test_compiled_graphs_run_one_prompt_a_step_and_at_most_the_compiled_batch():
+    from llmsizer.serving.simulate import simulate
+
+    run = simulate("llama-3.1-8b", "trainium2", engine="neuron", compiled_batch=8, compiled_sequence=4096,
+                   concurrency=20, requests=60, **LENGTHS)
+    assert run.limits.engine == "compiled" and run.limits.max_num_seqs == 8
+    steps = run.steps_frame()
+    prompts = steps[steps["prefill_tokens"] > 0]
+    assert (steps["running"] <= 8).all() and steps["running"].max() == 8
+    assert (prompts["prefill_tokens"] == LENGTHS["input"]).all() and (prompts["decode_seqs"] == 0).all()
+    # every prompt step costs one padded prompt whatever the queue; every decode step the compiled batch's
+    assert prompts["duration"].nunique() == 1
+    decodes = steps[steps["decode_seqs"] == 8]
+    full = llmsizer.estimate("llama-3.1-8b", "trainium2", batch=8, compiled_batch=8, compiled_sequence=4096,
+                             engine="neuron", **LENGTHS)
+    assert np.allclose(decodes["duration"], float(full.tpot), rtol=1e-9)
 
 
 def test_a_compiled_sequence_prefills_each_prompt_at_its_length_one_after_another():

@@ -3,10 +3,13 @@ fills its own error column."""
 
 import json
 
+import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from llmsizer.cli import main
+from llmsizer.serving.table import lengths_of, row_options
 
 
 def test_simulate_prints_json_with_percentiles_and_goodput():
@@ -18,6 +21,16 @@ def test_simulate_prints_json_with_percentiles_and_goodput():
     assert s["completed"] == 200 and s["ttft_ms_p50"] <= s["ttft_ms_p90"] <= s["ttft_ms_p99"]
     assert 0 < s["goodput_requests_per_s"] <= s["request_throughput_per_s"]
     assert data["scheduler"]["engine"] == "vllm" and data["scheduler"]["block_size"] == 16
+
+
+def test_simulate_runs_compiled_graphs_from_flags():
+    result = CliRunner().invoke(main, ["simulate", "-m", "llama-3.1-8b", "-H", "trainium2", "-e", "neuron",
+                                       "--compiled-batch", "8", "--compiled-sequence", "4096", "--concurrency", "4",
+                                       "--requests", "20", "--input", "1500", "--output", "100", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["scheduler"]["engine"] == "compiled" and data["scheduler"]["max_num_seqs"] == 8
+    assert data["summary"]["completed"] == 20
 
 
 def test_simulate_a_scenario_table_keeps_bad_rows_to_themselves(tmp_path):
@@ -59,3 +72,21 @@ def test_simulate_replays_a_trace_and_draws_the_timeline(tmp_path):
 def test_simulate_needs_a_scenario():
     result = CliRunner().invoke(main, ["simulate", "--rate", "3"])
     assert result.exit_code == 2 and "--model" in result.output
+
+
+@pytest.mark.parametrize("text, kind, spread", [
+    ("fixed (random dataset)", "fixed", 0.0),
+    ("uniform: random dataset, range ratio 0", "uniform", 1 / np.sqrt(3)),
+    ("emulated: guidellm 0.1 prompts of 1,500 +/- 150 tokens and outputs of 250 +/- 20 tokens", "normal", 0.1),
+    ("dataset: ShareGPT V3", "lognormal", 1.0),
+])
+def test_a_length_distribution_cell_names_its_draw(text, kind, spread):
+    assert lengths_of(text) == (kind, pytest.approx(spread))
+
+
+def test_a_row_with_compiled_shapes_runs_the_compiled_scheduler():
+    row = {"model": "llama-3.1-8b", "hardware": "trainium2", "framework": "vLLM with the optimum-neuron plugin",
+           "input_len": 1500, "output_len": 200, "concurrency": 4, "compiled_batch": 32, "compiled_sequence": 4096}
+    options = row_options(row)
+    assert options["scheduler"] == "compiled" and (options["compiled_batch"], options["compiled_sequence"]) == (32, 4096)
+    assert row_options({**row, "compiled_batch": "", "compiled_sequence": ""})["scheduler"] == "vllm"

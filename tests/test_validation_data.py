@@ -17,7 +17,7 @@ STATIC_COLUMNS = ["id", "source", "source_url", "framework", "hardware", "num_de
                   "weight_precision", "kv_precision", "batch_size", "compiled_batch", "compiled_sequence", "input_len",
                   "output_len", "metric", "value", "unit", "client", "notes"]
 SERVING_COLUMNS = ["id", "source", "source_url", "framework", "hardware", "num_devices", "tp", "pp", "ep", "dp",
-                   "model", "weight_precision", "kv_precision", "input_len", "output_len", "length_distribution",
+                   "compiled_batch", "compiled_sequence", "model", "weight_precision", "kv_precision", "input_len", "output_len", "length_distribution",
                    "concurrency", "request_rate", "num_requests", "metric", "value", "unit", "notes"]
 SERVING_METRICS = {f"{what}_{stat}_ms" for what in ("ttft", "itl", "tpot", "e2e_latency")
                    for stat in ("mean", "p50", "p90", "p95", "p99")} | {
@@ -118,3 +118,13 @@ def test_rows_timed_at_a_client_say_so(table):
     name, _, rows = table
     if name == STATIC:
         assert {row["client"] for row in rows} <= {"", "http"}
+
+
+def test_serving_runs_state_the_compiled_shapes_of_their_static_rows():
+    """A deployment's compiled graphs are one export: its runs under load and its static rows agree."""
+    static = {(r["hardware"], r["model"], r["tp"]): (r["compiled_batch"], r["compiled_sequence"])
+              for r in read(STATIC)[1] if r["compiled_batch"]}
+    stated = [r for r in read(SERVING)[1] if r["compiled_batch"] or r["compiled_sequence"]]
+    assert stated
+    for row in stated:
+        assert static[(row["hardware"], row["model"], row["tp"])] == (row["compiled_batch"], row["compiled_sequence"])

@@ -7,6 +7,7 @@ from dataclasses import fields
 
 import click
 
+from ..serving.schedulers import ENGINES
 from .common import console, echo_json, table
 from .flags import click_option, named_flags
 
@@ -27,7 +28,7 @@ def prefill_pool_flags(command):
               help="With SCENARIOS.csv: where to write the rows with their simulated columns.")
 @click.option("-m", "--model", help="Zoo name, Hugging Face id, or path to a config.json (not with SCENARIOS.csv).")
 @named_flags("hardware", "system", "devices", "tp", "pp", "ep", "dp", "moe_imbalance", "weight_precision",
-             "kv_precision", "activation_precision", "quant", "engine", "profile")
+             "kv_precision", "activation_precision", "quant", "engine", "profile", "compiled_batch", "compiled_sequence")
 @prefill_pool_flags
 @click.option("--concurrency", type=click.IntRange(1), help="Closed loop: clients each sending a request when the last is answered.")
 @click.option("--rate", type=click.FloatRange(0, min_open=True), help="Open loop: requests per second.")
@@ -46,8 +47,9 @@ def prefill_pool_flags(command):
 @click.option("--prefix-groups", default=1, show_default=True, type=click.IntRange(1), help="Distinct shared prefixes.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--trace", type=click.Path(exists=True, dir_okay=False), help="CSV or JSONL of requests (arrival, input, output) to replay instead.")
-@click.option("--scheduler", type=click.Choice(["vllm", "sglang", "trtllm", "static"]),
-              help="Engine scheduler [default: the --engine's, else vllm].")
+@click.option("--scheduler", type=click.Choice(ENGINES),
+              help="Engine scheduler [default: compiled with --compiled-batch or --compiled-sequence, else the "
+                   "--engine's, else vllm].")
 @click.option("--max-num-batched-tokens", type=click.IntRange(1), help="Tokens per step [default: the engine's].")
 @click.option("--max-num-seqs", type=click.IntRange(1), help="Running requests [default: the engine's].")
 @click.option("--block-size", type=click.IntRange(1), help="Tokens per KV block [default: the engine's].")

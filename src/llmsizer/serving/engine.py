@@ -128,10 +128,12 @@ class Engine:
             budget -= n
         return chunks
 
-    def admit(self, budget: int | None) -> list:
-        """Start waiting requests in order while the budget, the sequence limit and the cache allow."""
+    def admit(self, budget: int | None, most: int | None = None) -> list:
+        """Start waiting requests in order (at most `most` of them) while the budget, the sequence
+        limit and the cache allow."""
         chunks, r = [], self.r
-        while self.waiting and self.running < self.limits.max_num_seqs and (budget is None or budget > 0):
+        while (self.waiting and self.running < self.limits.max_num_seqs and (budget is None or budget > 0)
+               and (most is None or len(chunks) < most)):
             rid = self.waiting[0]
             if rid in self.swapped:
                 break  # swapped caches come back before a step's decodes are counted (swap_in)

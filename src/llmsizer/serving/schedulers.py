@@ -15,6 +15,13 @@
   GUARANTEED_NO_EVICT capacity policy (a request starts only when blocks for its whole length are
   free, so nothing is ever preempted); max_batch_size 2048, max_num_tokens 8192, 32 tokens per
   block (https://nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/tuning-max-batch-size-and-max-num-tokens.html).
+- compiled: a runtime of graphs compiled for a fixed batch and sequence length (AWS Neuron under
+  vLLM or TGI, with optimum-neuron's models): a step of one waiting prompt, whole and alone,
+  whenever a request slot is free (its context-encoding graph takes one sequence: `ctx_batch_size`
+  is 1 under continuous batching, optimum/neuron/models/inference/backend/config.py), otherwise a
+  decode step of every running request; at most `max_num_seqs` running, the deployment's
+  `compiled_batch` where it states one (else 256, llmsizer's bound); each request holds the cache
+  slots of its whole length from its start, so none is preempted.
 - static: a batch of up to `max_num_seqs` waiting requests (whole prompts, at most
   `max_num_batched_tokens` in all) is prefilled at once and decoded until its last request ends
   before the next batch starts (llmsizer's static-batch estimate as a run); 256 requests and 65,536
@@ -27,7 +34,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import require
 
-ENGINES = ("vllm", "sglang", "trtllm", "static")
+ENGINES = ("vllm", "sglang", "trtllm", "compiled", "static")
 GIB = 1024**3
 
 
@@ -64,6 +71,8 @@ class Limits:
                            max_num_seqs=4096, block_size=1, chunked_prefill=True, prefix_caching=True),
             "trtllm": dict(max_num_batched_tokens=8192, max_num_seqs=2048, block_size=32, chunked_prefill=False,
                            prefix_caching=False),
+            "compiled": dict(max_num_batched_tokens=65536, max_num_seqs=256, block_size=16, chunked_prefill=False,
+                             prefix_caching=False),
             "static": dict(max_num_batched_tokens=65536, max_num_seqs=256, block_size=16, chunked_prefill=False,
                            prefix_caching=False),
         }[self.engine]
@@ -76,7 +85,7 @@ class Limits:
     @property
     def reserves_whole_requests(self) -> bool:
         """Blocks for a request's whole length are taken when it starts (no preemption)."""
-        return self.engine in ("trtllm", "static")
+        return self.engine in ("trtllm", "compiled", "static")
 
 
 def plan_continuous(engine):
@@ -102,6 +111,14 @@ def plan_prefill_first(engine):
     return engine.reserve_decode_blocks(), []
 
 
+def plan_one_prompt(engine):
+    """Compiled graphs: a step of one waiting prompt whenever a slot is free; else a decode step."""
+    chunks = engine.admit(None, most=1)
+    if chunks:
+        return False, chunks
+    return engine.reserve_decode_blocks(), []
+
+
 def plan_static(engine):
     """Static batching: decode the batch until it is done, then prefill the next one whole."""
     if engine.decoding or engine.prefilling:
@@ -109,4 +126,5 @@ def plan_static(engine):
     return False, engine.admit(engine.limits.max_num_batched_tokens)
 
 
-POLICIES = {"vllm": plan_continuous, "trtllm": plan_continuous, "sglang": plan_prefill_first, "static": plan_static}
+POLICIES = {"vllm": plan_continuous, "trtllm": plan_continuous, "sglang": plan_prefill_first,
+            "compiled": plan_one_prompt, "static": plan_static}

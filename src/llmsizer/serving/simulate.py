@@ -8,7 +8,7 @@ request, every step and the summary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
 import numpy as np
@@ -23,11 +23,11 @@ from ..ops.base import Sizes
 from ..parallel import Plan
 from .cluster import Cluster, Link
 from .engine import Engine
-from .kvcache import cache_size
+from .kvcache import cache_size, compiled_cache_size
 from .metrics import per_request, summarise
 from .requests import Requests
 from .schedulers import ENGINES, Limits
-from .stepmodel import StepModel, build_step_model
+from .stepmodel import CompiledStepModel, StepModel, build_compiled_step_model, build_step_model
 from .trace import read_trace
 from .workload import Load, make_requests
 
@@ -42,7 +42,7 @@ class SimulationResult:
     cache_blocks: list         # KV blocks of each engine
     summary: dict
     limits: Limits
-    step_model: StepModel
+    step_model: StepModel | CompiledStepModel
     devices: int               # every device serving (both pools when disaggregated)
 
     def requests_frame(self):
@@ -74,11 +74,17 @@ class SimulationResult:
 def _engine_setup(deployment: Deployment, limits: Limits, max_context: int):
     """Step model and cache size of one deployment under `limits`, cached across runs."""
     sc = deployment.resolve()
-    require(sc.compiled_batch is None and sc.compiled_sequence is None, "compiled_batch/compiled_sequence",
-            (sc.compiled_batch, sc.compiled_sequence), "are not modelled by the simulator (its steps run the "
-            "batches and lengths the scheduler forms)")
+    compiled = (sc.compiled_batch, sc.compiled_sequence)
+    if compiled != (None, None):
+        require(None not in compiled, "compiled_batch/compiled_sequence", compiled,
+                "the simulator runs compiled graphs when both are stated")
+        require(limits.engine == "compiled", "scheduler", limits.engine,
+                "must be compiled on a deployment with compiled graphs")
+        limits = replace(limits, max_num_seqs=min(limits.max_num_seqs or sc.compiled_batch, sc.compiled_batch))
     limits = limits.resolve(sc.system.accelerator.memory_capacity)
     tokens = max(limits.max_num_batched_tokens, limits.max_num_seqs)
+    if compiled != (None, None):
+        return sc, limits, build_compiled_step_model(sc), compiled_cache_size(sc, limits.block_size)
     model = build_step_model(sc, tokens, limits.max_num_seqs, max_context)
     return sc, limits, model, cache_size(sc, limits.block_size, tokens, limits.max_num_seqs)
 
@@ -110,6 +116,9 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
     max_context = int(max(np.add(requests.prompt, requests.output)))
     context_bucket = 1 << max(max_context - 1, 1).bit_length()  # tables reused across similar runs
     decode_sc, resolved, model, decode_pool = _pool(requests, deployment, limits, "both", context_bucket, record)
+    require(decode_sc.compiled_sequence is None or max_context <= decode_sc.compiled_sequence, "input + output",
+            max_context, f"must not exceed compiled_sequence = {decode_sc.compiled_sequence}: the engine's graphs "
+            "hold at most that many tokens of a sequence")
     pools, link, devices = [decode_pool], None, decode_sc.plan.devices
     delay = decode_sc.profile.prefill_overhead_s
     front = prefill_deployment(deployment, serving)
@@ -138,12 +147,15 @@ def simulate(model=None, hardware=None, *, trace=None, scheduler: str | None = N
     pool (prefill_devices, prefill_tp), of `Load` (rate | concurrency | offline, requests, arrival,
     burstiness, input, output, lengths, spread, prefix_tokens, prefix_groups, seed) and of `Limits`
     (max_num_batched_tokens, max_num_seqs, block_size, chunked_prefill, prefix_caching, preemption).
-    `scheduler` is vllm, sglang, trtllm or static [default: the --engine's, else vllm]; `trace` a
+    `scheduler` is vllm, sglang, trtllm, compiled or static [default: compiled where the deployment
+    states compiled shapes, else the --engine's, else vllm]; `trace` a
     CSV/JSONL file of requests replacing the drawn load."""
     load_options = {k: options.pop(k) for k in list(options) if k in LOAD_FIELDS}
     limit_options = {k: options.pop(k) for k in list(options) if k in LIMIT_FIELDS}
     deployment, _, serving = split_options({"model": model, "hardware": hardware, **options})
-    if scheduler is None:
+    if scheduler is None and (deployment.compiled_batch or deployment.compiled_sequence):
+        scheduler = "compiled"
+    elif scheduler is None:
         named = engine_from_text(deployment.engine) if deployment.engine else None
         scheduler = named if named in ENGINES else "vllm"
     limits = Limits(scheduler, **limit_options)

@@ -180,6 +180,35 @@ def build_step_model(sc: Scenario, max_tokens: int, max_seqs: int, max_context: 
     )
 
 
+@dataclass
+class CompiledStepModel:
+    """Step times on graphs compiled for `batch` sequences of `sequence` tokens: a prompt runs the
+    context graph alone, padded to the compiled sequence; a decode step runs the token graph at the
+    compiled batch (padding rows copy a real row) over the whole compiled cache, and the engine's
+    host work is paid for the real sequences (inference/shapes.py)."""
+
+    prompt: float                # one prompt's step
+    decode: list                 # [d] a decode step with d real sequences, d = 0 .. batch
+
+    def time(self, decode_seqs: int, context_sum: float, chunks) -> float:
+        return len(chunks) * self.prompt + (self.decode[decode_seqs] if decode_seqs else 0.0)
+
+
+def build_compiled_step_model(sc: Scenario) -> CompiledStepModel:
+    """Tabulate the step cost of `sc` on the graphs its deployment states (compiled batch and
+    sequence) for every count of real sequences up to the compiled batch."""
+    from ..inference.step import cost_ops
+    from ..ops.base import decode_step, prefill_step
+    from ..ops.graph import step_ops
+
+    batch, length = sc.compiled_batch, float(sc.compiled_sequence)
+    real = np.arange(1.0, batch + 1.0)
+    steps = (prefill_step(1.0, length), decode_step(float(batch), length - 1.0, padding=batch - real))
+    prompt, decode = (cost_ops(step_ops(sc.context, step), sc, sequences=sequences, graphs=replays_graphs(sc.profile, step))
+                      for step, sequences in zip(steps, (1.0, real)))
+    return CompiledStepModel(float(prompt.time), [0.0] + np.broadcast_to(decode.time, real.shape).tolist())
+
+
 def exact_step(decode_seqs: int, contexts, chunks) -> Step:
     """The `Step` the model prices for a composition: one decode segment at the mean context and
     one segment per prompt chunk."""

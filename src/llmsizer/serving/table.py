@@ -4,8 +4,8 @@ reason in `sim_error` and never stops the others.
 Columns: model, hardware, num_devices, tp, pp, ep, weight_precision, kv_precision, input_len,
 output_len, optional framework (its engine's scheduler and profile), one of concurrency or
 request_rate (`inf` or blank with no concurrency: offline), optional num_requests, seed, dp
-(replicas, each of num_devices) and length_distribution (fixed, uniform, lognormal or a dataset
-name: log-normal with a coefficient of variation of 1). Every input column is kept; added are
+(replicas, each of num_devices), compiled_batch and compiled_sequence (graphs compiled ahead of
+time: the compiled scheduler on them) and length_distribution (see `lengths_of`). Every input column is kept; added are
 sim_{ttft,itl,e2e_latency}_ms_{mean,p50,p90,p95,p99}, sim_output_throughput_tokens_per_s,
 sim_request_throughput_per_s and sim_error.
 """
@@ -13,6 +13,7 @@ sim_request_throughput_per_s and sim_error.
 from __future__ import annotations
 
 import math
+import re
 
 from ..cost.profile import engine_from_text
 from ..errors import LlmsizerError
@@ -35,12 +36,18 @@ def number(value):
 
 
 def lengths_of(distribution) -> tuple[str, float]:
-    """(lengths kind, spread) for a length_distribution cell."""
+    """(lengths kind, spread) for a length_distribution cell: `fixed`; `uniform` over (0, 2 x mean];
+    a stated `N +/- M` (a load generator's emulated lengths) normal with a coefficient of
+    variation of M / N; a dataset log-normal with one of 1."""
     text = str(distribution or "fixed").lower()
     if text.startswith("fixed"):
         return "fixed", 0.0
     if text.startswith("uniform"):
         return "uniform", 1 / math.sqrt(3)  # over (0, 2 x mean]
+    stated = re.search(r"([\d,]+)\s*\+/-\s*([\d,]+)", text)
+    if stated:
+        mean, spread = (float(v.replace(",", "")) for v in stated.groups())
+        return "normal", spread / mean
     return "lognormal", 1.0
 
 
@@ -66,7 +73,12 @@ def row_options(row) -> dict:
     options.update(model=get("model"), hardware=get("hardware"), devices=devices * replicas,
                    tp=int(number(get("tp")) or 1), pp=int(number(get("pp")) or 1), ep=int(number(get("ep")) or 1),
                    weight_precision=get("weight_precision") or "bf16", kv_precision=get("kv_precision") or None,
-                   engine=engine, scheduler=engine if engine in ENGINES else "vllm", record=False)
+                   engine=engine, record=False)
+    for shape in ("compiled_batch", "compiled_sequence"):  # graphs compiled ahead of time run the compiled scheduler
+        if number(get(shape)):
+            options[shape] = int(number(get(shape)))
+    options["scheduler"] = ("compiled" if "compiled_batch" in options or "compiled_sequence" in options
+                            else engine if engine in ENGINES else "vllm")
     return options
 
 

@@ -20,9 +20,9 @@ from .table import number, row_options
 #: measured metric -> the simulator's summary key; TPOT stands in for ITL when a run gives it
 COMPARED = {"ttft_mean_ms": "ttft_ms_mean", "itl_mean_ms": "itl_ms_mean", "ttft_p95_ms": "ttft_ms_p95",
             "output_throughput_tokens_per_s": "output_throughput_tokens_per_s"}
-RUN_COLUMNS = ["source", "framework", "hardware", "num_devices", "tp", "pp", "ep", "dp", "model", "weight_precision",
-               "kv_precision", "input_len", "output_len", "length_distribution", "concurrency", "request_rate",
-               "num_requests"]
+RUN_COLUMNS = ["source", "framework", "hardware", "num_devices", "tp", "pp", "ep", "dp", "compiled_batch",
+               "compiled_sequence", "model", "weight_precision", "kv_precision", "input_len", "output_len",
+               "length_distribution", "concurrency", "request_rate", "num_requests"]
 #: simulations of each run, with different seeds, averaged (one run's Poisson draw alone moves
 #: its duration, and so its throughput, by about 1 / sqrt(requests))
 SEEDS = 3

@@ -150,3 +150,28 @@ def test_plans_command_ranks_and_marks_plans_that_do_not_fit():
     assert all(r["tp"] * r["pp"] * r["dp"] * r["cp"] == 8 for r in rows)
     table = CliRunner().invoke(main, ["plans", "-m", "mixtral-8x7b", "-s", "dgx-h100", "--objective", "tpot"])
     assert table.exit_code == 0 and "valid plans" in table.output
+
+
+@pytest.mark.parametrize("plan, heads, kv, q_per_device, kv_per_device", [
+    (Plan(tp=8, head_ranks=4), 56, 8, 8, 4),    # 32 ranks: 56 -> 64 query heads, KV replicated to one per rank
+    (Plan(tp=12, head_ranks=2), 64, 8, 6, 2),   # 24 ranks: 64 -> 72, KV 8 -> 24
+    (Plan(tp=6, head_ranks=2), 64, 8, 12, 12),  # 12 ranks, which 8 KV heads do not divide: one per query head
+    (Plan(tp=1, head_ranks=4), 32, 8, 32, 8),   # 4 ranks: nothing padded, two KV heads a rank
+    (Plan(tp=16, head_ranks=4), 40, 40, 4, 4),  # multi-head attention: KV heads padded as the query heads
+    (Plan(tp=4), 32, 8, 8, 2),                  # no padding: the plain split
+    (Plan(tp=16), 32, 8, 2, 1),                 # no padding: KV replicated to one per device
+])
+def test_heads_per_device_follow_neuronx_distributed_gqa_sharding(plan, heads, kv, q_per_device, kv_per_device):
+    """get_shardable_head_counts in optimum-neuron's gqa.py, its docstring's 32-rank example first."""
+    assert plan.heads_per_device(heads) == q_per_device
+    assert plan.kv_heads_per_device(kv, heads) == kv_per_device
+
+
+def test_an_engine_that_pads_heads_runs_a_tp_that_does_not_divide_them():
+    scout = "meta-llama/Llama-4-Scout-17B-16E-Instruct"  # 40 query heads, 8 KV heads
+    with pytest.raises(ConfigError, match="tp = 16: must divide the attention heads \\(40\\)"):
+        scenario(scout, "trainium2", tp=16)
+    sc = scenario(scout, "trainium2", tp=16, engine="neuron")
+    assert sc.plan.head_ranks == 4  # a Trainium2 chip runs 4 NeuronCores as ranks
+    attention = next(layer.mixer for layer in sc.model.layer_kinds() if layer.mixer is not None)
+    assert attention.shard(sc.plan).num_heads == 4 and attention.shard(sc.plan).num_kv_heads == 4

@@ -46,6 +46,10 @@ class Plan:
     redundant_experts: int = 0
     attention_dp: bool = False
     two_batch_overlap: bool = False
+    #: tensor-parallel ranks on each device whose attention heads the engine pads to a multiple of
+    #: all ranks, replicating KV heads per rank (NeuronX Distributed's GQA sharding, each NeuronCore
+    #: a rank); 0: heads are split as they are, so tp must divide them
+    head_ranks: int = 0
 
     def __post_init__(self):
         for name in ("tp", "pp", "ep", "dp", "cp"):
@@ -139,9 +143,24 @@ class Plan:
         if not model.is_moe:
             require(self.ep == 1, "ep", self.ep, f"{model.name} has no experts; expert parallelism needs a MoE model")
 
-    def kv_heads_per_device(self, kv_heads: int) -> int:
-        """KV heads each device holds: split when tp divides them, else replicated to one per device."""
-        return max(1, kv_heads // self.tp)
+    def heads_per_device(self, heads: int) -> int:
+        """Query heads each device holds: its share, or with `head_ranks` its ranks' share of the
+        heads padded to a multiple of every rank."""
+        if not self.head_ranks:
+            return heads // self.tp
+        return -(-heads // (self.tp * self.head_ranks)) * self.head_ranks
+
+    def kv_heads_per_device(self, kv_heads: int, heads: int) -> int:
+        """KV heads each device holds: split when tp divides them, else replicated to one per device.
+        With `head_ranks`, as NeuronX Distributed shards them (get_shardable_head_counts): one per
+        query head when the model has as many or when they do not divide the ranks, else at least
+        one per rank."""
+        if not self.head_ranks:
+            return max(1, kv_heads // self.tp)
+        ranks = self.tp * self.head_ranks
+        if kv_heads == heads or ranks % kv_heads and (kv_heads < ranks or kv_heads % ranks):
+            return self.heads_per_device(heads)
+        return max(kv_heads, ranks) // ranks * self.head_ranks
 
     def layout(self, system: System) -> dict[str, tuple[Span, ...]]:
         """The network spans of each group: groups take dimensions in `order`, innermost first,

@@ -91,6 +91,9 @@ class Profile:
     #: once, its weights read once) or "nxd" (NeuronX Distributed's fixed-shape ExpertMLPs: selective
     #: loading, every expert, or worst-case 512-row blocks; ops/ffn.py nxd_expert_work)
     moe_kernel: str = "grouped"
+    #: whether the engine pads query heads to a multiple of its tensor-parallel ranks (every core of
+    #: `tensor_parallel_cores` a rank) and replicates KV heads per rank, so tp need not divide them
+    pads_heads: bool = False
     #: whether the engine runs MoE experts in fp8 when weights are fp8 (else they stay 16-bit)
     fp8_experts: bool = True
     #: whether attention over an 8-bit cache runs 8-bit products (else it runs at the 16-bit rate)

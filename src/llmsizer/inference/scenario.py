@@ -77,16 +77,18 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
         require(size is None or (float(size).is_integer() and size >= 1), name, size, "must be a whole number >= 1")
     moe_imbalance = UNIFORM_ROUTING if moe_imbalance is None else moe_imbalance
     require(moe_imbalance >= 1.0, "moe_imbalance", moe_imbalance, "must be >= 1 (the busiest device over the average)")
+    accelerator = system.accelerator if system is not None else load_accelerator(hardware)
+    if not isinstance(profile, Profile):
+        name = profile or engine_from_text(engine) or engine or accelerator.default_engine or "default"
+        profile = load_profile(name, accelerator.name)
     plan = Plan(tp=tp, pp=pp, ep=ep, dp=devices // per_replica, cp=cp, microbatches=microbatches,
                 redundant_experts=redundant_experts, attention_dp=attention_dp, two_batch_overlap=two_batch_overlap,
+                head_ranks=(accelerator.tensor_parallel_cores or 1) if profile.pads_heads else 0,
                 **({"order": tuple(order)} if order else {}))
     plan.check(model)
     if system is None:
-        system = System.single_node(load_accelerator(hardware), devices)
+        system = System.single_node(accelerator, devices)
     plan.layout(system)  # fails early, naming the group that does not fit the network
-    if not isinstance(profile, Profile):
-        name = profile or engine_from_text(engine) or engine or system.accelerator.default_engine or "default"
-        profile = load_profile(name, system.accelerator.name)
     if quant is not None:  # a named scheme sets every tensor class; an explicit KV precision still wins
         precisions = quant_preset(quant, kv_precision)
     else:

@@ -63,10 +63,12 @@ class Attention:
         return projections + gate + bias + norms + (self.num_heads if self.sinks else 0)
 
     def shard(self, plan) -> "Attention":
-        return replace(self, num_heads=self.num_heads // plan.tp,
-                       num_kv_heads=plan.kv_heads_per_device(self.num_kv_heads))
+        return replace(self, num_heads=plan.heads_per_device(self.num_heads),
+                       num_kv_heads=plan.kv_heads_per_device(self.num_kv_heads, self.num_heads))
 
     def check(self, plan) -> None:
+        if plan.head_ranks:  # the engine pads heads to its ranks
+            return
         split_rule(plan, self.num_heads, "attention heads")
         kv = self.num_kv_heads
         require(kv % plan.tp == 0 or plan.tp % kv == 0, "tp", plan.tp,
@@ -75,7 +77,7 @@ class Attention:
     def cache_elements(self, context, plan):
         """K and V of the visible tokens (a chunked layer keeps at most one chunk)."""
         tokens = context if self.span is None else np.minimum(context, self.span)
-        return tokens * 2 * plan.kv_heads_per_device(self.num_kv_heads) * self.head_dim, 0.0
+        return tokens * 2 * plan.kv_heads_per_device(self.num_kv_heads, self.num_heads) * self.head_dim, 0.0
 
     def activation_width(self, plan) -> float:
         return (self.num_heads * (2 if self.output_gate else 1) + 2 * self.num_kv_heads) * self.head_dim

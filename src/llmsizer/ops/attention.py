@@ -78,8 +78,8 @@ def _tag(step: Step, seg: Segment) -> str:
 def attention_ops(mixer: Attention, ctx: Context, count: float, step: Step) -> list[Op]:
     hidden, sizes, plan = ctx.model.hidden, ctx.sizes, ctx.plan
     tokens = ctx.linear_tokens(step)
-    heads = mixer.num_heads // plan.tp
-    kv_heads = plan.kv_heads_per_device(mixer.num_kv_heads)
+    heads = plan.heads_per_device(mixer.num_heads)
+    kv_heads = plan.kv_heads_per_device(mixer.num_kv_heads, mixer.num_heads)
     hd = mixer.head_dim
     qkv_width = (heads * (2 if mixer.output_gate else 1) + 2 * kv_heads) * hd
     ops = [

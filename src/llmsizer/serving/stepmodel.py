@@ -78,7 +78,7 @@ class StepModel:
     past_grid: list              # cached tokens before a chunk p
     prefill_part: list           # [n index][p index], kernel overhead excluded
     prefill_overhead: float      # prefill attention's kernel overhead, once per step with prompts
-    launches: tuple = (0.0, 0.0, 0.0)  # host launch seconds of a decode-only, prompt-only and mixed step
+    launches: tuple = (0.0, 0.0)  # host launch seconds of a prompt-only and a mixed step
 
     def shared(self, tokens: int, seqs: int) -> float:
         if self.shared_2d is None:
@@ -118,7 +118,7 @@ class StepModel:
         if not chunks:  # D holds a decode step's own launches
             return seconds + self.decode_shared[decode_seqs]
         # F and G hold a mixed step's launches; a step of prompts alone pays its own
-        seconds += self.launches[1 if not decode_seqs else 2] - self.launches[2]
+        seconds += self.launches[0 if not decode_seqs else 1] - self.launches[1]
         if self.shared_2d is None:
             return seconds + self.tokens_part[int(tokens)] + self.seqs_part[decode_seqs + len(chunks)]
         return seconds + self.shared(int(tokens), decode_seqs + len(chunks))
@@ -166,9 +166,8 @@ def build_step_model(sc: Scenario, max_tokens: int, max_seqs: int, max_context: 
     prefill = step_cost(sc, Step((one_token, Segment(1.0, chunks[:, None], past[None, :]))))
     prefill_kernels = sum(c.overhead * c.op.count for c in prefill.costs if c.op.name.endswith("[prefill]"))
     prompt = Segment(1.0, 1.0, 0.0)
-    kinds = (Step((one_token,)), Step((prompt,)), Step((one_token, prompt)))
-    launches = tuple(0.0 if replays_graphs(sc.profile, s) else float(launch_time(step_cost(sc, s).costs, sc.profile))
-                     for s in kinds)
+    kinds = (Step((prompt,)), Step((one_token, prompt)))
+    launches = tuple(float(launch_time(step_cost(sc, s).costs, sc.profile)) for s in kinds)  # steps with a prompt run eagerly
     prefill_part = np.broadcast_to(_part(prefill, "[prefill]"), (chunks.size, past.size)) - prefill_kernels
     return StepModel(
         max_tokens, max_seqs, max_context,
@@ -182,10 +181,10 @@ def build_step_model(sc: Scenario, max_tokens: int, max_seqs: int, max_context: 
 
 @dataclass
 class CompiledStepModel:
-    """Step times on graphs compiled for `batch` sequences of `sequence` tokens: a prompt runs the
-    context graph alone, padded to the compiled sequence; a decode step runs the token graph at the
-    compiled batch (padding rows copy a real row) over the whole compiled cache, and the engine's
-    host work is paid for the real sequences (inference/shapes.py)."""
+    """Step times on a deployment's compiled graphs: a prompt runs the context graph alone,
+    padded to the compiled sequence (`prompt`); a decode step of d real sequences runs the token
+    graph at the compiled batch (padding rows copy a real row) over the whole compiled cache, the
+    engine's host work paid for the d (`decode[d]`; inference/shapes.py)."""
 
     prompt: float                # one prompt's step
     decode: list                 # [d] a decode step with d real sequences, d = 0 .. batch

@@ -54,6 +54,19 @@ def nxd_expert_work(tokens, num_experts: int, local_experts: int, top_k: int, de
     return rows, loads, per_product
 
 
+def _grouped_expert_work(ctx: Context, E: int, k: int, tokens, routed_tokens):
+    """(token-expert rows, experts touched, rows per expert) on the busiest device when each expert
+    a token reaches runs its tokens once (`moe_ops`)."""
+    plan = ctx.plan
+    slots = E + plan.redundant_experts
+    distinct = tokens if routed_tokens is None else real(routed_tokens)
+    group_tokens = distinct * plan.expert_group / plan.tp  # the tokens of every replica the expert group serves
+    touched_here = expected_experts_touched(slots, k, group_tokens) / slots * plan.expert_slots(E)
+    imbalance = ctx.moe_imbalance * plan.placement_imbalance(E)
+    routed = tokens * k * plan.routed_share * imbalance  # token-expert pairs on the busiest device
+    return routed, touched_here, np.where(touched_here > 0, routed / np.maximum(touched_here, 1e-12), 0.0)
+
+
 def _dense_ops(ctx: Context, prefix: str, block: str, count: float, tokens, width: int, gated: bool, bias: bool):
     """Up (and gate), activation and down of one FFN already split `width` per device."""
     hidden = ctx.model.hidden
@@ -90,16 +103,11 @@ def moe_ops(ctx: Context, ffn: MoEFFN, count: float, tokens, routed_tokens=None,
     E, k = ffn.num_experts, ffn.top_k
     width = ffn.expert_intermediate // plan.expert_tp
     up_width = (2 if ffn.gated else 1) * width
-    slots = E + plan.redundant_experts
-    distinct = tokens if routed_tokens is None else real(routed_tokens)
-    group_tokens = distinct * plan.expert_group / plan.tp  # the tokens of every replica the expert group serves
-    touched_here = expected_experts_touched(slots, k, group_tokens) / slots * plan.expert_slots(E)
-    imbalance = ctx.moe_imbalance * plan.placement_imbalance(E)
-    routed = tokens * k * plan.routed_share * imbalance  # token-expert pairs on the busiest device
-    per_expert = np.where(touched_here > 0, routed / np.maximum(touched_here, 1e-12), 0.0)
     if ctx.moe_kernel == "nxd":
         routed, touched_here, per_expert = nxd_expert_work(tokens * plan.expert_group / plan.tp, E,
                                                            plan.expert_slots(E), k, decode)
+    else:
+        routed, touched_here, per_expert = _grouped_expert_work(ctx, E, k, tokens, routed_tokens)
     ops = [matmul(ctx, "router", "moe", count, tokens, hidden, E, bias=ffn.router_bias)]
     if plan.experts_span_replicas:
         sent = tokens / plan.tp * hidden  # each TP rank sends its share of the tokens, one copy each

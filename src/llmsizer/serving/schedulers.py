@@ -36,6 +36,17 @@ from ..errors import require
 
 ENGINES = ("vllm", "sglang", "trtllm", "compiled", "static")
 GIB = 1024**3
+#: llmsizer's own bounds for engines that run whole prompts in batches of their own
+STATIC_LIMITS = dict(max_num_batched_tokens=65536, max_num_seqs=256, block_size=16, chunked_prefill=False,
+                     prefix_caching=False)
+
+
+def default_scheduler(engine: str | None, compiled: bool) -> str:
+    """The scheduler a deployment runs when none is named: `compiled` on compiled graphs, else
+    its engine's (an engine profile name such as `sglang`), else vLLM's."""
+    if compiled:
+        return "compiled"
+    return engine if engine in ENGINES else "vllm"
 
 
 @dataclass(frozen=True)
@@ -71,10 +82,8 @@ class Limits:
                            max_num_seqs=4096, block_size=1, chunked_prefill=True, prefix_caching=True),
             "trtllm": dict(max_num_batched_tokens=8192, max_num_seqs=2048, block_size=32, chunked_prefill=False,
                            prefix_caching=False),
-            "compiled": dict(max_num_batched_tokens=65536, max_num_seqs=256, block_size=16, chunked_prefill=False,
-                             prefix_caching=False),
-            "static": dict(max_num_batched_tokens=65536, max_num_seqs=256, block_size=16, chunked_prefill=False,
-                           prefix_caching=False),
+            "static": STATIC_LIMITS,
+            "compiled": STATIC_LIMITS,  # the compiled batch, where stated, caps the sequences (simulate.py)
         }[self.engine]
         filled = replace(self, **{k: v if getattr(self, k) is None else getattr(self, k) for k, v in defaults.items()})
         require(filled.max_num_batched_tokens >= filled.max_num_seqs or self.engine in ("sglang", "static"),

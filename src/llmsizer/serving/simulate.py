@@ -26,7 +26,7 @@ from .engine import Engine
 from .kvcache import cache_size, compiled_cache_size
 from .metrics import per_request, summarise
 from .requests import Requests
-from .schedulers import ENGINES, Limits
+from .schedulers import Limits, default_scheduler
 from .stepmodel import CompiledStepModel, StepModel, build_compiled_step_model, build_step_model
 from .trace import read_trace
 from .workload import Load, make_requests
@@ -74,16 +74,17 @@ class SimulationResult:
 def _engine_setup(deployment: Deployment, limits: Limits, max_context: int):
     """Step model and cache size of one deployment under `limits`, cached across runs."""
     sc = deployment.resolve()
-    compiled = (sc.compiled_batch, sc.compiled_sequence)
-    if compiled != (None, None):
-        require(None not in compiled, "compiled_batch/compiled_sequence", compiled,
+    shapes = (sc.compiled_batch, sc.compiled_sequence)
+    compiled = shapes != (None, None)
+    if compiled:
+        require(None not in shapes, "compiled_batch/compiled_sequence", shapes,
                 "the simulator runs compiled graphs when both are stated")
         require(limits.engine == "compiled", "scheduler", limits.engine,
                 "must be compiled on a deployment with compiled graphs")
         limits = replace(limits, max_num_seqs=min(limits.max_num_seqs or sc.compiled_batch, sc.compiled_batch))
     limits = limits.resolve(sc.system.accelerator.memory_capacity)
     tokens = max(limits.max_num_batched_tokens, limits.max_num_seqs)
-    if compiled != (None, None):
+    if compiled:
         return sc, limits, build_compiled_step_model(sc), compiled_cache_size(sc, limits.block_size)
     model = build_step_model(sc, tokens, limits.max_num_seqs, max_context)
     return sc, limits, model, cache_size(sc, limits.block_size, tokens, limits.max_num_seqs)
@@ -153,11 +154,9 @@ def simulate(model=None, hardware=None, *, trace=None, scheduler: str | None = N
     load_options = {k: options.pop(k) for k in list(options) if k in LOAD_FIELDS}
     limit_options = {k: options.pop(k) for k in list(options) if k in LIMIT_FIELDS}
     deployment, _, serving = split_options({"model": model, "hardware": hardware, **options})
-    if scheduler is None and (deployment.compiled_batch or deployment.compiled_sequence):
-        scheduler = "compiled"
-    elif scheduler is None:
-        named = engine_from_text(deployment.engine) if deployment.engine else None
-        scheduler = named if named in ENGINES else "vllm"
+    if scheduler is None:
+        scheduler = default_scheduler(engine_from_text(deployment.engine) if deployment.engine else None,
+                                      bool(deployment.compiled_batch or deployment.compiled_sequence))
     limits = Limits(scheduler, **limit_options)
     if trace is not None:
         requests = read_trace(trace)

@@ -27,8 +27,10 @@ import numpy as np
 from ..errors import require
 from ..inference.scenario import Scenario
 from ..cost.roofline import launch_time
-from ..inference.step import StepCost, replays_graphs, step_cost
-from ..ops.base import Segment, Step
+from ..inference.shapes import decode_batch, decode_context, prefill_prompt
+from ..inference.step import StepCost, cost_ops, replays_graphs, step_cost
+from ..ops.base import Segment, Step, decode_step, prefill_step
+from ..ops.graph import step_ops
 
 #: spacing of the geometric grids of contexts and prompt chunk sizes (2% apart)
 GRID_RATIO = 1.02
@@ -196,13 +198,10 @@ class CompiledStepModel:
 def build_compiled_step_model(sc: Scenario) -> CompiledStepModel:
     """Tabulate the step cost of `sc` on the graphs its deployment states (compiled batch and
     sequence) for every count of real sequences up to the compiled batch."""
-    from ..inference.step import cost_ops
-    from ..ops.base import decode_step, prefill_step
-    from ..ops.graph import step_ops
-
-    batch, length = sc.compiled_batch, float(sc.compiled_sequence)
-    real = np.arange(1.0, batch + 1.0)
-    steps = (prefill_step(1.0, length), decode_step(float(batch), length - 1.0, padding=batch - real))
+    real = np.arange(1.0, sc.compiled_batch + 1.0)
+    padded = decode_batch(sc, real)
+    steps = (prefill_step(1.0, prefill_prompt(sc, 1.0, 1.0)),
+             decode_step(padded, decode_context(sc, real), padding=padded - real))
     prompt, decode = (cost_ops(step_ops(sc.context, step), sc, sequences=sequences, graphs=replays_graphs(sc.profile, step))
                       for step, sequences in zip(steps, (1.0, real)))
     return CompiledStepModel(float(prompt.time), [0.0] + np.broadcast_to(decode.time, real.shape).tolist())

@@ -18,7 +18,7 @@ import re
 from ..cost.profile import engine_from_text
 from ..errors import LlmsizerError
 from .metrics import METRICS, PERCENTILES
-from .schedulers import ENGINES
+from .schedulers import default_scheduler
 
 #: requests simulated when a row does not say how many
 DEFAULT_REQUESTS = 1000
@@ -77,8 +77,7 @@ def row_options(row) -> dict:
     for shape in ("compiled_batch", "compiled_sequence"):  # graphs compiled ahead of time run the compiled scheduler
         if number(get(shape)):
             options[shape] = int(number(get(shape)))
-    options["scheduler"] = ("compiled" if "compiled_batch" in options or "compiled_sequence" in options
-                            else engine if engine in ENGINES else "vllm")
+    options["scheduler"] = default_scheduler(engine, "compiled_batch" in options or "compiled_sequence" in options)
     return options
 
 

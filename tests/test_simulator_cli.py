@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from llmsizer.cli import main
-from llmsizer.serving.table import lengths_of, row_options
+from llmsizer.serving.table import lengths_of, row_options, simulate_table
 
 
 def test_simulate_prints_json_with_percentiles_and_goodput():
@@ -90,3 +90,12 @@ def test_a_row_with_compiled_shapes_runs_the_compiled_scheduler():
     options = row_options(row)
     assert options["scheduler"] == "compiled" and (options["compiled_batch"], options["compiled_sequence"]) == (32, 4096)
     assert row_options({**row, "compiled_batch": "", "compiled_sequence": ""})["scheduler"] == "vllm"
+
+
+@pytest.mark.parametrize("bad", ["abc", 2.5, 0])
+def test_a_bad_compiled_shape_fails_its_own_row_only(bad):
+    base = {"model": "llama-3.1-8b", "hardware": "trainium2", "framework": "vLLM with the optimum-neuron plugin",
+            "input_len": 1500, "output_len": 100, "concurrency": 2, "num_requests": 6, "compiled_sequence": 4096}
+    out = simulate_table(pd.DataFrame([{**base, "compiled_batch": 8}, {**base, "compiled_batch": bad}]))
+    assert out["sim_error"][0] == "" and out["sim_ttft_ms_mean"][0] > 0
+    assert out["sim_error"][1] == f"compiled_batch = {bad!r}: must be a whole number >= 1"

@@ -80,7 +80,8 @@ class Deployment:
                                               "batch is an error.", kind=int, minimum=1, maximum=LARGEST_WHOLE)
     compiled_sequence: int | None = option(None, "Sequence length the engine's graphs were compiled for (optimum-neuron "
                                                  "export sequence_length without a prefill chunk): prompts are "
-                                                 "prefilled padded to it, decode steps read the cache over all of it, "
+                                                 "prefilled padded to it, one per step, decode steps read the cache "
+                                                 "over all of it, "
                                                  "the KV cache holds it; a longer sequence is an error.", kind=int,
                                            minimum=1, maximum=LARGEST_WHOLE)
 

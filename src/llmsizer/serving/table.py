@@ -75,8 +75,13 @@ def row_options(row) -> dict:
                    weight_precision=get("weight_precision") or "bf16", kv_precision=get("kv_precision") or None,
                    engine=engine, record=False)
     for shape in ("compiled_batch", "compiled_sequence"):  # graphs compiled ahead of time run the compiled scheduler
-        if number(get(shape)):
-            options[shape] = int(number(get(shape)))
+        cell = get(shape)
+        if number(cell) is None and str(cell if cell is not None else "").strip().lower() in ("", "nan"):
+            continue  # blank: not compiled
+        value = number(cell)
+        if value is None or not value.is_integer() or value < 1:
+            raise LlmsizerError(f"{shape} = {cell!r}: must be a whole number >= 1")
+        options[shape] = int(value)
     options["scheduler"] = default_scheduler(engine, "compiled_batch" in options or "compiled_sequence" in options)
     return options
 

@@ -38,13 +38,14 @@ class CacheSize:
     state_blocks: int = 0
 
 
-def _block(sc: Scenario, block_size: int) -> tuple[float, float, float]:
-    """(cache bytes per token, fixed state bytes per sequence, bytes of one block) on one device."""
+def _block(sc: Scenario, block_size: int) -> tuple[float, float, int]:
+    """(cache bytes per token, bytes of one block, blocks of a sequence's fixed state) on one device."""
     sizes = Sizes.of(sc.precisions)
     state = float(cache_bytes_per_sequence(sc.model, sc.plan, sizes, 0.0))
     per_token = (float(cache_bytes_per_sequence(sc.model, sc.plan, sizes, 65536.0)) - state) / 65536.0
     # a model with no attention cache holds one fixed state per sequence: a block is one state
-    return per_token, state, per_token * block_size if per_token > 0 else state
+    block_bytes = per_token * block_size if per_token > 0 else state
+    return per_token, block_bytes, int(np.ceil(state / block_bytes)) if state else 0
 
 
 def cache_size(sc: Scenario, block_size: int, max_tokens: int, max_seqs: int) -> CacheSize:
@@ -53,11 +54,11 @@ def cache_size(sc: Scenario, block_size: int, max_tokens: int, max_seqs: int) ->
     memory = scenario_memory(sc, Workload(batch=max_seqs, input=max(max_tokens, 1), output=1),
                              prefill_tokens=max_tokens)
     room = memory.capacity - memory.weights - memory.reserve - float(np.max(memory.activations))
-    per_token, state, block_bytes = _block(sc, block_size)
+    per_token, block_bytes, state_blocks = _block(sc, block_size)
     blocks = int(room // block_bytes) if room > 0 else 0
     require(blocks > 0, "memory", f"{room / 1e9:.1f} GB free", "no room for a KV cache beside the weights, reserve and "
             "activations (more devices, a lower precision or smaller engine limits)")
-    return CacheSize(blocks, block_size, per_token, int(np.ceil(state / block_bytes)) if state else 0)
+    return CacheSize(blocks, block_size, per_token, state_blocks)
 
 
 def compiled_cache_size(sc: Scenario, block_size: int) -> CacheSize:
@@ -67,8 +68,7 @@ def compiled_cache_size(sc: Scenario, block_size: int) -> CacheSize:
     memory = scenario_memory(sc, Workload(batch=sc.compiled_batch, input=length - 1, output=1))
     require(bool(np.all(memory.fits)), "memory", f"{float(np.max(memory.total)) / 1e9:.1f} GB per device",
             f"the cache of {sc.compiled_batch} sequences of {length} tokens does not fit beside the weights")
-    per_token, state, block_bytes = _block(sc, block_size)
-    state_blocks = int(np.ceil(state / block_bytes)) if state else 0
+    per_token, _, state_blocks = _block(sc, block_size)
     per_sequence = (-(-length // block_size) if per_token > 0 else 0) + state_blocks
     return CacheSize(sc.compiled_batch * per_sequence, block_size, per_token, state_blocks)
 

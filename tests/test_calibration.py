@@ -6,12 +6,12 @@ import pytest
 from click.testing import CliRunner
 
 from llmsizer.calibration.calibrate import calibrate
-from llmsizer.calibration.fit import fit, gaussian, profile_of
+from llmsizer.calibration.fit import fit, profile_of
 from llmsizer.calibration.measurements import predicted, prepare_rows, read_measurements
 from llmsizer.calibration.scoring import statistics
 from llmsizer.calibration.validation import summary
 from llmsizer.cli import main
-from llmsizer.cost.levels import Levels, fitted_levels, setup_key
+from llmsizer.cost.levels import Levels, fitted_levels
 from llmsizer.cost.profile import load_profile
 from llmsizer.inference.estimate import estimate
 
@@ -38,11 +38,10 @@ TRUTH = Levels(hardware={"H100-SXM5-80GB": {"memory_efficiency": 0.72, "matmul_e
 @pytest.mark.slow
 def test_fit_recovers_known_level_parameters_from_synthetic_measurements(rows):
     """Rows made by the model itself under known chip and engine values are fitted back to them,
-    and the family level lies between its chips (one source per chip: no setup level)."""
+    and the family level lies between its chips."""
     subset = _subset(rows, (*HOPPER, "A100-SXM4-80GB"))
     subset.frame["value"] = predicted(subset, lambda engine, hw: profile_of(TRUTH, engine, hw))
     result = fit(subset, max_evaluations=60)
-    assert not result.levels.setups
     for hw, values in TRUTH.hardware.items():
         profile = result.profile_for("trtllm/0.x", hw)
         for name, value in values.items():
@@ -51,25 +50,6 @@ def test_fit_recovers_known_level_parameters_from_synthetic_measurements(rows):
     family = result.levels.hardware_families["NVIDIA Hopper"]["memory_efficiency"]
     assert 0.72 - 0.01 <= family <= 0.78 + 0.01
     assert statistics(predicted(subset, result.profile_for), subset.frame["value"].to_numpy())["male_pct"] < 2.0
-
-
-@pytest.mark.slow
-def test_a_source_that_disagrees_on_a_chip_moves_its_own_setup_more_than_the_chip(rows):
-    """Two sources on H100, one of whose setup reads memory at 0.45 where the chip's other source
-    reads it at 0.85: the chip's fitted level stays nearer 0.85, the odd source's setup takes most
-    of the difference."""
-    keep = rows.frame["hardware"].eq("H100-SXM5-80GB") & rows.frame["source"].str.contains("Splitwise|TensorRT-LLM docs")
-    subset = rows.subset(keep.to_numpy())
-    odd = next(s for s in set(subset.frame["source"]) if "TensorRT-LLM docs" in s)
-    truth = Levels(hardware={"H100-SXM5-80GB": {"memory_efficiency": 0.85}},
-                   setups={setup_key("H100-SXM5-80GB", odd): {"memory_efficiency": 0.45}})
-    subset.frame["value"] = predicted(subset, lambda engine, hw, source: profile_of(truth, engine, hw, source),
-                                      by_source=True)
-    result = fit(subset, max_evaluations=60)
-    chip = result.levels.hardware["H100-SXM5-80GB"]["memory_efficiency"]
-    setup = result.levels.setups[setup_key("H100-SXM5-80GB", odd)]["memory_efficiency"]
-    assert setup == pytest.approx(0.45, abs=0.05)
-    assert abs(chip - 0.85) < abs(chip - 0.45)
 
 
 @pytest.mark.slow
@@ -237,22 +217,3 @@ def test_a_bad_cell_fails_its_own_row_only(column, value, message):
     assert (errors[1:] == "").all()
     pred = predicted(rows)
     assert np.isnan(pred[0]) and np.isfinite(pred[1:]).all()
-
-
-def test_a_gaussian_prior_residual_costs_its_square_under_the_robust_loss():
-    """Setup offsets are priced as a Gaussian prior: the soft L1 loss of the residual is p^2 at any p."""
-    p = np.array([-30.0, -1.0, -0.05, 0.0, 0.02, 0.3, 4.0])
-    for scale in (0.1, 1.0):
-        z = gaussian(p, scale) / scale
-        assert 2 * (np.sqrt(1 + z**2) - 1) * scale**2 == pytest.approx(p**2, rel=1e-9, abs=1e-15)
-        assert np.all(np.sign(gaussian(p, scale)) == np.sign(p))
-
-
-def test_a_setup_moves_what_its_source_ran_and_not_the_chip():
-    """A setup's offset composes below its chip for rows of that source only; a prediction without
-    a source (what a user gets) takes the chip's level."""
-    levels = Levels(hardware={"H100-SXM5-80GB": {"memory_efficiency": 0.8}},
-                    setups={setup_key("H100-SXM5-80GB", "a paper"): {"memory_efficiency": 0.4}})
-    assert profile_of(levels, "vllm", "H100-SXM5-80GB").memory_efficiency == pytest.approx(0.8)
-    assert profile_of(levels, "vllm", "H100-SXM5-80GB", "a paper").memory_efficiency == pytest.approx(0.4)
-    assert profile_of(levels, "vllm", "H100-SXM5-80GB", "another").memory_efficiency == pytest.approx(0.8)

@@ -13,12 +13,11 @@ starting from a first pass with a near-quadratic loss (see START_SCALE).
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..cost.levels import Levels, chain_of, compose, engine_keys, family_of, family_priors, from_space, setup_key, to_space
+from ..cost.levels import Levels, chain_of, compose, engine_keys, family_of, family_priors, from_space, to_space
 from ..cost.profile import Profile, documented, engine_pooled, split_engine
 from ..cost.roofline import class_of
 from ..ops.base import Sizes
@@ -41,16 +40,9 @@ UNPOOLED = ("moe_efficiency",)
 #: precision classes whose chip and family offsets are those of 16-bit products (one fit of how
 #: well a chip runs its matrix units; each class keeps its own shared value)
 MATMUL_CLASSES = ("matmul_efficiency_8bit", "matmul_efficiency_weight_only", "matmul_efficiency_fp4")
-#: parameters with a level below the chip: the chip as one source's setup ran it (its kernel
-#: builds, their tuning, its timing), so a source's own setup does not set the chip's level and
-#: sources that disagree on a chip set it together (predictions use the chip's level: a user's
-#: setup is a new one)
-SETUP_CHAIN = ("memory_efficiency", "matmul_efficiency", "attention_efficiency")
 #: prior width of an offset at each level (logit or natural-log units): wide at the shared level,
-#: narrower for a family, narrowest for a member, which so stays near its family on few rows; a
-#: setup's is wide, since builds of one chip differ by up to e in what they achieve (MI300X's
-#: 16-bit products in vLLM 0.6.1's upstream ROCm build against FP8 in a tuned ROCm image)
-PRIOR_WIDTH = {"shared": 1.0, "family": 0.5, "member": 0.3, "setup": 1.0}
+#: narrower for a family, narrowest for a member, which so stays near its family on few rows
+PRIOR_WIDTH = {"shared": 1.0, "family": 0.5, "member": 0.3}
 #: prior width of a precision class's shared value: how much better or worse 8-bit kernels run than
 #: 16-bit ones is a property of the kernel libraries, documented within about 20%
 CLASS_WIDTH = 0.2
@@ -64,7 +56,7 @@ START_SCALE = 1.0
 
 @dataclass(frozen=True)
 class Slot:
-    """One fitted offset: a parameter at a level ("shared", "family", "member" or "setup") for one key."""
+    """One fitted offset: a parameter at a level ("shared", "family" or "member") for one key."""
 
     name: str
     level: str
@@ -93,8 +85,7 @@ def _chain_keys(name: str, g: Group) -> list[tuple[str, str | None]]:
     if name in MATMUL_CLASSES:
         return [("shared", None)]
     if chain_of(name) == "hardware":
-        setup = [("setup", setup_key(g.hardware, g.source))] if name in SETUP_CHAIN and g.source else []
-        return [("shared", None), ("family", family_of(g.hardware)), ("member", g.hardware)] + setup
+        return [("shared", None), ("family", family_of(g.hardware)), ("member", g.hardware)]
     if chain_of(name) == "engine":
         family, version = engine_keys(*split_engine(g.engine))
         shared = [("shared", None)] if _pooled(Slot(name, "family", family)) else []
@@ -112,32 +103,23 @@ def _pooled(slot: Slot) -> bool:
 
 
 def slots_of(rows: Rows) -> list[Slot]:
-    """The levels the rows inform. A chip measured by one source has no setup level: the source's
-    setup is all that is known of the chip (it cannot be told apart from it)."""
     seen = []
     for name in FITTED:
         for g in rows.groups:
             if informs(name, g):
                 seen += [Slot(name, level, key) for level, key in _chain_keys(name, g) if key is not None or level == "shared"]
-    slots = list(dict.fromkeys(seen))
-    setups = Counter((s.name, _chip(s)) for s in slots if s.level == "setup")
-    return [s for s in slots if s.level != "setup" or setups[s.name, _chip(s)] > 1]
+    return list(dict.fromkeys(seen))
 
 
 def _documented_at(slot: Slot) -> float:
     """The documented value at a slot's level (offsets are pulled towards differences of these)."""
     values = documented("default", None, None)
     if chain_of(slot.name) == "hardware" and slot.level != "shared":
-        values.update(family_priors().get(slot.key if slot.level == "family" else family_of(_chip(slot)), {}))
+        values.update(family_priors().get(slot.key if slot.level == "family" else family_of(slot.key), {}))
     elif chain_of(slot.name) == "engine" and slot.level != "shared":
         family, version = split_engine(slot.key)
         values = documented(family, version if slot.level == "member" else None, None)
     return values[slot.name]
-
-
-def _chip(slot: Slot) -> str:
-    """The chip of a member or setup slot of the accelerator chain."""
-    return slot.key.split(" @ ")[0] if slot.level == "setup" else slot.key
 
 
 def _parent(slot: Slot) -> Slot | None:
@@ -145,8 +127,6 @@ def _parent(slot: Slot) -> Slot | None:
         return None
     if slot.level == "family":
         return Slot(slot.name, "shared", None)
-    if slot.level == "setup":
-        return Slot(slot.name, "member", _chip(slot))
     family = family_of(slot.key) if chain_of(slot.name) == "hardware" else split_engine(slot.key)[0]
     return Slot(slot.name, "family", family)
 
@@ -189,7 +169,7 @@ def _tables(levels: Levels, s: Slot) -> dict:
     """The family or member tables of a slot's chain (keyed by family, chip or engine version)."""
     hardware = chain_of(s.name) == "hardware"
     return {"family": levels.hardware_families if hardware else levels.engine_families,
-            "member": levels.hardware if hardware else levels.engines, "setup": levels.setups}[s.level]
+            "member": levels.hardware if hardware else levels.engines}[s.level]
 
 
 def levels_of(slots: list[Slot], x: np.ndarray) -> Levels:
@@ -218,17 +198,18 @@ def levels_of(slots: list[Slot], x: np.ndarray) -> Levels:
         if s.name == "matmul_efficiency" and s.level != "shared":
             chip = total(s) - total(Slot(s.name, "shared", None))
             for other in MATMUL_CLASSES:
-                put(other, s, from_space(other, total(Slot(other, "shared", None)) + chip))
+                shared = Slot(other, "shared", None)
+                base = offsets[shared] if shared in offsets else float(to_space(other, documented("default", None, None)[other]))
+                put(other, s, from_space(other, base + chip))
     return levels
 
 
-def profile_of(levels: Levels, engine: str, hardware: str, source: str | None = None) -> Profile:
-    """The engine's documented profile on this hardware (as `source` ran it, where given) with
-    `levels` composed over it."""
+def profile_of(levels: Levels, engine: str, hardware: str) -> Profile:
+    """The engine's documented profile on this hardware with `levels` composed over it."""
     from ..cost.profile import load_profile
 
     prior = load_profile(engine, hardware, fitted=False)
-    return prior.with_values(compose(levels, *split_engine(engine), hardware, documented, source), "fit")
+    return prior.with_values(compose(levels, *split_engine(engine), hardware, documented), "fit")
 
 
 def prior_offsets(slots: list[Slot]) -> np.ndarray:
@@ -258,15 +239,6 @@ def _sparsity(rows: Rows, slots: list[Slot], usable: np.ndarray):
     return pattern
 
 
-def gaussian(p: np.ndarray, scale: float) -> np.ndarray:
-    """Prior residuals whose soft L1 loss at `scale` is exactly p^2 (a Gaussian prior). A setup's
-    offset is Gaussian: under the linear tail of the robust loss one source's departure would go
-    whole to the widest level above it (moving the chip's family) instead of staying mostly with the
-    setup. Levels above keep the robust prior, so a family far from the rest does not drag the
-    shared level that unmeasured families take."""
-    return p * np.sqrt(1.0 + p**2 / (4.0 * scale**2))
-
-
 def fit(rows: Rows, max_evaluations: int = 40, tolerance: float = 1e-3) -> Fit:
     """Fit every level the rows inform; returns the fitted offsets and their documented values."""
     from scipy.optimize import least_squares
@@ -276,17 +248,14 @@ def fit(rows: Rows, max_evaluations: int = 40, tolerance: float = 1e-3) -> Fit:
     widths = np.array([CLASS_WIDTH if s.name in MATMUL_CLASSES else PRIOR_WIDTH[s.level] for s in slots])
     measured = rows.frame["value"].to_numpy(float)
     usable = (rows.frame["error"].to_numpy() == "") & (measured > 0)
-    setup = np.array([s.level == "setup" for s in slots])
 
-    def residuals(x, scale):
+    def residuals(x):
         levels = levels_of(slots, x)
-        pred = predicted(rows, lambda engine, hw, source: profile_of(levels, engine, hw, source), by_source=True)
-        offsets = (x - prior_x) / widths * LOSS_SCALE
-        priors = np.where(setup, gaussian(offsets, scale), offsets)
-        return np.concatenate([np.log(pred[usable] / measured[usable]), priors])
+        pred = predicted(rows, lambda engine, hw: profile_of(levels, engine, hw))
+        return np.concatenate([np.log(pred[usable] / measured[usable]), (x - prior_x) / widths * LOSS_SCALE])
 
     options = dict(loss="soft_l1", jac_sparsity=_sparsity(rows, slots, usable), method="trf",
                    max_nfev=max_evaluations, diff_step=1e-3)
-    start = least_squares(residuals, prior_x, f_scale=START_SCALE, ftol=10 * tolerance, args=(START_SCALE,), **options)
-    result = least_squares(residuals, start.x, f_scale=LOSS_SCALE, ftol=tolerance, args=(LOSS_SCALE,), **options)
+    start = least_squares(residuals, prior_x, f_scale=START_SCALE, ftol=10 * tolerance, **options)
+    result = least_squares(residuals, start.x, f_scale=LOSS_SCALE, ftol=tolerance, **options)
     return Fit(slots, result.x, prior_x, int(usable.sum()), float(result.cost))

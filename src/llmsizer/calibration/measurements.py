@@ -12,7 +12,7 @@ does hundreds of times) only redoes the roofline arithmetic.
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from typing import Callable
 
@@ -58,7 +58,6 @@ class Group:
     engine: str
     hardware: str
     at_client: bool = False  # its rows were timed at an HTTP client (grouping keeps them apart)
-    source: str = ""  # the publication its rows come from (grouping keeps sources apart)
 
 
 @dataclass
@@ -86,7 +85,7 @@ class Rows:
         for g in self.groups:
             inside = mask[g.positions]
             if inside.all():
-                groups.append(replace(g, positions=remap[g.positions]))
+                groups.append(Group(remap[g.positions], g.prepared, g.engine, g.hardware, g.at_client))
             elif inside.any():
                 groups.append(_subgroup(g, inside, remap))
         return Rows(self.frame.iloc[keep].reset_index(drop=True), groups)
@@ -96,7 +95,7 @@ def _subgroup(g: Group, inside: np.ndarray, remap: np.ndarray) -> Group:
     w = g.prepared.workload
     pick = lambda x: np.asarray(x, dtype=float)[inside]  # noqa: E731
     prepared = prepare(g.prepared.scenario, Workload(pick(w.batch), pick(w.input), pick(w.output)))
-    return replace(g, positions=remap[g.positions[inside]], prepared=prepared)
+    return Group(remap[g.positions[inside]], prepared, g.engine, g.hardware, g.at_client)
 
 
 def prepare_rows(frame) -> Rows:
@@ -113,10 +112,10 @@ def prepare_rows(frame) -> Rows:
     frame.loc[unknown, "error"] = [f"metric: {m!r} is not known; known: {', '.join(METRIC_KIND)}"
                                    for m in frame.loc[unknown, "metric"]]
     # optional columns, empty where the source states no compiled shape or timed the engine itself
-    for column in ("compiled_batch", "compiled_sequence", "client", "source"):
+    for column in ("compiled_batch", "compiled_sequence", "client"):
         frame[column] = frame[column].fillna("") if column in frame.columns else ""
     keys = ["model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision", "engine",
-            "compiled_batch", "compiled_sequence", "client", "source"]
+            "compiled_batch", "compiled_sequence", "client"]
     groups = []
     for positions in frame.groupby(keys, sort=False).indices.values():
         first = frame.iloc[positions[0]]
@@ -141,7 +140,7 @@ def prepare_rows(frame) -> Rows:
             continue
         frame.loc[positions, "family"] = family_of(sc.system.accelerator.name) or sc.system.accelerator.name
         groups.append(Group(np.asarray(positions), prepared, first["engine"], sc.system.accelerator.name,
-                            first["client"] == "http", first["source"]))
+                            first["client"] == "http"))
     return Rows(frame, groups)
 
 
@@ -150,24 +149,22 @@ def _whole_or_none(cell):
     return None if str(cell).strip() in ("", "nan") else int(float(cell))
 
 
-ProfileFor = Callable[..., Profile]  # (engine, hardware) or, by source, (engine, hardware, source)
+ProfileFor = Callable[[str, str], Profile]
 
 
 def default_profiles(engine: str, hardware: str) -> Profile:
     return load_profile(engine, hardware)
 
 
-def predicted(rows: Rows, profile_for: ProfileFor = default_profiles, by_source: bool = False) -> np.ndarray:
+def predicted(rows: Rows, profile_for: ProfileFor = default_profiles) -> np.ndarray:
     """The predicted value of each row's metric (NaN where it could not be estimated). A stated
     batch larger than what fits runs as waves of the batch that fits, one after another: its
-    end-to-end latency is that of batch / fitting waves; its other metrics those of one wave.
-    With `by_source`, `profile_for` also takes the rows' source (the fit prices each source's
-    setup on its chip)."""
+    end-to-end latency is that of batch / fitting waves; its other metrics those of one wave."""
     out = np.full(len(rows.frame), np.nan)
     kinds = rows.frame["kind"].to_numpy()
     waves = rows.frame["batch_size"].to_numpy(float) / rows.frame["batch_run"].to_numpy(float)
     for g in rows.groups:
-        profile = profile_for(g.engine, g.hardware, g.source) if by_source else profile_for(g.engine, g.hardware)
+        profile = profile_for(g.engine, g.hardware)
         est = cost(g.prepared, profile)
         values = {"ttft": est.ttft / MS, "tpot": est.tpot / MS, "e2e_latency": est.e2e / MS * waves[g.positions],
                   "throughput": est.throughput}

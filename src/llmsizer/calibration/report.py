@@ -164,8 +164,7 @@ def report(cal: Calibration, image: str) -> str:
         "",
         "Shared -> accelerator family -> chip for efficiencies, shared -> engine family -> engine version for "
         "overheads. A chip or engine version without rows takes its nearest fitted level, moved by its documented "
-        "difference from it. A `setup` is a chip as one source ran it (chips measured by two or more sources); "
-        "it is fitted so that no one source sets the chip's level, and predictions leave it out.",
+        "difference from it.",
         "",
         "| parameter | level | for | prior | fitted |", "|---|---|---|---|---|",
         *[f"| {r.parameter} | {r.level} | {r.key} | {r.prior:.4g} | {r.fitted:.4g} |" for r in fitted.itertuples()],

@@ -8,8 +8,6 @@ with few rows stays near its family. A member without rows takes the nearest fit
 it, moved by the member's documented difference from that level: an unmeasured chip gets its
 family's fitted level, a family without rows the level of the family whose kernels it shares
 (its `nearest`, e.g. Blackwell takes Hopper's) or else the shared one, never the raw prior.
-Inside a fit a chip has one more level, each source's setup of it (`setups`), which predictions
-leave out.
 """
 
 from __future__ import annotations
@@ -111,18 +109,13 @@ class Levels:
     engines: dict = field(default_factory=dict)
     bands: dict = field(default_factory=dict)
     source: str = ""
-    #: a chip as one publication's setup ran it (key `setup_key`); used inside a fit only, so a
-    #: source's own build and tuning do not set the chip's level (predictions use the chip's)
-    setups: dict = field(default_factory=dict)
 
-    def chain(self, name: str, engine: tuple[str, str | None], hardware: str | None,
-              source: str | None = None) -> list[dict]:
+    def chain(self, name: str, engine: tuple[str, str | None], hardware: str | None) -> list[dict]:
         """The fitted tables of a parameter's chain, from shared to the most specific level."""
         if chain_of(name) == "hardware":
             family = family_of(hardware)
             table = self.hardware_families.get(family) or self.hardware_families.get(nearest_family(family), {})
-            tables = [self.shared, table, self.hardware.get(hardware, {})]
-            return tables + ([self.setups.get(setup_key(hardware, source), {})] if source is not None else [])
+            return [self.shared, table, self.hardware.get(hardware, {})]
         if chain_of(name) == "engine":
             family, version = engine
             return [self.shared, self.engine_families.get(family, {}), self.engines.get(version, {})]
@@ -153,29 +146,22 @@ class Levels:
                       ("shared", "hardware_families", "hardware", "engine_families", "engines", "bands", "source")})
 
 
-def setup_key(hardware: str | None, source: str) -> str:
-    """The key of a chip as one source ran it."""
-    return f"{hardware} @ {source}"
-
-
-def compose(levels: Levels, family: str, version: str | None, hardware: str | None, prior,
-            source: str | None = None) -> dict:
-    """Values of every fitted parameter for an engine family and version on `hardware` (as `source`
-    ran it, where given). `prior(family, version, hw)` gives documented values (family "default":
-    the defaults; version None: the family without a version section). The deepest fitted level of
-    each chain is moved by the member's documented difference from that level's own prior."""
+def compose(levels: Levels, family: str, version: str | None, hardware: str | None, prior) -> dict:
+    """Values of every fitted parameter for an engine family and version on `hardware`. `prior(family,
+    version, hw)` gives documented values (family "default": the defaults; version None: the
+    family without a version section). The deepest fitted level of each chain is moved by the
+    member's documented difference from that level's own prior."""
     keys = engine_keys(family, version)
-    chip = prior(family, version, hardware)
-    priors = {"hardware": [prior("default", None, None), prior("default", None, hardware), chip] + [chip] * (source is not None),
+    priors = {"hardware": [prior("default", None, None), prior("default", None, hardware), prior(family, version, hardware)],
               "engine": [prior("default", None, hardware), prior(family, None, hardware), prior(family, version, hardware)]}
     priors["global"] = priors["hardware"][:1]
     names = set(levels.shared)
     for table in (*levels.hardware_families.values(), *levels.hardware.values(), *levels.engine_families.values(),
-                  *levels.engines.values(), *levels.setups.values()):
+                  *levels.engines.values()):
         names |= set(table)
     out = {}
     for name in names:
-        tables, documented = levels.chain(name, keys, hardware, source), priors[chain_of(name)]
+        tables, documented = levels.chain(name, keys, hardware), priors[chain_of(name)]
         fitted = [i for i, table in enumerate(tables) if name in table]
         if fitted:
             i = fitted[-1]

@@ -158,7 +158,7 @@ class Plan:
         if not self.head_ranks:
             return max(1, kv_heads // self.tp)
         ranks = self.tp * self.head_ranks
-        if kv_heads == heads or ranks % kv_heads and (kv_heads < ranks or kv_heads % ranks):
+        if kv_heads == heads or (ranks % kv_heads and (kv_heads < ranks or kv_heads % ranks)):
             return self.heads_per_device(heads)
         return max(kv_heads, ranks) // ranks * self.head_ranks
 

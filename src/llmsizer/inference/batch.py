@@ -26,7 +26,7 @@ from ..units import GB, MS
 from .memory import MemoryBreakdown, scenario_memory
 from .scenario import Scenario
 from .shapes import check_compiled, decode_batch, decode_context, prefill_graphs, prefill_prompt
-from .step import StepCost, cost_ops, microbatches, pipeline_factors, replays_graphs, slowest_stage_share
+from .step import StepCost, cost_ops_on, microbatches, pipeline_factors, replays_graphs, slowest_stage_share
 from .workload import Workload
 
 #: contexts at which the decode step is evaluated to average TPOT over the output
@@ -232,14 +232,12 @@ def offload_ops(memory: MemoryBreakdown, written, read=0.0) -> list[Op]:
                weight_bytes=memory.offloaded_weights, kv_bytes=share * (np.asarray(written) + np.asarray(read)))]
 
 
-def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
-    """Time both phases under `profile` (the scenario's own by default)."""
+def cost(prep: Prepared, profile: Profile | None = None, steps: tuple | None = None) -> Estimate:
+    """Time both phases under `profile` (the scenario's own by default); `steps`, their
+    (prefill, decode) step costs where already worked out (`step_costs`)."""
     sc = prep.scenario
     profile = profile or sc.profile
-    sequences = sc.plan.rank_batch(prep.workload.batch) * prep.workload.samples
-    prefill = cost_ops(prep.prefill_ops, sc, profile, sequences=sequences / prep.prefill_steps,
-                       graphs=replays_graphs(profile, prep.prefill_step))
-    decode = cost_ops(prep.decode_ops, sc, profile, sequences=sequences, graphs=replays_graphs(profile, prep.decode_step))
+    prefill, decode = steps or step_costs(prep, [(sc, profile)])[0]
     if sc.plan.pp > 1:  # the pipeline's fill and steady state, paced by its slowest stage
         batch = sc.plan.rank_batch(prep.workload.batch)
         fill, _ = pipeline_factors(sc.plan, batch, slowest_stage_share(sc, prep.prefill_step, prefill.costs, profile))
@@ -249,6 +247,17 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     return Estimate(sc, prep.workload, prefill.time * prep.prefill_steps + profile.prefill_overhead_s,
                     quadrature_mean(decode.time, prep.contexts), prefill, decode, prep.memory, prep.contexts,
                     prefill_steps=prep.prefill_steps)
+
+
+def step_costs(prep: Prepared, members: list[tuple]) -> list[tuple[StepCost, StepCost]]:
+    """The (prefill, decode) step costs of the prepared operators on each of `members`,
+    (scenario, profile) pairs of one graph on different hardware or engines, priced together."""
+    sequences = prep.scenario.plan.rank_batch(prep.workload.batch) * prep.workload.samples
+    prefill = cost_ops_on(prep.prefill_ops, [(sc, p, replays_graphs(p, prep.prefill_step)) for sc, p in members],
+                          sequences / prep.prefill_steps)
+    decode = cost_ops_on(prep.decode_ops, [(sc, p, replays_graphs(p, prep.decode_step)) for sc, p in members],
+                         sequences)
+    return list(zip(prefill, decode))
 
 
 def evaluate(sc: Scenario, workload: Workload) -> Estimate:

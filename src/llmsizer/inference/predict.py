@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import LlmsizerError
 from ..units import GB, MS
-from .batch import cost, evaluate, prepare
+from .batch import cost, evaluate, prepare, step_costs
 from .memory import scenario_memory
 from .rows import REQUIRED_COLUMNS, engine_label, scenario_rows
 from .workload import Workload
@@ -88,11 +88,15 @@ def _estimates(rows):
                 yield positions, _columns(sc, positions, rows, None)
             continue
         shared = prepare(members[0][0], workload)
+        try:  # every member's steps at once
+            steps = step_costs(shared, [(sc, sc.profile) for sc, _ in members])
+        except LlmsizerError:  # a member that cannot be priced fails its own rows only, costed on its own
+            steps = [None] * len(members)
         start = 0
-        for sc, positions in members:
+        for (sc, positions), member_steps in zip(members, steps):
             where = slice(start, start + len(positions))
             start += len(positions)
-            yield positions, _columns(sc, positions, rows, (shared, workload, where))
+            yield positions, _columns(sc, positions, rows, (shared, workload, where, member_steps))
 
 
 def _columns(sc, positions, rows, shared):
@@ -101,8 +105,8 @@ def _columns(sc, positions, rows, shared):
         if shared is None:
             est, where = evaluate(sc, Workload(rows.batch[positions], rows.input[positions], rows.output[positions])), ...
         else:
-            prepared, workload, where = shared
-            est = cost(replace(prepared, scenario=sc, memory=scenario_memory(sc, workload)))
+            prepared, workload, where, steps = shared
+            est = cost(replace(prepared, scenario=sc, memory=scenario_memory(sc, workload)), steps=steps)
         values = {"pred_ttft_ms": est.ttft / MS, "pred_tpot_ms": est.tpot / MS, "pred_e2e_latency_ms": est.e2e / MS,
                   "pred_throughput_tokens_per_s": est.throughput}
         for metric, column, scale in _BANDED:

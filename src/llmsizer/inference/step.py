@@ -19,7 +19,7 @@ import numpy as np
 
 from ..arrays import real
 from ..cost.profile import Profile
-from ..cost.roofline import BOUNDS, OpCost, host_work, op_costs, step_time
+from ..cost.roofline import BOUNDS, OpCost, host_work, op_costs, op_costs_on, step_time
 from ..ops.base import Op, Step
 from ..ops.graph import layer_ops, step_ops
 from ..parallel import Plan
@@ -79,12 +79,21 @@ def cost_ops(ops: list[Op], sc: Scenario, profile: Profile | None = None, pipeli
     fill or steady state. The engine's per-sequence work is paid for `sequences`, its per-worker
     work for each device of the replica beyond the first; a step not replayed from captured
     `graphs` pays each kernel's host launch."""
-    profile = profile or sc.profile
-    layout = sc.layout
-    costs = op_costs(ops, sc.system, profile, layout)
-    plan = sc.plan.ranks  # with attention data parallelism each rank schedules its own requests
-    overhead = host_work(costs, profile, sequences, graphs, workers=plan.tp * plan.pp * plan.cp - 1)
-    return StepCost(costs, step_time(costs, profile, overhead) * pipeline_factor, overhead)
+    return cost_ops_on(ops, [(sc, profile or sc.profile, graphs)], sequences, pipeline_factor)[0]
+
+
+def cost_ops_on(ops: list[Op], members: list[tuple], sequences=0.0, pipeline_factor=1.0) -> list[StepCost]:
+    """`cost_ops` of one step's operators on each of `members`, (scenario, profile, graphs) of one
+    graph on different hardware or engines, priced together (`op_costs_on`)."""
+    priced = op_costs_on(ops, [(sc.system, profile, sc.layout) for sc, profile, _ in members])
+    seconds = step_time(priced.ops, priced.totals())
+    steps = []
+    for member, (sc, profile, graphs) in enumerate(members):
+        plan = sc.plan.ranks  # with attention data parallelism each rank schedules its own requests
+        overhead = host_work(priced.ops, profile, sequences, graphs, workers=plan.tp * plan.pp * plan.cp - 1)
+        steps.append(StepCost(priced.costs_of(member), (priced.of(seconds, member) + overhead) * pipeline_factor,
+                              overhead))
+    return steps
 
 
 def replays_graphs(profile: Profile, step: Step) -> bool:

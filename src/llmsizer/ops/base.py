@@ -128,8 +128,9 @@ class Op:
         return real(self.flops) / np.maximum(2.0 * self.rows * self.columns, 1e-9)
 
     @cached_property
-    def tiles(self) -> dict:
-        """A product's tile layout by tile height, filled in by the cost model."""
+    def fills(self) -> dict:
+        """A product's fill of the matrix units by tile height and compute units, filled in by the
+        cost model."""
         return {}
 
     @cached_property

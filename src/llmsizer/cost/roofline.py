@@ -58,12 +58,11 @@ class OpCost:
     #: a collective's algorithm per configuration (resolved to names only when a report asks)
     algorithm: object = None
 
-    #: seconds of all `count` instances in the step (worked out unless given)
-    total: np.ndarray = field(default=None, repr=False)
+    #: seconds of all `count` instances in the step
+    total: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
-        if self.total is None:
-            self.total = self.time * self.op.count
+        self.total = self.time * self.op.count
 
     @property
     def bound_index(self):
@@ -120,28 +119,33 @@ def op_costs_on(ops, members: list[tuple]) -> "PricedOps":
     devices = [(system.accelerator, profile) for system, profile, _ in members]
     ndim = max((max(np.ndim(op.flops), np.ndim(op.bytes), np.ndim(op.tokens), np.ndim(op.message_bytes))
                 for op in ops), default=0)
-    priced = PricedOps(ops, len(members), ndim)
+    priced = PricedOps(ops, devices, ndim)
+    shared = [priced.stacked(values) for values in zip(*(_device_figures(acc, profile) for acc, profile in devices))]
+    vector = [priced.stacked(values) for values in zip(*(_rate_figures(None, acc, profile) for acc, profile in devices))]
     for op in ops:
         if op.kind in ("collective", "offload"):
             priced.parts.append([_transfer_cost(op, system.accelerator, profile, layout)
                                  for system, profile, layout in members])
             continue
-        figures = [_device_figures(op, acc, profile) for acc, profile in devices]
-        stacked = figures[0] if len(devices) == 1 else (priced.stacked(values) for values in zip(*figures))
-        priced.parts.append((figures, _roofline(op, *stacked)))
+        if op.kind in ("matmul", "expert_matmul", "attention") or op.kv_group > 1:
+            rate = [priced.stacked(values) for values in zip(*(_rate_figures(op, acc, profile) for acc, profile in devices))]
+        else:  # the vector rate, as for every operator of its kind
+            rate = vector
+        priced.parts.append(_roofline(op, *rate, *shared))
     return priced
 
 
 class PricedOps:
     """A graph's operators priced on `members` devices at once (`op_costs_on`): per operator, the
     members' OpCost records (collectives, offload) or its figures on each member and its
-    (compute, memory, time, total) with the members along a leading axis, followed by `ndim`
-    axes. A member's records are made when first asked for: a table of predictions reads only
-    the step's time."""
+    (compute, memory, time) with the members along a leading axis, followed by `ndim` axes. A
+    member's records are made when first asked for: a table of predictions reads only the step's
+    time."""
 
-    def __init__(self, ops: tuple, members: int, ndim: int):
-        self.ops, self.members, self.ndim = ops, members, ndim
+    def __init__(self, ops: tuple, devices: list[tuple], ndim: int):
+        self.ops, self.devices, self.members, self.ndim = ops, devices, len(devices), ndim
         self.parts: list = []
+        self._records: dict[int, tuple[OpCost, ...]] = {}
 
     def stacked(self, values: tuple):
         """Values of the members along a new leading axis, followed by `ndim` axes (each value's
@@ -160,8 +164,10 @@ class PricedOps:
 
     def totals(self) -> list:
         """Seconds of all instances of each operator, the members along a leading axis."""
-        return [self.stacked(tuple(c.total for c in part)) if isinstance(part, list) else part[1][3]
-                for part in self.parts]
+        if self.members == 1:
+            return [c.total for c in self.records(0)]
+        return [self.stacked(tuple(c.total for c in part)) if isinstance(part, list) else part[2] * op.count
+                for op, part in zip(self.ops, self.parts)]
 
     def costs_of(self, member: int) -> Sequence[OpCost]:
         """The OpCost records of `member`'s operators (made when first read where there are
@@ -169,16 +175,18 @@ class PricedOps:
         return self.records(member) if self.members == 1 else _Records(self, member)
 
     def records(self, member: int) -> tuple[OpCost, ...]:
-        records = []
-        for op, part in zip(self.ops, self.parts):
-            if isinstance(part, list):
-                records.append(part[member])
-                continue
-            figures, parts = part
-            shapes = (None,) * 4 if self.members == 1 else _shapes(op, figures[member])
-            compute, memory, time, total = (self.of(p, member, shape) for p, shape in zip(parts, shapes))
-            records.append(OpCost(op, time, compute, memory, ZERO, figures[member][-1], total=total))
-        return tuple(records)
+        if member not in self._records:
+            records = []
+            for op, part in zip(self.ops, self.parts):
+                if isinstance(part, list):
+                    records.append(part[member])
+                    continue
+                acc, profile = self.devices[member]
+                shapes = (None,) * 3 if self.members == 1 else _shapes(op, acc, profile)
+                compute, memory, time = (self.of(p, member, shape) for p, shape in zip(part, shapes))
+                records.append(OpCost(op, time, compute, memory, ZERO, profile.kernel_overhead_s))
+            self._records[member] = tuple(records)
+        return self._records[member]
 
 
 class _Records(Sequence):
@@ -209,42 +217,45 @@ def _transfer_cost(op: Op, acc, profile: Profile, layout: dict) -> OpCost:
     return OpCost(op, stream, ZERO, ZERO, ZERO, 0.0, stream)
 
 
-def _device_figures(op: Op, acc, profile: Profile) -> tuple:
-    """The figures of one device (`acc` under `profile`) that an operator's roofline time takes:
-    three factors of its rate (by kind; `_rate`), the vector rate (FLOP/s) that dequantises
-    weights, the share of the cache a decode kernel re-reads per extra query head, the memory
-    bandwidth reached (bytes/s), the share of the shorter of compute and memory left exposed,
-    and the fixed seconds per kernel."""
-    if op.kind in ("matmul", "expert_matmul"):
-        efficiency = profile.matmul_efficiency_for(precision_class(op))
-        efficiency = efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
-        rate = (acc.peak(op.precision) * efficiency,
-                operator_fill(op, profile.tile_tokens, getattr(acc, "compute_units", None)), weight_fill(op, acc))
-    elif op.kind == "attention":
-        precision = op.precision if profile.fp8_attention or op.precision not in ("fp8", "int8") else "bf16"
-        rate = (acc.peak(precision), profile.attention_efficiency, operator_attention_fill(op, getattr(acc, "matrix_tile", None)))
-    else:
-        rate = (acc.elementwise_flops, 1.0, 1.0)
-    reread = profile.reread_share(op.kv_group) if op.kv_group > 1 else 0.0
-    return (*rate, acc.elementwise_flops, reread, acc.memory_bandwidth * profile.memory_efficiency,
-            1.0 - profile.overlap, profile.kernel_overhead_s)
-
-
-def _rate(op: Op, first, second, third):
-    """FLOP/s of an operator from its rate factors: a product's peak x efficiency, fill and
-    systolic-array fill; attention's peak, efficiency and fill (capped at the peak); the vector
-    rate of anything else."""
-    if op.kind in ("matmul", "expert_matmul"):
-        return first * second * third
+def _rate_figures(op: Op | None, acc, profile: Profile) -> tuple:
+    """The figures of one device (`acc` under `profile`) that an operator's rate and bytes take:
+    the peak, efficiency and fill its rate is made of (`_rate`; the vector rate alone for an
+    operator of no matrix product, or None), and the share of the cache a decode kernel re-reads
+    per extra query head."""
+    reread = profile.reread_share(op.kv_group) if op is not None and op.kv_group > 1 else 0.0
+    if op is None or op.kind not in ("matmul", "expert_matmul", "attention"):
+        return acc.elementwise_flops, 1.0, 1.0, reread
     if op.kind == "attention":
-        return first * np.minimum(second * third, 1.0)
-    return first
+        precision = op.precision if profile.fp8_attention or op.precision not in ("fp8", "int8") else "bf16"
+        return (acc.peak(precision), profile.attention_efficiency,
+                operator_attention_fill(op, getattr(acc, "matrix_tile", None)), reread)
+    efficiency = profile.matmul_efficiency_for(precision_class(op))
+    efficiency = efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
+    fill = operator_fill(op, profile.tile_tokens, getattr(acc, "compute_units", None))
+    shape_fill = weight_fill(op, acc)
+    return acc.peak(op.precision), efficiency, fill if shape_fill == 1.0 else fill * shape_fill, reread
 
 
-def _roofline(op: Op, first, second, third, vector_rate, reread, bandwidth, exposed, overhead):
-    """(compute, memory, time, total) seconds of an operator from `_device_figures` (module
-    docstring): one instance and all `count` of them."""
-    compute = real(op.flops) / _rate(op, first, second, third)
+def _device_figures(acc, profile: Profile) -> tuple:
+    """The figures of one device that every operator's roofline time takes: the vector rate
+    (FLOP/s) that dequantises weights, the memory bandwidth reached (bytes/s), the share of the
+    shorter of compute and memory left exposed, and the fixed seconds per kernel."""
+    return (acc.elementwise_flops, acc.memory_bandwidth * profile.memory_efficiency, 1.0 - profile.overlap,
+            profile.kernel_overhead_s)
+
+
+def _rate(op: Op, peak, efficiency, fill):
+    """FLOP/s of an operator: peak x efficiency x fill (products: the matrix units' fill and a
+    systolic array's; attention's efficiency x fill capped at 1; the vector rate for the rest)."""
+    if op.kind == "attention":
+        return peak * np.minimum(efficiency * fill, 1.0)
+    return peak * efficiency * fill
+
+
+def _roofline(op: Op, peak, efficiency, fill, reread, vector_rate, bandwidth, exposed, overhead):
+    """(compute, memory, time) seconds of one instance of an operator from its `_rate_figures`
+    and `_device_figures` (module docstring)."""
+    compute = real(op.flops) / _rate(op, peak, efficiency, fill)
     if nonzero(op.dequant_elements):  # an array where experts touched depend on the tokens
         blocks = np.clip(real(op.tokens) / DEQUANT_BLOCK_TOKENS, 1.0, DEQUANT_MAX_BLOCKS)
         compute = compute + op.dequant_elements * DEQUANT_FLOPS_PER_WEIGHT * blocks / vector_rate
@@ -254,18 +265,18 @@ def _roofline(op: Op, first, second, third, vector_rate, reread, bandwidth, expo
     memory = moved / bandwidth
     longer, shorter = np.maximum(compute, memory), np.minimum(compute, memory)
     time = longer + exposed * shorter + overhead
-    return compute, memory, time, time * op.count
+    return compute, memory, time
 
 
-def _shapes(op: Op, figures: tuple) -> tuple:
-    """The shapes of (compute, memory, time, total) `_roofline` gives on one device of `figures`."""
-    first, second, third, vector_rate, reread, bandwidth, exposed, overhead = map(np.shape, figures)
-    compute = _broadcast(np.shape(op.flops), first, second, third)
+def _shapes(op: Op, acc, profile: Profile) -> tuple:
+    """The shapes of (compute, memory, time) `_roofline` gives on one device."""
+    peak, efficiency, fill, _ = map(np.shape, _rate_figures(op, acc, profile))
+    vector_rate, bandwidth, exposed, overhead = map(np.shape, _device_figures(acc, profile))
+    compute = _broadcast(np.shape(op.flops), peak, efficiency, fill)
     if nonzero(op.dequant_elements):
         compute = _broadcast(compute, np.shape(op.dequant_elements), np.shape(op.tokens), vector_rate)
     memory = _broadcast(np.shape(op.bytes), bandwidth)
-    time = _broadcast(compute, memory, exposed, overhead)
-    return compute, memory, time, time
+    return compute, memory, _broadcast(compute, memory, exposed, overhead)
 
 
 @functools.lru_cache(maxsize=256)

@@ -9,6 +9,7 @@ types (or a CSV row holds) into one; every command builds it at the edge and han
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from ..cost.profile import Profile, engine_from_text, load_profile
 from ..errors import require
@@ -48,8 +49,9 @@ class Scenario:
         return Context(self.model, self.plan.ranks, Sizes.of(self.precisions), self.moe_imbalance,
                        self.profile.moe_kernel)
 
-    @property
+    @cached_property
     def layout(self):
+        """The plan laid out on the system's network (worked out once: every step asks for it)."""
         return self.plan.layout(self.system)
 
 

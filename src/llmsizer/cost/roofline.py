@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import require
 from ..hardware.spec import System
 from ..ops.base import Op
-from .collectives import collective
+from .collectives import Choice, collective
 from .fill import array_fill, attention_fill, matmul_fill, operator_attention_fill, operator_fill, weight_fill
 from .profile import Profile
 from ..arrays import nonzero, real
@@ -123,9 +123,11 @@ def op_costs_on(ops, members: list[tuple]) -> "PricedOps":
     shared = [priced.stacked(values) for values in zip(*(_device_figures(acc, profile) for acc, profile in devices))]
     vector = [priced.stacked(values) for values in zip(*(_rate_figures(None, acc, profile) for acc, profile in devices))]
     for op in ops:
-        if op.kind in ("collective", "offload"):
-            priced.parts.append([_transfer_cost(op, system.accelerator, profile, layout)
-                                 for system, profile, layout in members])
+        if op.kind == "collective":
+            priced.parts.append(_collectives_on(op, members, priced))
+            continue
+        if op.kind == "offload":
+            priced.parts.append([_offload_cost(op, acc) for acc, _ in devices])
             continue
         if op.kind in ("matmul", "expert_matmul", "attention") or op.kv_group > 1:
             rate = [priced.stacked(values) for values in zip(*(_rate_figures(op, acc, profile) for acc, profile in devices))]
@@ -206,12 +208,31 @@ class _Records(Sequence):
         return len(self.priced.ops)
 
 
-def _transfer_cost(op: Op, acc, profile: Profile, layout: dict) -> OpCost:
-    """Seconds of a collective over its group's spans, or of streaming offloaded bytes from the host."""
-    if op.kind == "collective":
-        result = collective(op.collective, op.message_bytes, layout[op.group], profile.link_efficiency,
-                            profile.collective_overhead_s, **op.extra.get("options", {}))
-        return OpCost(op, result.time, ZERO, ZERO, result.time, 0.0, algorithm=result.choice)
+def _collectives_on(op: Op, members: list[tuple], priced: PricedOps) -> list[OpCost]:
+    """A collective's record on each of `members`: those whose group sits on the same spans of
+    the network are priced together, their link efficiencies and call overheads along a leading
+    axis."""
+    on_spans: dict[tuple, list[int]] = {}
+    for member, (_, _, layout) in enumerate(members):
+        on_spans.setdefault(layout[op.group], []).append(member)
+    records = [None] * len(members)
+    shape = np.shape(op.message_bytes)
+    for spans, indices in on_spans.items():
+        profiles = [members[member][1] for member in indices]
+        result = collective(op.collective, op.message_bytes, spans,
+                            priced.stacked(tuple(profile.link_efficiency for profile in profiles)),
+                            priced.stacked(tuple(profile.collective_overhead_s for profile in profiles)),
+                            **op.extra.get("options", {}))
+        for k, member in enumerate(indices):
+            time = priced.of(result.time, k, shape)
+            times = result.choice.times and tuple(priced.of(t, k, shape) for t in result.choice.times)
+            algorithm = Choice(times, result.choice.names, result.choice.shape)
+            records[member] = OpCost(op, time, ZERO, ZERO, time, 0.0, algorithm=algorithm)
+    return records
+
+
+def _offload_cost(op: Op, acc) -> OpCost:
+    """Seconds of streaming an operator's offloaded bytes from host memory."""
     require(acc.host_link_bandwidth > 0, "offload", op.name, f"{acc.name} lists no host link to stream from")
     stream = (real(op.weight_bytes) + op.kv_bytes) / acc.host_link_bandwidth
     return OpCost(op, stream, ZERO, ZERO, ZERO, 0.0, stream)

@@ -24,6 +24,7 @@ from ..errors import LlmsizerError
 from ..inference.batch import Prepared, cost, prepare
 from ..inference.scenario import scenario
 from ..inference.predict import engine_label
+from ..inference.rows import switch_cells
 from ..inference.workload import Workload
 from ..units import MS
 
@@ -114,10 +115,16 @@ def prepare_rows(frame) -> Rows:
     # optional columns, empty where the source states no compiled shape or timed the engine itself
     for column in ("compiled_batch", "compiled_sequence", "client"):
         frame[column] = frame[column].fillna("") if column in frame.columns else ""
+    frame["eager"], bad_switch = switch_cells("eager", frame["eager"].to_numpy(dtype=object) if "eager" in frame.columns
+                                              else np.full(len(frame), "", dtype=object))
+    frame["error"] = np.where(frame["error"] == "", bad_switch, frame["error"])
     keys = ["model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision", "engine",
-            "compiled_batch", "compiled_sequence", "client"]
+            "compiled_batch", "compiled_sequence", "eager", "client"]
     groups = []
     for positions in frame.groupby(keys, sort=False).indices.values():
+        positions = positions[bad_switch[positions] == ""]  # a bad true/false cell fails its own row
+        if not len(positions):
+            continue
         first = frame.iloc[positions[0]]
         if first["client"] not in CLIENTS:  # fails its own rows (the client is part of the group's key)
             frame.loc[positions, "error"] = (f"client: {first['client']!r} is not known; http (timed at an HTTP "
@@ -128,7 +135,7 @@ def prepare_rows(frame) -> Rows:
                           pp=int(first["pp"]), ep=int(first["ep"]), weight_precision=first["weight_precision"],
                           kv_precision=first["kv_precision"], profile=first["engine"],
                           compiled_batch=_whole_or_none(first["compiled_batch"]),
-                          compiled_sequence=_whole_or_none(first["compiled_sequence"]))
+                          compiled_sequence=_whole_or_none(first["compiled_sequence"]), eager=bool(first["eager"]))
             rows = frame.iloc[positions]
             stated = Workload(rows["batch_size"].to_numpy(float), rows["input_len"].to_numpy(float),
                               rows["output_len"].to_numpy(float))

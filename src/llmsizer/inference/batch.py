@@ -238,8 +238,9 @@ def cost(prep: Prepared, profile: Profile | None = None) -> Estimate:
     profile = profile or sc.profile
     sequences = sc.plan.rank_batch(prep.workload.batch) * prep.workload.samples
     prefill = cost_ops(prep.prefill_ops, sc, profile, sequences=sequences / prep.prefill_steps,
-                       graphs=replays_graphs(profile, prep.prefill_step))
-    decode = cost_ops(prep.decode_ops, sc, profile, sequences=sequences, graphs=replays_graphs(profile, prep.decode_step))
+                       graphs=replays_graphs(profile, prep.prefill_step, sc.eager))
+    decode = cost_ops(prep.decode_ops, sc, profile, sequences=sequences,
+                      graphs=replays_graphs(profile, prep.decode_step, sc.eager))
     if sc.plan.pp > 1:  # the pipeline's fill and steady state, paced by its slowest stage
         batch = sc.plan.rank_batch(prep.workload.batch)
         fill, _ = pipeline_factors(sc.plan, batch, slowest_stage_share(sc, prep.prefill_step, prefill.costs, profile))

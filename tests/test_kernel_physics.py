@@ -283,7 +283,8 @@ def test_vllm_v0_decodes_eagerly_beyond_its_captured_sequence_length():
 
 def test_a_table_and_the_measurement_set_read_the_eager_column():
     """An `eager` cell runs the row's deployment eagerly (as `estimate(eager=True)`); a cell that
-    is not true or false fails its own row, in a predict table and in the measurement set."""
+    is not true or false, or a compiled shape that is not a whole number, fails its own row, in a
+    predict table and in the measurement set alike."""
     import pandas as pd
 
     from llmsizer.calibration.measurements import prepare_rows
@@ -298,6 +299,8 @@ def test_a_table_and_the_measurement_set_read_the_eager_column():
         assert out["pred_tpot_ms"][i] == pytest.approx(float(est.tpot) * 1e3, rel=1e-9)
     assert "eager = 'maybe': must be true or false" in out["pred_error"][2]
     measured = dict(row, id="x", metric="tpot_ms", value=10.0)
-    rows = prepare_rows(pd.DataFrame([{**measured, "eager": "true"}, {**measured, "eager": "maybe"}]))
+    rows = prepare_rows(pd.DataFrame([{**measured, "eager": "true"}, {**measured, "eager": "maybe"},
+                                      {**measured, "compiled_batch": 2.5}]))
     assert [g.prepared.scenario.eager for g in rows.groups] == [True]
-    assert list(rows.frame["error"]) == ["", "eager = 'maybe': must be true or false"]
+    assert list(rows.frame["error"]) == ["", "eager = 'maybe': must be true or false",
+                                         "compiled_batch = 2.5: must be a whole number from 1 to 2147483648"]

@@ -77,7 +77,7 @@ def switch_cells(column: str, values) -> tuple[np.ndarray, np.ndarray]:
     return np.array([t in TRUE for t in text], dtype=bool), errors
 
 
-def _whole(column: str, values) -> tuple[np.ndarray, np.ndarray]:
+def whole_cells(column: str, values) -> tuple[np.ndarray, np.ndarray]:
     """A column as floats, and each cell's error ('' when it is a whole number in range)."""
     import pandas as pd
 
@@ -87,6 +87,14 @@ def _whole(column: str, values) -> tuple[np.ndarray, np.ndarray]:
     errors = np.where(good, "", np.array([f"{column} = {value!r}: must be a whole number from 1 to {LARGEST_WHOLE}"
                                           for value in values], dtype=object) if not good.all() else "")
     return np.where(good, numbers, np.nan), errors
+
+
+def optional_whole_cells(column: str, values) -> tuple[np.ndarray, np.ndarray]:
+    """An optional whole-number column (`whole_cells`), 0 where a cell is blank."""
+    cells = np.asarray(values, dtype=object)
+    given = ~np.array([_blank(v) for v in cells], dtype=bool)
+    numbers, errors = whole_cells(column, np.where(given, cells, 1))
+    return np.where(given, numbers, 0.0), errors
 
 
 @dataclass(frozen=True)
@@ -112,16 +120,12 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
     errors = np.full(n, "", dtype=object)
     numbers = {}
     for column in WHOLE_COLUMNS:
-        numbers[column], bad = _whole(column, frame[column].to_numpy())
+        numbers[column], bad = whole_cells(column, frame[column].to_numpy())
         errors = np.where(errors == "", bad, errors)
     for column in ("dp", "compiled_batch", "compiled_sequence"):  # optional: 0 where not given
-        numbers[column] = np.zeros(n)
-        if column in frame.columns:
-            cells = frame[column].to_numpy(dtype=object)
-            given = ~np.array([_blank(v) for v in cells], dtype=bool)
-            value, bad = _whole(column, np.where(given, cells, 1))
-            numbers[column] = np.where(given, value, 0.0)
-            errors = np.where(errors == "", bad, errors)
+        numbers[column], bad = (optional_whole_cells(column, frame[column].to_numpy(dtype=object))
+                                if column in frame.columns else (np.zeros(n), ""))
+        errors = np.where(errors == "", bad, errors)
     for limit, what, size in (("compiled_batch", "batch_size", numbers["batch_size"]),
                               ("compiled_sequence", "input_len + output_len", numbers["input_len"] + numbers["output_len"])):
         compiled = numbers[limit]

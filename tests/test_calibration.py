@@ -166,8 +166,8 @@ def test_a_batch_that_does_not_fit_is_scored_as_waves_of_the_batch_that_does(row
         r = frame.iloc[i]
         est = estimate(r["model"], r["hardware"], devices=int(r["num_devices"]), tp=int(r["tp"]), pp=int(r["pp"]),
                        ep=int(r["ep"]), weight_precision=r["weight_precision"], kv_precision=r["kv_precision"],
-                       engine=r["engine"], batch=int(r["batch_run"]), input=int(r["input_len"]),
-                       output=int(r["output_len"]))
+                       engine=r["engine"], eager=bool(r["eager"]), batch=int(r["batch_run"]),
+                       input=int(r["input_len"]), output=int(r["output_len"]))
         one_wave = {"e2e_latency": float(est.e2e) * 1e3 * r["batch_size"] / r["batch_run"],
                     "throughput": float(est.throughput)}.get(r["kind"])
         if one_wave is not None:

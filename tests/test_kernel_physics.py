@@ -242,3 +242,65 @@ def test_eager_decode_pays_host_launches():
     est = estimate("llama-3.2-1b", "h100", batch=1, input=128, output=64, engine="hf")
     kernels = sum(c.op.count for c in est.decode.costs)
     assert float(np.asarray(est.tpot).reshape(-1)[0]) >= kernels * graphs.host_launch_s
+
+
+def _decode_launch_s(est, profile) -> float:
+    """Host seconds one decode step of `est` spends launching its kernels one by one."""
+    kernels = sum(c.op.count for c in est.decode.costs)
+    return kernels * (profile.host_launch_s - profile.kernel_overhead_s)
+
+
+def test_an_eager_deployment_decodes_eagerly_and_pays_each_kernels_host_launch():
+    """`eager` (vLLM --enforce-eager) turns the captured decode graphs off: each decode step pays
+    its kernels' host launches (closed form); the prompt step pays them either way."""
+    profile = load_profile("sglang/0.4", "H100-SXM5-80GB")
+    run = dict(batch=2, input=512, output=32, engine="sglang/0.4")
+    graphs, eager = (estimate("llama-3.1-8b", "h100", eager=flag, **run) for flag in (False, True))
+    assert float(eager.tpot - graphs.tpot) == pytest.approx(_decode_launch_s(graphs, profile), rel=1e-9)
+    assert float(eager.ttft) == pytest.approx(float(graphs.ttft), rel=1e-12)
+
+
+def test_vllm_v0_decodes_eagerly_beyond_its_captured_sequence_length():
+    """vLLM V0 captured decode graphs for sequences up to max_seq_len_to_capture (8,192): a decode
+    step with a longer sequence pays its host launches, a shorter one does not; V1 has no limit."""
+    from dataclasses import replace
+
+    v0 = load_profile("vllm/v0", "H100-SXM5-80GB")
+    assert v0.graph_max_context == 8192 and load_profile("vllm/v1", "H100-SXM5-80GB").graph_max_context == 0
+    unlimited = replace(v0, graph_max_context=0)
+
+    def tpot(profile, input, output=4):
+        return estimate("llama-3.1-8b", "h100", batch=1, input=input, output=output, profile=profile)
+
+    short, long = tpot(v0, 4096), tpot(v0, 16384)
+    assert float(short.tpot) == pytest.approx(float(tpot(unlimited, 4096).tpot), rel=1e-12)
+    assert float(long.tpot - tpot(unlimited, 16384).tpot) == pytest.approx(_decode_launch_s(long, v0), rel=1e-9)
+    # a batch whose decode crosses the limit pays the launches only at the contexts beyond it
+    crossing, free = tpot(v0, 8000, 400), tpot(unlimited, 8000, 400)
+    assert 0 < float(crossing.tpot - free.tpot) < _decode_launch_s(crossing, v0)
+    assert crossing.to_dict()["decode_bound"] in ("memory", "overhead")
+
+
+def test_a_table_and_the_measurement_set_read_the_eager_column():
+    """An `eager` cell runs the row's deployment eagerly (as `estimate(eager=True)`); a cell that
+    is not true or false, or a compiled shape that is not a whole number, fails its own row, in a
+    predict table and in the measurement set alike."""
+    import pandas as pd
+
+    from llmsizer.calibration.measurements import prepare_rows
+    from llmsizer.inference.predict import predict
+
+    row = dict(model="llama-3.1-8b", hardware="H100-SXM5-80GB", num_devices=1, tp=1, pp=1, ep=1,
+               weight_precision="bf16", kv_precision="bf16", batch_size=2, input_len=512, output_len=32,
+               framework="SGLang 0.4")
+    out = predict(pd.DataFrame([{**row, "eager": "true"}, {**row, "eager": ""}, {**row, "eager": "maybe"}]))
+    for i, eager in enumerate((True, False)):
+        est = estimate("llama-3.1-8b", "h100", batch=2, input=512, output=32, engine="sglang/0.4", eager=eager)
+        assert out["pred_tpot_ms"][i] == pytest.approx(float(est.tpot) * 1e3, rel=1e-9)
+    assert "eager = 'maybe': must be true or false" in out["pred_error"][2]
+    measured = dict(row, id="x", metric="tpot_ms", value=10.0)
+    rows = prepare_rows(pd.DataFrame([{**measured, "eager": "true"}, {**measured, "eager": "maybe"},
+                                      {**measured, "compiled_batch": 2.5}]))
+    assert [g.prepared.scenario.eager for g in rows.groups] == [True]
+    assert list(rows.frame["error"]) == ["", "eager = 'maybe': must be true or false",
+                                         "compiled_batch = 2.5: must be a whole number from 1 to 2147483648"]

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from llmsizer.cli import main
+from llmsizer.inference.rows import LARGEST_WHOLE
 from llmsizer.serving.table import lengths_of, row_options, simulate_table
 
 
@@ -98,4 +99,14 @@ def test_a_bad_compiled_shape_fails_its_own_row_only(bad):
             "input_len": 1500, "output_len": 100, "concurrency": 2, "num_requests": 6, "compiled_sequence": 4096}
     out = simulate_table(pd.DataFrame([{**base, "compiled_batch": 8}, {**base, "compiled_batch": bad}]))
     assert out["sim_error"][0] == "" and out["sim_ttft_ms_mean"][0] > 0
-    assert out["sim_error"][1] == f"compiled_batch = {bad!r}: must be a whole number >= 1"
+    assert out["sim_error"][1] == f"compiled_batch = {bad!r}: must be a whole number from 1 to {LARGEST_WHOLE}"
+
+
+def test_a_simulate_table_reads_the_eager_column():
+    """`eager` runs the row's deployment without captured graphs (slower decode); a cell that is not
+    true or false fails its own row only."""
+    base = {"model": "llama-3.1-8b", "hardware": "h100", "framework": "SGLang 0.4", "input_len": 256,
+            "output_len": 64, "concurrency": 1, "num_requests": 4}
+    out = simulate_table(pd.DataFrame([{**base, "eager": "true"}, {**base, "eager": ""}, {**base, "eager": "maybe"}]))
+    assert out["sim_itl_ms_mean"][0] > out["sim_itl_ms_mean"][1] > 0
+    assert out["sim_error"][2] == "eager = 'maybe': must be true or false"

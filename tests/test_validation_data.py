@@ -14,7 +14,7 @@ STATIC = "measurements.csv"
 SERVING = "serving_measurements.csv"
 
 STATIC_COLUMNS = ["id", "source", "source_url", "framework", "hardware", "num_devices", "tp", "pp", "ep", "model",
-                  "weight_precision", "kv_precision", "batch_size", "compiled_batch", "compiled_sequence", "input_len",
+                  "weight_precision", "kv_precision", "batch_size", "compiled_batch", "compiled_sequence", "eager", "input_len",
                   "output_len", "metric", "value", "unit", "client", "notes"]
 SERVING_COLUMNS = ["id", "source", "source_url", "framework", "hardware", "num_devices", "tp", "pp", "ep", "dp",
                    "compiled_batch", "compiled_sequence", "model", "weight_precision", "kv_precision", "input_len", "output_len", "length_distribution",
@@ -118,6 +118,14 @@ def test_rows_timed_at_a_client_say_so(table):
     name, _, rows = table
     if name == STATIC:
         assert {row["client"] for row in rows} <= {"", "http"}
+
+
+def test_rows_run_eagerly_say_so_as_their_framework_does(table):
+    """A static row's `eager` is true exactly where its framework states the engine ran without
+    captured graphs (--enforce-eager), else empty."""
+    name, _, rows = table
+    if name == STATIC:
+        assert all(row["eager"] == ("true" if "--enforce-eager" in row["framework"] else "") for row in rows)
 
 
 def test_serving_runs_state_the_compiled_shapes_of_their_static_rows():

@@ -24,6 +24,7 @@ from ..errors import LlmsizerError
 from ..inference.batch import Prepared, cost, prepare
 from ..inference.scenario import scenario
 from ..inference.predict import engine_label
+from ..inference.rows import optional_whole_cells, switch_cells
 from ..inference.workload import Workload
 from ..units import MS
 
@@ -111,13 +112,22 @@ def prepare_rows(frame) -> Rows:
     unknown = frame["kind"].isna()  # fails its own row
     frame.loc[unknown, "error"] = [f"metric: {m!r} is not known; known: {', '.join(METRIC_KIND)}"
                                    for m in frame.loc[unknown, "metric"]]
-    # optional columns, empty where the source states no compiled shape or timed the engine itself
-    for column in ("compiled_batch", "compiled_sequence", "client"):
-        frame[column] = frame[column].fillna("") if column in frame.columns else ""
+    # optional columns: empty where the source timed the engine itself, states no compiled shape or ran graphs
+    frame["client"] = frame["client"].fillna("") if "client" in frame.columns else ""
+    blank = np.full(len(frame), "", dtype=object)
+    bad_cells = blank.copy()
+    for column, parse in (("compiled_batch", optional_whole_cells), ("compiled_sequence", optional_whole_cells),
+                          ("eager", switch_cells)):
+        frame[column], bad = parse(column, frame[column].to_numpy(dtype=object) if column in frame.columns else blank)
+        bad_cells = np.where(bad_cells == "", bad, bad_cells)
+    frame["error"] = np.where(frame["error"] == "", bad_cells, frame["error"])
     keys = ["model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision", "engine",
-            "compiled_batch", "compiled_sequence", "client"]
+            "compiled_batch", "compiled_sequence", "eager", "client"]
     groups = []
     for positions in frame.groupby(keys, sort=False).indices.values():
+        positions = positions[bad_cells[positions] == ""]  # a bad cell of the key fails its own row
+        if not len(positions):
+            continue
         first = frame.iloc[positions[0]]
         if first["client"] not in CLIENTS:  # fails its own rows (the client is part of the group's key)
             frame.loc[positions, "error"] = (f"client: {first['client']!r} is not known; http (timed at an HTTP "
@@ -127,8 +137,8 @@ def prepare_rows(frame) -> Rows:
             sc = scenario(first["model"], first["hardware"], devices=int(first["num_devices"]), tp=int(first["tp"]),
                           pp=int(first["pp"]), ep=int(first["ep"]), weight_precision=first["weight_precision"],
                           kv_precision=first["kv_precision"], profile=first["engine"],
-                          compiled_batch=_whole_or_none(first["compiled_batch"]),
-                          compiled_sequence=_whole_or_none(first["compiled_sequence"]))
+                          compiled_batch=int(first["compiled_batch"]) or None,
+                          compiled_sequence=int(first["compiled_sequence"]) or None, eager=bool(first["eager"]))
             rows = frame.iloc[positions]
             stated = Workload(rows["batch_size"].to_numpy(float), rows["input_len"].to_numpy(float),
                               rows["output_len"].to_numpy(float))
@@ -142,11 +152,6 @@ def prepare_rows(frame) -> Rows:
         groups.append(Group(np.asarray(positions), prepared, first["engine"], sc.system.accelerator.name,
                             first["client"] == "http"))
     return Rows(frame, groups)
-
-
-def _whole_or_none(cell):
-    """An optional whole-number cell: None when empty."""
-    return None if str(cell).strip() in ("", "nan") else int(float(cell))
 
 
 ProfileFor = Callable[[str, str], Profile]

@@ -63,6 +63,9 @@ class Profile:
     host_launch_s: float = 5e-6
     #: whether decode steps replay captured graphs (no host launch per kernel)
     decode_graphs: bool = True
+    #: longest sequence (cached tokens plus the new one) a captured decode graph covers; a decode
+    #: step with a longer sequence runs eagerly (vLLM V0's max_seq_len_to_capture), 0: any length
+    graph_max_context: int = 0
     #: engine work per step outside kernels (scheduler, host sync), seconds
     step_overhead_s: float = 1e-3
     #: engine work per sequence per step (scheduling, sampling, detokenising), seconds
@@ -125,6 +128,8 @@ class Profile:
                 f"must be one of {', '.join(MOE_KERNELS)}")
         require(isinstance(self.tile_tokens, int) and self.tile_tokens >= 1, "profile.tile_tokens",
                 self.tile_tokens, "must be a positive integer")
+        require(isinstance(self.graph_max_context, int) and self.graph_max_context >= 0, "profile.graph_max_context",
+                self.graph_max_context, "must be a whole number of tokens >= 0 (0: graphs cover any length)")
         object.__setattr__(self, "grouped_kv_group_sizes", tuple(self.grouped_kv_group_sizes))
         for name in ("token_buckets", "batch_buckets"):
             buckets = tuple(getattr(self, name))

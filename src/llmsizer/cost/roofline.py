@@ -305,12 +305,13 @@ def _broadcast(*shapes: tuple) -> tuple:
     return np.broadcast_shapes(*shapes)
 
 
-def host_work(ops, profile: Profile, sequences=0.0, graphs: bool = True, workers: int = 0):
+def host_work(ops, profile: Profile, sequences=0.0, graphs=True, workers: int = 0):
     """Engine seconds per step of operators `ops` beyond its kernels: the per-step, per-sequence
     and per-worker work (`workers`: devices of the replica beyond the first) and, for a step not
     replayed from a captured graph (any step with a prompt, or decode in an eager engine), each
-    kernel's host launch beyond its device gap."""
-    launches = 0.0 if graphs else _launches(ops, profile)
+    kernel's host launch beyond its device gap (`graphs` may be an array, per decode context)."""
+    eager = np.logical_not(graphs)
+    launches = _launches(ops, profile) * eager if np.any(eager) else 0.0
     return (profile.step_overhead_s + profile.sequence_overhead_s * sequences + profile.worker_overhead_s * workers
             + launches)
 

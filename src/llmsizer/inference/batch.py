@@ -253,10 +253,9 @@ def step_costs(prep: Prepared, members: list[tuple]) -> list[tuple[StepCost, Ste
     """The (prefill, decode) step costs of the prepared operators on each of `members`,
     (scenario, profile) pairs of one graph on different hardware or engines, priced together."""
     sequences = prep.scenario.plan.rank_batch(prep.workload.batch) * prep.workload.samples
-    prefill = cost_ops_on(prep.prefill_ops, [(sc, p, replays_graphs(p, prep.prefill_step)) for sc, p in members],
-                          sequences / prep.prefill_steps)
-    decode = cost_ops_on(prep.decode_ops, [(sc, p, replays_graphs(p, prep.decode_step)) for sc, p in members],
-                         sequences)
+    prefill, decode = (cost_ops_on(ops, [(sc, p, replays_graphs(p, step, sc.eager)) for sc, p in members], per_step)
+                       for ops, step, per_step in ((prep.prefill_ops, prep.prefill_step, sequences / prep.prefill_steps),
+                                                   (prep.decode_ops, prep.decode_step, sequences)))
     return list(zip(prefill, decode))
 
 

@@ -19,9 +19,11 @@ from .options import Deployment
 
 DEPLOYMENT_COLUMNS = ("model", "hardware", "num_devices", "tp", "pp", "ep", "weight_precision", "kv_precision")
 #: optional plan columns: data-parallel replicas [default: num_devices / (tp x pp)], attention
-#: data parallelism (true/false) [default: false], and the batch and the sequence length the
-#: engine's graphs were compiled for [default: none]
-PLAN_COLUMNS = ("dp", "attention_dp", "compiled_batch", "compiled_sequence")
+#: data parallelism (true/false) [default: false], the batch and the sequence length the
+#: engine's graphs were compiled for [default: none], and eager decode (true/false) [default: false]
+PLAN_COLUMNS = ("dp", "attention_dp", "compiled_batch", "compiled_sequence", "eager")
+#: optional true/false columns
+SWITCH_COLUMNS = ("attention_dp", "eager")
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 WORKLOAD_COLUMNS = ("batch_size", "input_len", "output_len")
 REQUIRED_COLUMNS = DEPLOYMENT_COLUMNS + WORKLOAD_COLUMNS
@@ -57,6 +59,7 @@ def deployment_from_row(row, profile: str | None = None) -> Deployment:
                       attention_dp=bool(row.get("attention_dp", False)),
                       compiled_batch=int(row.get("compiled_batch", 0)) or None,
                       compiled_sequence=int(row.get("compiled_sequence", 0)) or None,
+                      eager=bool(row.get("eager", False)),
                       weight_precision=str(row["weight_precision"]), kv_precision=str(row["kv_precision"]),
                       profile=profile)
 
@@ -65,7 +68,7 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
 
 
-def _switch(column: str, values) -> tuple[np.ndarray, np.ndarray]:
+def switch_cells(column: str, values) -> tuple[np.ndarray, np.ndarray]:
     """A true/false column (empty cells false), and each cell's error."""
     text = ["" if _blank(v) else str(int(v) if isinstance(v, float) and v.is_integer() else v).strip().lower()
             for v in values]
@@ -74,7 +77,7 @@ def _switch(column: str, values) -> tuple[np.ndarray, np.ndarray]:
     return np.array([t in TRUE for t in text], dtype=bool), errors
 
 
-def _whole(column: str, values) -> tuple[np.ndarray, np.ndarray]:
+def whole_cells(column: str, values) -> tuple[np.ndarray, np.ndarray]:
     """A column as floats, and each cell's error ('' when it is a whole number in range)."""
     import pandas as pd
 
@@ -84,6 +87,14 @@ def _whole(column: str, values) -> tuple[np.ndarray, np.ndarray]:
     errors = np.where(good, "", np.array([f"{column} = {value!r}: must be a whole number from 1 to {LARGEST_WHOLE}"
                                           for value in values], dtype=object) if not good.all() else "")
     return np.where(good, numbers, np.nan), errors
+
+
+def optional_whole_cells(column: str, values) -> tuple[np.ndarray, np.ndarray]:
+    """An optional whole-number column (`whole_cells`), 0 where a cell is blank."""
+    cells = np.asarray(values, dtype=object)
+    given = ~np.array([_blank(v) for v in cells], dtype=bool)
+    numbers, errors = whole_cells(column, np.where(given, cells, 1))
+    return np.where(given, numbers, 0.0), errors
 
 
 @dataclass(frozen=True)
@@ -109,24 +120,21 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
     errors = np.full(n, "", dtype=object)
     numbers = {}
     for column in WHOLE_COLUMNS:
-        numbers[column], bad = _whole(column, frame[column].to_numpy())
+        numbers[column], bad = whole_cells(column, frame[column].to_numpy())
         errors = np.where(errors == "", bad, errors)
     for column in ("dp", "compiled_batch", "compiled_sequence"):  # optional: 0 where not given
-        numbers[column] = np.zeros(n)
-        if column in frame.columns:
-            cells = frame[column].to_numpy(dtype=object)
-            given = ~np.array([_blank(v) for v in cells], dtype=bool)
-            value, bad = _whole(column, np.where(given, cells, 1))
-            numbers[column] = np.where(given, value, 0.0)
-            errors = np.where(errors == "", bad, errors)
+        numbers[column], bad = (optional_whole_cells(column, frame[column].to_numpy(dtype=object))
+                                if column in frame.columns else (np.zeros(n), ""))
+        errors = np.where(errors == "", bad, errors)
     for limit, what, size in (("compiled_batch", "batch_size", numbers["batch_size"]),
                               ("compiled_sequence", "input_len + output_len", numbers["input_len"] + numbers["output_len"])):
         compiled = numbers[limit]
         over = (errors == "") & (compiled > 0) & (size > compiled)  # fails its own row, not its deployment's
         errors[over] = [f"{what} = {v:.0f}: must not exceed {limit} = {c:.0f}" for v, c in zip(size[over], compiled[over])]
-    numbers["attention_dp"], bad = (_switch("attention_dp", frame["attention_dp"].to_numpy(dtype=object))
-                                    if "attention_dp" in frame.columns else (np.zeros(n, dtype=bool), ""))
-    errors = np.where(errors == "", bad, errors)
+    for column in SWITCH_COLUMNS:
+        numbers[column], bad = (switch_cells(column, frame[column].to_numpy(dtype=object))
+                                if column in frame.columns else (np.zeros(n, dtype=bool), ""))
+        errors = np.where(errors == "", bad, errors)
     texts = {}
     for column in TEXT_COLUMNS:
         values = frame[column].to_numpy(dtype=object)

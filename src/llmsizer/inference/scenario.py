@@ -1,8 +1,8 @@
 """A scenario: everything but the workload, resolved once from names into objects.
 
 Model, system, the split over devices, precisions, the efficiency profile, how unevenly the
-router loads experts, what is offloaded to host memory and the batch and sequence length the
-engine's graphs were compiled for. `scenario()` turns the names a user
+router loads experts, what is offloaded to host memory, the batch and sequence length the
+engine's graphs were compiled for, and whether it captures graphs at all. `scenario()` turns the names a user
 types (or a CSV row holds) into one; every command builds it at the edge and hands it down.
 """
 
@@ -43,6 +43,8 @@ class Scenario:
     compiled_batch: int | None = None
     #: the sequence length the engine's graphs were compiled for (None: any length runs as it is)
     compiled_sequence: int | None = None
+    #: every step runs eagerly, decode too (no captured graphs: vLLM --enforce-eager)
+    eager: bool = False
 
     @property
     def context(self) -> Context:
@@ -62,7 +64,7 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
              profile: str | Profile | None = None, moe_imbalance: float | None = None,
              offload: str | None = None, redundant_experts: int = 0, attention_dp: bool = False,
              two_batch_overlap: bool = False, compiled_batch: int | None = None,
-             compiled_sequence: int | None = None) -> Scenario:
+             compiled_sequence: int | None = None, eager: bool = False) -> Scenario:
     """Resolve names into a Scenario. Devices beyond tp x pp x cp become data-parallel replicas
     (`dp`, or as many as `devices` or the system allow)."""
     model = load_model(model)
@@ -100,5 +102,6 @@ def scenario(model, hardware=None, *, system=None, devices: int | None = None, t
     precisions = precisions.on(system.accelerator)  # formats the chip cannot compute run weight-only
     if precisions.weights == "fp8" and not profile.fp8_experts and model.is_moe:
         precisions = replace(precisions, experts="bf16")  # the engine keeps experts in 16 bits
-    return Scenario(model, system, plan, precisions, profile, moe_imbalance, offload, compiled_batch, compiled_sequence)
+    return Scenario(model, system, plan, precisions, profile, moe_imbalance, offload, compiled_batch, compiled_sequence,
+                    eager)
 

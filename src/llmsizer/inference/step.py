@@ -33,7 +33,7 @@ class StepCost:
 
     costs: tuple[OpCost, ...]
     time: np.ndarray
-    step_overhead_s: float
+    step_overhead_s: np.ndarray | float
 
     @cached_property
     def bound(self) -> np.ndarray:
@@ -54,7 +54,9 @@ class StepCost:
 
         totals = [pick(c.total) for c in self.costs]
         indices = [c.bound_index_of(pick) for c in self.costs]
-        shape = np.broadcast_shapes(*(np.shape(t) for t in totals), *(np.shape(i) for i, _ in indices))
+        overhead = pick(self.step_overhead_s)  # an array where decode steps beyond the captured length run eagerly
+        shape = np.broadcast_shapes(*(np.shape(t) for t in totals), *(np.shape(i) for i, _ in indices),
+                                    np.shape(overhead))
         seconds = np.zeros((len(BOUNDS),) + shape, dtype=np.result_type(*totals))  # float32 in sweeps
         for total, (bound, possible) in zip(totals, indices):
             rest = np.asarray(total)
@@ -63,7 +65,7 @@ class StepCost:
                 seconds[code] += part
                 rest = rest - part
             seconds[possible[-1]] += rest  # ... and the last one the remainder
-        seconds[BOUNDS.index("overhead")] += self.step_overhead_s
+        seconds[BOUNDS.index("overhead")] += overhead
         return np.argmax(seconds, axis=0)
 
     @cached_property
@@ -96,17 +98,24 @@ def cost_ops_on(ops: list[Op], members: list[tuple], sequences=0.0, pipeline_fac
     return steps
 
 
-def replays_graphs(profile: Profile, step: Step) -> bool:
-    """Whether the engine replays a captured graph for `step`: engines capture decode steps only,
-    so a step with a prompt runs eagerly."""
-    return profile.decode_graphs and all(s.decode for s in step.segments)
+def replays_graphs(profile: Profile, step: Step, eager: bool = False):
+    """Whether the engine replays a captured graph for `step` (an array where the step's lengths
+    are): engines capture decode steps only, so a step with a prompt runs eagerly, as does every
+    step of a deployment run `eager`, and a decode step whose longest sequence is longer than the
+    profile's `graph_max_context`."""
+    if eager or not profile.decode_graphs or not all(s.decode for s in step.segments):
+        return False
+    if not profile.graph_max_context:
+        return True
+    longest = functools.reduce(np.maximum, (real(s.past_tokens) + s.new_tokens for s in step.segments))
+    return longest <= profile.graph_max_context
 
 
 def step_cost(sc: Scenario, step: Step, profile: Profile | None = None, pipeline_factor=1.0) -> StepCost:
     """Time, bounds and breakdown of one engine step of any composition on one replica."""
     profile = profile or sc.profile
     return cost_ops(step_ops(sc.context, step), sc, profile, pipeline_factor, step.sequences,
-                    replays_graphs(profile, step))
+                    replays_graphs(profile, step, sc.eager))
 
 
 def microbatches(plan: Plan, batch):

@@ -5,7 +5,8 @@ Columns: model, hardware, num_devices, tp, pp, ep, weight_precision, kv_precisio
 output_len, optional framework (its engine's scheduler and profile), one of concurrency or
 request_rate (`inf` or blank with no concurrency: offline), optional num_requests, seed, dp
 (replicas, each of num_devices), compiled_batch and compiled_sequence (graphs compiled ahead of
-time: the compiled scheduler on them) and length_distribution (see `lengths_of`). Every input column is kept; added are
+time: the compiled scheduler on them), eager (true: no captured graphs) and length_distribution
+(see `lengths_of`). Every input column is kept; added are
 sim_{ttft,itl,e2e_latency}_ms_{mean,p50,p90,p95,p99}, sim_output_throughput_tokens_per_s,
 sim_request_throughput_per_s and sim_error.
 """
@@ -17,6 +18,7 @@ import re
 
 from ..cost.profile import engine_from_text
 from ..errors import LlmsizerError
+from ..inference.rows import optional_whole_cells, switch_cells
 from .metrics import METRICS, PERCENTILES
 from .schedulers import default_scheduler
 
@@ -75,13 +77,15 @@ def row_options(row) -> dict:
                    weight_precision=get("weight_precision") or "bf16", kv_precision=get("kv_precision") or None,
                    engine=engine, record=False)
     for shape in ("compiled_batch", "compiled_sequence"):  # graphs compiled ahead of time run the compiled scheduler
-        cell = get(shape)
-        if number(cell) is None and str(cell if cell is not None else "").strip().lower() in ("", "nan"):
-            continue  # blank: not compiled
-        value = number(cell)
-        if value is None or not value.is_integer() or value < 1:
-            raise LlmsizerError(f"{shape} = {cell!r}: must be a whole number >= 1")
-        options[shape] = int(value)
+        value, error = optional_whole_cells(shape, [get(shape)])
+        if error[0]:
+            raise LlmsizerError(error[0])
+        if value[0]:  # blank: not compiled
+            options[shape] = int(value[0])
+    eager, error = switch_cells("eager", [get("eager")])
+    if error[0]:
+        raise LlmsizerError(error[0])
+    options["eager"] = bool(eager[0])
     options["scheduler"] = default_scheduler(engine, "compiled_batch" in options or "compiled_sequence" in options)
     return options
 

@@ -212,21 +212,23 @@ def _collectives_on(op: Op, members: list[tuple], priced: PricedOps) -> list[OpC
     """A collective's record on each of `members`: those whose group sits on the same spans of
     the network are priced together, their link efficiencies and call overheads along a leading
     axis."""
-    on_spans: dict[tuple, list[int]] = {}
-    for member, (_, _, layout) in enumerate(members):
-        on_spans.setdefault(layout[op.group], []).append(member)
+    on_spans: dict[tuple | None, list[int]] = {}
+    for member, (_, _, layout) in enumerate(members):  # one member needs no grouping (nor hashes swept figures)
+        on_spans.setdefault(layout[op.group] if len(members) > 1 else None, []).append(member)
     records = [None] * len(members)
     shape = np.shape(op.message_bytes)
-    for spans, indices in on_spans.items():
+    for indices in on_spans.values():
+        spans = members[indices[0]][2][op.group]
         profiles = [members[member][1] for member in indices]
         result = collective(op.collective, op.message_bytes, spans,
                             priced.stacked(tuple(profile.link_efficiency for profile in profiles)),
                             priced.stacked(tuple(profile.collective_overhead_s for profile in profiles)),
                             **op.extra.get("options", {}))
         for k, member in enumerate(indices):
-            time = priced.of(result.time, k, shape)
-            times = result.choice.times and tuple(priced.of(t, k, shape) for t in result.choice.times)
-            algorithm = Choice(times, result.choice.names, result.choice.shape)
+            time, algorithm = priced.of(result.time, k, shape), result.choice
+            if len(indices) > 1:
+                times = algorithm.times and tuple(priced.of(t, k, shape) for t in algorithm.times)
+                algorithm = Choice(times, algorithm.names, algorithm.shape)
             records[member] = OpCost(op, time, ZERO, ZERO, time, 0.0, algorithm=algorithm)
     return records
 

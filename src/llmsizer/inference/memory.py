@@ -132,6 +132,19 @@ def runtime_reserve(capacity: float, stated: float | None = None) -> float:
 OFFLOAD_CHOICES = ("weights", "kv")
 
 
+@dataclass
+class MemoryDemand:
+    """What a batch asks of each device's memory, whatever the device: its weights, and per
+    sequence the KV cache and recurrent state and a step's peak activations, for `batch`
+    sequences of which `cached` hold a cache (the compiled batch where graphs run one)."""
+
+    weights: float
+    cache_per_sequence: np.ndarray
+    activations_per_sequence: np.ndarray
+    batch: np.ndarray
+    cached: np.ndarray
+
+
 def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity: float, batch, input, output,
                      prefill_tokens=None, samples: int = 1, offload: str | None = None,
                      host_capacity: float = 0.0, reserve: float | None = None, draft=None,
@@ -143,6 +156,14 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
     precisions) is a draft model sharing the devices: its weights and its own cache count too.
     `cache_batch` and `cache_length` are the sequences and tokens per sequence the KV cache is
     allocated for, when not the batch and its final length (compiled graphs)."""
+    demand = memory_demand(model, plan, precisions, batch, input, output, prefill_tokens, samples, draft, cache_batch,
+                           cache_length)
+    return fitted(demand, capacity, offload, host_capacity, reserve)
+
+
+def memory_demand(model: Model, plan: Plan, precisions: Precisions, batch, input, output, prefill_tokens=None,
+                  samples: int = 1, draft=None, cache_batch=None, cache_length=None) -> MemoryDemand:
+    """The `MemoryDemand` of a batch (arguments as `memory_breakdown`)."""
     sizes = Sizes.of(precisions)
     batch = real(batch)
     input = real(input)
@@ -162,10 +183,18 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
     step_tokens_per_seq = input if prefill_tokens is None else np.minimum(input, prefill_tokens / np.maximum(batch, 1))
     step_tokens_per_seq = step_tokens_per_seq / plan.cp / plan.pipeline_microbatches  # per device, per micro-batch
     per_seq_act = step_tokens_per_seq * activation_bytes_per_token(model, plan, sizes) + model.vocab / plan.tp * LOGIT_BYTES
+    return MemoryDemand(weights, per_seq_cache, per_seq_act, batch, batch if cache_batch is None else real(cache_batch))
+
+
+def fitted(demand: MemoryDemand, capacity: float, offload: str | None = None, host_capacity: float = 0.0,
+           reserve: float | None = None) -> MemoryBreakdown:
+    """The memory account of `demand` on a device of `capacity` bytes (host memory, offload and
+    reserve as `memory_breakdown`)."""
     reserve = runtime_reserve(capacity, reserve)
-    room = capacity - weights - reserve
-    max_batch = np.maximum(np.floor(room / (per_seq_cache + per_seq_act)), 0)
-    kv, act = (batch if cache_batch is None else real(cache_batch)) * per_seq_cache, batch * per_seq_act
+    room = capacity - demand.weights - reserve
+    max_batch = np.maximum(np.floor(room / (demand.cache_per_sequence + demand.activations_per_sequence)), 0)
+    kv, act = demand.cached * demand.cache_per_sequence, demand.batch * demand.activations_per_sequence
+    weights = demand.weights
     require(offload in (None, *OFFLOAD_CHOICES), "offload", offload, f"must be one of {', '.join(OFFLOAD_CHOICES)}")
     overflow = np.maximum(weights + kv + act + reserve - capacity, 0.0)
     return MemoryBreakdown(weights=weights, kv_cache=kv, activations=act, reserve=reserve, capacity=capacity,
@@ -175,20 +204,26 @@ def memory_breakdown(model: Model, plan: Plan, precisions: Precisions, capacity:
                            host_capacity=host_capacity)
 
 
-def scenario_memory(sc, workload, prefill_tokens=None, draft=None) -> MemoryBreakdown:
+def scenario_memory(sc, workload, prefill_tokens=None, draft=None, demand: MemoryDemand | None = None
+                    ) -> MemoryBreakdown:
     """The one memory account of a scenario and workload that every command uses: the
     accelerator's capacity, host memory and stated reserve, the scenario's offload, chunked
     prefill's step size and a draft model's share (a Scenario). With attention data parallelism a
-    device holds its rank's share of the batch, and the largest batch is the replica's."""
+    device holds its rank's share of the batch, and the largest batch is the replica's. `demand`
+    is the scenario's `scenario_demand` where already worked out (deployments of one model, split
+    and precisions on other hardware share it)."""
     acc = sc.system.accelerator
     check_compiled(sc, workload)
-    sequences, length = cache_shape(sc, workload)
-    memory = memory_breakdown(sc.model, sc.plan.ranks, sc.precisions, acc.memory_capacity,
-                              sc.plan.rank_batch(workload.batch), workload.input, workload.output,
-                              prefill_tokens=prefill_tokens, samples=workload.samples, offload=sc.offload,
-                              host_capacity=acc.host_capacity, reserve=acc.reserve,
-                              draft=None if draft is None else (draft.model, draft.plan, draft.precisions),
-                              cache_batch=None if sequences is None else sc.plan.rank_batch(sequences),
-                              cache_length=length)
+    memory = fitted(demand or scenario_demand(sc, workload, prefill_tokens, draft), acc.memory_capacity, sc.offload,
+                    acc.host_capacity, acc.reserve)
     memory.max_batch = memory.max_batch * sc.plan.batch_split  # of the replica, as its batch is given
     return memory
+
+
+def scenario_demand(sc, workload, prefill_tokens=None, draft=None) -> MemoryDemand:
+    """The `MemoryDemand` of a scenario and workload (arguments as `scenario_memory`)."""
+    sequences, length = cache_shape(sc, workload)
+    return memory_demand(sc.model, sc.plan.ranks, sc.precisions, sc.plan.rank_batch(workload.batch), workload.input,
+                         workload.output, prefill_tokens=prefill_tokens, samples=workload.samples,
+                         draft=None if draft is None else (draft.model, draft.plan, draft.precisions),
+                         cache_batch=None if sequences is None else sc.plan.rank_batch(sequences), cache_length=length)

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import LlmsizerError
 from ..units import GB, MS
 from .batch import cost, evaluate, prepare, step_costs
-from .memory import scenario_memory
+from .memory import scenario_demand, scenario_memory
 from .rows import REQUIRED_COLUMNS, engine_label, scenario_rows
 from .workload import Workload
 
@@ -87,7 +87,9 @@ def _estimates(rows):
             for sc, positions in members:
                 yield positions, _columns(sc, positions, rows, None)
             continue
-        shared = prepare(members[0][0], workload)
+        first = members[0][0]
+        demand = scenario_demand(first, workload)
+        shared = prepare(first, workload, memory=scenario_memory(first, workload, demand=demand))
         try:  # every member's steps at once
             steps = step_costs(shared, [(sc, sc.profile) for sc, _ in members])
         except LlmsizerError:  # a member that cannot be priced fails its own rows only, costed on its own
@@ -96,7 +98,8 @@ def _estimates(rows):
         for (sc, positions), member_steps in zip(members, steps):
             where = slice(start, start + len(positions))
             start += len(positions)
-            yield positions, _columns(sc, positions, rows, (shared, workload, where, member_steps))
+            same = sc.model is first.model and sc.plan == first.plan and sc.precisions == first.precisions
+            yield positions, _columns(sc, positions, rows, (shared, workload, where, member_steps, same and demand or None))
 
 
 def _columns(sc, positions, rows, shared):
@@ -105,8 +108,8 @@ def _columns(sc, positions, rows, shared):
         if shared is None:
             est, where = evaluate(sc, Workload(rows.batch[positions], rows.input[positions], rows.output[positions])), ...
         else:
-            prepared, workload, where, steps = shared
-            est = cost(replace(prepared, scenario=sc, memory=scenario_memory(sc, workload)), steps=steps)
+            prepared, workload, where, steps, demand = shared
+            est = cost(replace(prepared, scenario=sc, memory=scenario_memory(sc, workload, demand=demand)), steps=steps)
         values = {"pred_ttft_ms": est.ttft / MS, "pred_tpot_ms": est.tpot / MS, "pred_e2e_latency_ms": est.e2e / MS,
                   "pred_throughput_tokens_per_s": est.throughput}
         for metric, column, scale in _BANDED:

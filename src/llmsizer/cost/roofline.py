@@ -111,84 +111,120 @@ def op_cost(op: Op, system: System, profile: Profile, layout: dict) -> OpCost:
 
 def op_costs_on(ops, members: list[tuple]) -> "PricedOps":
     """`op_costs` of one graph on each of `members`, (system, profile, layout) whose figures are
-    numbers (a table's hardware and engines). An operator priced by the roofline is priced on
-    every member at once, the members' figures along a leading axis: one NumPy call per term of
-    the formula rather than one per member (on a table's few rows the calls, not the arithmetic,
-    take the time)."""
-    ops = tuple(ops)
-    devices = [(system.accelerator, profile) for system, profile, _ in members]
-    ndim = max((max(np.ndim(op.flops), np.ndim(op.bytes), np.ndim(op.tokens), np.ndim(op.message_bytes))
-                for op in ops), default=0)
-    priced = PricedOps(ops, devices, ndim)
+    numbers (a table's hardware and engines). An operator is priced on every member at once, the
+    members' figures along a leading axis: one NumPy call per term of the formula rather than
+    one per member (on a table's few rows the calls, not the arithmetic, take the time)."""
+    priced = PricedOps(tuple(ops), members)
+    devices = priced.devices
     shared = [priced.stacked(values) for values in zip(*(_device_figures(acc, profile) for acc, profile in devices))]
     vector = [priced.stacked(values) for values in zip(*(_rate_figures(None, acc, profile) for acc, profile in devices))]
-    for op in ops:
+    for op in priced.ops:
         if op.kind == "collective":
-            priced.parts.append(_collectives_on(op, members, priced))
-            continue
-        if op.kind == "offload":
+            priced.parts.append(_Collectives(priced.collectives(op)))
+        elif op.kind == "offload":
             priced.parts.append([_offload_cost(op, acc) for acc, _ in devices])
-            continue
-        if op.kind in ("matmul", "expert_matmul", "attention") or op.kv_group > 1:
+        elif op.kind in ("matmul", "expert_matmul", "attention") or op.kv_group > 1:
             rate = [priced.stacked(values) for values in zip(*(_rate_figures(op, acc, profile) for acc, profile in devices))]
+            priced.parts.append(_roofline(op, *rate, *shared))
         else:  # the vector rate, as for every operator of its kind
-            rate = vector
-        priced.parts.append(_roofline(op, *rate, *shared))
+            priced.parts.append(_roofline(op, *vector, *shared))
     return priced
 
 
-class PricedOps:
-    """A graph's operators priced on `members` devices at once (`op_costs_on`): per operator, the
-    members' OpCost records (collectives, offload) or its figures on each member and its
-    (compute, memory, time) with the members along a leading axis, followed by `ndim` axes. A
-    member's records are made when first asked for: a table of predictions reads only the step's
-    time."""
+class _Collectives(list):
+    """A collective's (members, CollectiveCost) for each group of members on the same spans."""
 
-    def __init__(self, ops: tuple, devices: list[tuple], ndim: int):
-        self.ops, self.devices, self.members, self.ndim = ops, devices, len(devices), ndim
+
+class PricedOps:
+    """A graph's operators priced on several `members` at once (`op_costs_on`): per operator, its
+    (compute, memory, time) or, for a collective, its `_Collectives`, with the members along a
+    leading axis followed by `ndim` axes (the most any of its sizes has); an offload's records.
+    A member's OpCost records are made when first asked for: a table of predictions reads only
+    the step's time."""
+
+    def __init__(self, ops: tuple, members: list[tuple]):
+        self.ops, self.members = ops, members
+        self.devices = [(system.accelerator, profile) for system, profile, _ in members]
+        self.ndim = max((max(np.ndim(op.flops), np.ndim(op.bytes), np.ndim(op.tokens), np.ndim(op.message_bytes))
+                         for op in ops), default=0)
         self.parts: list = []
         self._records: dict[int, tuple[OpCost, ...]] = {}
+        self._on_spans: dict[str, list] = {}
 
     def stacked(self, values: tuple):
-        """Values of the members along a new leading axis, followed by `ndim` axes (each value's
-        own shape at the end, so that it broadcasts as the value would); one value shared by all
-        of them as it is."""
-        if self.members == 1 or all(value is values[0] for value in values):
+        """Values of members along a new leading axis, followed by `ndim` axes (each value's own
+        shape at the end, so that it broadcasts as the value would); one value shared by all of
+        them as it is."""
+        if len(values) == 1 or all(value is values[0] for value in values):
             return values[0]
         array = np.array(values)
         return array.reshape(array.shape[:1] + (1,) * (self.ndim + 1 - array.ndim) + array.shape[1:])
 
     def of(self, values, member: int, shape: tuple | None = None):
-        """`member`'s value of stacked `values` (in `shape`, else with `ndim` axes)."""
-        if self.members == 1 or np.ndim(values) <= self.ndim:  # the same for every member
+        """The `member`-th value of stacked `values` (in `shape`, else with `ndim` axes)."""
+        if len(self.members) == 1 or np.ndim(values) <= self.ndim:  # the same for every member
             return values
         return values[member] if shape is None else values[member].reshape(shape)
 
+    def collectives(self, op: Op) -> list[tuple]:
+        """(members, CollectiveCost) of a collective for each group of members whose plan group
+        sits on the same spans of the network, priced together (their link efficiencies and call
+        overheads along a leading axis)."""
+        if op.group not in self._on_spans:
+            on_spans: dict = {}
+            for member, (_, _, layout) in enumerate(self.members):  # one member: no grouping, nor hashing
+                on_spans.setdefault(layout[op.group] if len(self.members) > 1 else None, []).append(member)
+            self._on_spans[op.group] = [(self.members[group[0]][2][op.group], group) for group in on_spans.values()]
+        groups = []
+        for spans, group in self._on_spans[op.group]:
+            profiles = [self.members[member][1] for member in group]
+            groups.append((group, collective(op.collective, op.message_bytes, spans,
+                                             self.stacked(tuple(profile.link_efficiency for profile in profiles)),
+                                             self.stacked(tuple(profile.collective_overhead_s for profile in profiles)),
+                                             **op.extra.get("options", {}))))
+        return groups
+
     def totals(self) -> list:
         """Seconds of all instances of each operator, the members along a leading axis."""
-        if self.members == 1:
+        if len(self.members) == 1:
             return [c.total for c in self.records(0)]
-        return [self.stacked(tuple(c.total for c in part)) if isinstance(part, list) else part[2] * op.count
-                for op, part in zip(self.ops, self.parts)]
+        totals = []
+        for op, part in zip(self.ops, self.parts):
+            if isinstance(part, _Collectives):
+                shape = np.shape(op.message_bytes)
+                times = {member: self.of(cost.time, k, shape) for group, cost in part for k, member in enumerate(group)}
+                totals.append(self.stacked(tuple(times[member] for member in range(len(self.members)))) * op.count)
+            elif isinstance(part, list):
+                totals.append(self.stacked(tuple(c.total for c in part)))
+            else:
+                totals.append(part[2] * op.count)
+        return totals
 
     def costs_of(self, member: int) -> Sequence[OpCost]:
         """The OpCost records of `member`'s operators (made when first read where there are
         several members)."""
-        return self.records(member) if self.members == 1 else _Records(self, member)
+        return self.records(member) if len(self.members) == 1 else _Records(self, member)
 
     def records(self, member: int) -> tuple[OpCost, ...]:
         if member not in self._records:
-            records = []
-            for op, part in zip(self.ops, self.parts):
-                if isinstance(part, list):
-                    records.append(part[member])
-                    continue
-                acc, profile = self.devices[member]
-                shapes = (None,) * 3 if self.members == 1 else _shapes(op, acc, profile)
-                compute, memory, time = (self.of(p, member, shape) for p, shape in zip(part, shapes))
-                records.append(OpCost(op, time, compute, memory, ZERO, profile.kernel_overhead_s))
-            self._records[member] = tuple(records)
+            self._records[member] = tuple(self._record(op, part, member) for op, part in zip(self.ops, self.parts))
         return self._records[member]
+
+    def _record(self, op: Op, part, member: int) -> OpCost:
+        if isinstance(part, _Collectives):
+            (group, cost), = ((group, cost) for group, cost in part if member in group)
+            k, shape = group.index(member), np.shape(op.message_bytes)
+            time, algorithm = self.of(cost.time, k, shape), cost.choice
+            if len(group) > 1:
+                times = algorithm.times and tuple(self.of(t, k, shape) for t in algorithm.times)
+                algorithm = Choice(times, algorithm.names, algorithm.shape)
+            return OpCost(op, time, ZERO, ZERO, time, 0.0, algorithm=algorithm)
+        if isinstance(part, list):
+            return part[member]
+        acc, profile = self.devices[member]
+        shapes = (None,) * 3 if len(self.members) == 1 else _shapes(op, acc, profile)
+        compute, memory, time = (self.of(p, member, shape) for p, shape in zip(part, shapes))
+        return OpCost(op, time, compute, memory, ZERO, profile.kernel_overhead_s)
 
 
 class _Records(Sequence):
@@ -206,31 +242,6 @@ class _Records(Sequence):
 
     def __len__(self) -> int:
         return len(self.priced.ops)
-
-
-def _collectives_on(op: Op, members: list[tuple], priced: PricedOps) -> list[OpCost]:
-    """A collective's record on each of `members`: those whose group sits on the same spans of
-    the network are priced together, their link efficiencies and call overheads along a leading
-    axis."""
-    on_spans: dict[tuple | None, list[int]] = {}
-    for member, (_, _, layout) in enumerate(members):  # one member needs no grouping (nor hashes swept figures)
-        on_spans.setdefault(layout[op.group] if len(members) > 1 else None, []).append(member)
-    records = [None] * len(members)
-    shape = np.shape(op.message_bytes)
-    for indices in on_spans.values():
-        spans = members[indices[0]][2][op.group]
-        profiles = [members[member][1] for member in indices]
-        result = collective(op.collective, op.message_bytes, spans,
-                            priced.stacked(tuple(profile.link_efficiency for profile in profiles)),
-                            priced.stacked(tuple(profile.collective_overhead_s for profile in profiles)),
-                            **op.extra.get("options", {}))
-        for k, member in enumerate(indices):
-            time, algorithm = priced.of(result.time, k, shape), result.choice
-            if len(indices) > 1:
-                times = algorithm.times and tuple(priced.of(t, k, shape) for t in algorithm.times)
-                algorithm = Choice(times, algorithm.names, algorithm.shape)
-            records[member] = OpCost(op, time, ZERO, ZERO, time, 0.0, algorithm=algorithm)
-    return records
 
 
 def _offload_cost(op: Op, acc) -> OpCost:

@@ -116,16 +116,15 @@ def op_costs_on(ops, members: list[tuple]) -> "PricedOps":
     one per member (on a table's few rows the calls, not the arithmetic, take the time)."""
     priced = PricedOps(tuple(ops), members)
     devices = priced.devices
-    shared = [priced.stacked(values) for values in zip(*(_device_figures(acc, profile) for acc, profile in devices))]
-    vector = [priced.stacked(values) for values in zip(*(_rate_figures(None, acc, profile) for acc, profile in devices))]
+    shared = _device_figures(devices, priced.stacked)
+    vector = _rate_figures(None, devices, priced.stacked)
     for op in priced.ops:
         if op.kind == "collective":
             priced.parts.append(_Collectives(priced.collectives(op)))
         elif op.kind == "offload":
             priced.parts.append([_offload_cost(op, acc) for acc, _ in devices])
         elif op.kind in ("matmul", "expert_matmul", "attention") or op.kv_group > 1:
-            rate = [priced.stacked(values) for values in zip(*(_rate_figures(op, acc, profile) for acc, profile in devices))]
-            priced.parts.append(_roofline(op, *rate, *shared))
+            priced.parts.append(_roofline(op, *_rate_figures(op, devices, priced.stacked), *shared))
         else:  # the vector rate, as for every operator of its kind
             priced.parts.append(_roofline(op, *vector, *shared))
     return priced
@@ -251,31 +250,45 @@ def _offload_cost(op: Op, acc) -> OpCost:
     return OpCost(op, stream, ZERO, ZERO, ZERO, 0.0, stream)
 
 
-def _rate_figures(op: Op | None, acc, profile: Profile) -> tuple:
-    """The figures of one device (`acc` under `profile`) that an operator's rate and bytes take:
-    the peak, efficiency and fill its rate is made of (`_rate`; the vector rate alone for an
-    operator of no matrix product, or None), and the share of the cache a decode kernel re-reads
-    per extra query head."""
-    reread = profile.reread_share(op.kv_group) if op is not None and op.kv_group > 1 else 0.0
+def _rate_figures(op: Op | None, devices: list[tuple], stack) -> tuple:
+    """The figures of each of `devices`, (accelerator, profile), that an operator's rate and bytes
+    take, through `stack` (`PricedOps.stacked`): the peak, efficiency and fill its rate is made
+    of (`_rate`; the vector rate alone for an operator of no matrix product, or None), and the
+    share of the cache a decode kernel re-reads per extra query head."""
     if op is None or op.kind not in ("matmul", "expert_matmul", "attention"):
-        return acc.elementwise_flops, 1.0, 1.0, reread
-    if op.kind == "attention":
-        precision = op.precision if profile.fp8_attention or op.precision not in ("fp8", "int8") else "bf16"
-        return (acc.peak(precision), profile.attention_efficiency,
-                operator_attention_fill(op, getattr(acc, "matrix_tile", None)), reread)
-    efficiency = profile.matmul_efficiency_for(precision_class(op))
-    efficiency = efficiency * (profile.moe_efficiency if op.kind == "expert_matmul" else 1.0)
+        peak, efficiency, fill = [acc.elementwise_flops for acc, _ in devices], (1.0,), (1.0,)
+    elif op.kind == "attention":
+        wide = op.precision not in ("fp8", "int8")
+        peak = [acc.peak(op.precision if wide or profile.fp8_attention else "bf16") for acc, profile in devices]
+        efficiency = [profile.attention_efficiency for _, profile in devices]
+        fill = [operator_attention_fill(op, getattr(acc, "matrix_tile", None)) for acc, _ in devices]
+    else:
+        efficiency_class, experts = precision_class(op), op.kind == "expert_matmul"
+        peak = [acc.peak(op.precision) for acc, _ in devices]
+        efficiency = [profile.matmul_efficiency_for(efficiency_class) * (profile.moe_efficiency if experts else 1.0)
+                      for _, profile in devices]
+        fill = [_product_fill(op, acc, profile) for acc, profile in devices]
+    rereads = op is not None and op.kv_group > 1
+    reread = [profile.reread_share(op.kv_group) for _, profile in devices] if rereads else (0.0,)
+    return stack(peak), stack(efficiency), stack(fill), stack(reread)
+
+
+def _product_fill(op: Op, acc, profile: Profile):
+    """A product's fill of `acc`'s matrix units times its systolic array's (a factor of 1 changes nothing)."""
     fill = operator_fill(op, profile.tile_tokens, getattr(acc, "compute_units", None))
     shape_fill = weight_fill(op, acc)
-    return acc.peak(op.precision), efficiency, fill if shape_fill == 1.0 else fill * shape_fill, reread
+    return fill if shape_fill == 1.0 else fill * shape_fill
 
 
-def _device_figures(acc, profile: Profile) -> tuple:
-    """The figures of one device that every operator's roofline time takes: the vector rate
-    (FLOP/s) that dequantises weights, the memory bandwidth reached (bytes/s), the share of the
-    shorter of compute and memory left exposed, and the fixed seconds per kernel."""
-    return (acc.elementwise_flops, acc.memory_bandwidth * profile.memory_efficiency, 1.0 - profile.overlap,
-            profile.kernel_overhead_s)
+def _device_figures(devices: list[tuple], stack) -> tuple:
+    """The figures of each of `devices` that every operator's roofline time takes, through
+    `stack`: the vector rate (FLOP/s) that dequantises weights, the memory bandwidth reached
+    (bytes/s), the share of the shorter of compute and memory left exposed, and the fixed seconds
+    per kernel."""
+    return (stack([acc.elementwise_flops for acc, _ in devices]),
+            stack([acc.memory_bandwidth * profile.memory_efficiency for acc, profile in devices]),
+            stack([1.0 - profile.overlap for _, profile in devices]),
+            stack([profile.kernel_overhead_s for _, profile in devices]))
 
 
 def _rate(op: Op, peak, efficiency, fill):
@@ -304,13 +317,17 @@ def _roofline(op: Op, peak, efficiency, fill, reread, vector_rate, bandwidth, ex
 
 def _shapes(op: Op, acc, profile: Profile) -> tuple:
     """The shapes of (compute, memory, time) `_roofline` gives on one device."""
-    peak, efficiency, fill, _ = map(np.shape, _rate_figures(op, acc, profile))
-    vector_rate, bandwidth, exposed, overhead = map(np.shape, _device_figures(acc, profile))
+    peak, efficiency, fill, _ = map(np.shape, _rate_figures(op, [(acc, profile)], _first))
+    vector_rate, bandwidth, exposed, overhead = map(np.shape, _device_figures([(acc, profile)], _first))
     compute = _broadcast(np.shape(op.flops), peak, efficiency, fill)
     if nonzero(op.dequant_elements):
         compute = _broadcast(compute, np.shape(op.dequant_elements), np.shape(op.tokens), vector_rate)
     memory = _broadcast(np.shape(op.bytes), bandwidth)
     return compute, memory, _broadcast(compute, memory, exposed, overhead)
+
+
+def _first(values):
+    return values[0]
 
 
 @functools.lru_cache(maxsize=256)

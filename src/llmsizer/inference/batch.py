@@ -14,6 +14,7 @@ Batch, input and output may be numpy arrays: every formula broadcasts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -87,11 +88,11 @@ class Estimate:
             return quadrature_mean(values, self.contexts)
         return values
 
-    @property
+    @cached_property
     def e2e(self):
         return self.ttft + (real(self.workload.output) - 1) * self.tpot
 
-    @property
+    @cached_property
     def throughput(self):
         """Output tokens per second of the whole system (all replicas, every sample)."""
         w = self.workload

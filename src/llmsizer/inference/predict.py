@@ -42,11 +42,17 @@ def predict(frame, profile: str | None = None):
     results = {col: np.full(n, np.nan) for col in OUTPUT_COLUMNS if col not in ("pred_engine", "pred_error", "pred_fits")}
     fits = np.full(n, None, dtype=object)
     errors = rows.errors.copy()
+    estimated, parts = [], {}
     for positions, outcome in _estimates(rows):
         if isinstance(outcome, LlmsizerError):
             errors[positions] = str(outcome)
             continue
-        values = dict(outcome)
+        estimated.append(positions)
+        for column, value in outcome.items():
+            parts.setdefault(column, []).append(value)
+    if estimated:  # every estimated row's columns written at once
+        positions = np.concatenate(estimated)
+        values = {column: np.concatenate(part) for column, part in parts.items()}
         fit = values.pop("fits")
         finite = np.all([np.isfinite(v) for v in values.values()], axis=0)
         for column, value in values.items():

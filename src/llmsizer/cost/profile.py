@@ -30,6 +30,10 @@ UNCALIBRATED_BAND = {"ttft": 0.693, "tpot": 0.693, "e2e_latency": 0.693, "throug
 #: subnormal one turns times into NaN); no single overhead lasts a minute
 MIN_EFFICIENCY, MAX_OVERHEAD_S = 1e-3, 60.0
 
+#: the field holding the large-product efficiency of each precision class
+_MATMUL_EFFICIENCY = {"16bit": "matmul_efficiency", "8bit": "matmul_efficiency_8bit",
+                      "weight_only": "matmul_efficiency_weight_only", "fp4": "matmul_efficiency_fp4"}
+
 #: the kinds of expert kernel a profile can name (Profile.moe_kernel)
 MOE_KERNELS = ("grouped", "nxd")
 
@@ -146,8 +150,7 @@ class Profile:
 
     def matmul_efficiency_for(self, precision_class: str) -> float:
         """Large-product efficiency of a precision class ("16bit", "8bit", "weight_only", "fp4")."""
-        return {"16bit": self.matmul_efficiency, "8bit": self.matmul_efficiency_8bit,
-                "weight_only": self.matmul_efficiency_weight_only, "fp4": self.matmul_efficiency_fp4}[precision_class]
+        return getattr(self, _MATMUL_EFFICIENCY[precision_class])
 
     def with_values(self, values: dict, where: str) -> "Profile":
         allowed = {f.name for f in fields(self)}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import require
-from ..hardware.spec import System
+from ..hardware.spec import NetworkDim, Span, System
 from ..ops.base import Op
 from .collectives import Choice, collective
 from .fill import array_fill, attention_fill, matmul_fill, operator_attention_fill, operator_fill, weight_fill
@@ -167,13 +167,11 @@ class PricedOps:
 
     def collectives(self, op: Op) -> list[tuple]:
         """(members, CollectiveCost) of a collective for each group of members whose plan group
-        sits on the same spans of the network, priced together (their link efficiencies and call
-        overheads along a leading axis)."""
+        is laid out alike on their networks (spans of the same sizes and topologies), priced
+        together: their links' bandwidths and latencies, link efficiencies and call overheads
+        along a leading axis."""
         if op.group not in self._on_spans:
-            on_spans: dict = {}
-            for member, (_, _, layout) in enumerate(self.members):  # one member: no grouping, nor hashing
-                on_spans.setdefault(layout[op.group] if len(self.members) > 1 else None, []).append(member)
-            self._on_spans[op.group] = [(self.members[group[0]][2][op.group], group) for group in on_spans.values()]
+            self._on_spans[op.group] = self._alike(op.group)
         groups = []
         for spans, group in self._on_spans[op.group]:
             profiles = [self.members[member][1] for member in group]
@@ -181,6 +179,25 @@ class PricedOps:
                                              self.stacked(tuple(profile.link_efficiency for profile in profiles)),
                                              self.stacked(tuple(profile.collective_overhead_s for profile in profiles)),
                                              **op.extra.get("options", {}))))
+        return groups
+
+    def _alike(self, name: str) -> list[tuple]:
+        """(spans, members) for each group of members whose plan group `name` is laid out alike,
+        the spans' bandwidths and latencies with the members along a leading axis."""
+        if len(self.members) == 1:
+            return [(self.members[0][2][name], [0])]
+        alike: dict[tuple, list[int]] = {}
+        for member, (_, _, layout) in enumerate(self.members):
+            alike.setdefault(tuple((s.size, s.dim.size, s.dim.topology) for s in layout[name]), []).append(member)
+        groups = []
+        for group in alike.values():
+            layouts = [self.members[member][2][name] for member in group]
+            spans = tuple(Span(NetworkDim(span.dim.name, span.dim.size,
+                                          self.stacked(tuple(layout[i].dim.bandwidth for layout in layouts)),
+                                          self.stacked(tuple(layout[i].dim.latency for layout in layouts)),
+                                          span.dim.topology), span.size)
+                          for i, span in enumerate(layouts[0]))
+            groups.append((spans, group))
         return groups
 
     def totals(self) -> list:

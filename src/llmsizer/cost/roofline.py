@@ -145,7 +145,7 @@ class PricedOps:
         self.ops, self.members = ops, members
         self.devices = [(system.accelerator, profile) for system, profile, _ in members]
         self.ndim = max((max(np.ndim(op.flops), np.ndim(op.bytes), np.ndim(op.tokens), np.ndim(op.message_bytes))
-                         for op in ops), default=0)
+                         for op in ops), default=0) if len(members) > 1 else 0
         self.parts: list = []
         self._records: dict[int, tuple[OpCost, ...]] = {}
         self._on_spans: dict[str, list] = {}
@@ -238,8 +238,10 @@ class PricedOps:
         if isinstance(part, list):
             return part[member]
         acc, profile = self.devices[member]
-        shapes = (None,) * 3 if len(self.members) == 1 else _shapes(op, acc, profile)
-        compute, memory, time = (self.of(p, member, shape) for p, shape in zip(part, shapes))
+        if len(self.members) == 1:
+            compute, memory, time = part
+        else:
+            compute, memory, time = (self.of(p, member, shape) for p, shape in zip(part, _shapes(op, acc, profile)))
         return OpCost(op, time, compute, memory, ZERO, profile.kernel_overhead_s)
 
 

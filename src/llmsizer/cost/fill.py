@@ -100,19 +100,22 @@ def weight_fill(op: Op, acc) -> float:
 
 
 def operator_fill(op: Op, smallest: float, units):
-    """`matmul_fill` of a product operator, kept on it by tile height and compute units: a graph
-    costed on several devices or engines works each fill out once."""
-    key = (smallest, units)
+    """`matmul_fill` of a product operator, kept on it with its tiles by tile height and compute
+    units: a graph costed on several devices or engines works each out once."""
+    key = ("fill", smallest, units)
     if key not in op.fills:
-        op.fills[key] = spread_fill(*product_tiles(op.rows, op.columns, smallest, op.depth), units)
+        if ("tiles", smallest) not in op.fills:
+            op.fills["tiles", smallest] = product_tiles(op.rows, op.columns, smallest, op.depth)
+        op.fills[key] = spread_fill(*op.fills["tiles", smallest], units)
     return op.fills[key]
 
 
 def operator_attention_fill(op: Op, matrix_tile):
     """`attention_fill` of an attention operator, kept on it by the systolic array's tile."""
-    if matrix_tile not in op.fills:
-        op.fills[matrix_tile] = attention_fill(op, matrix_tile)
-    return op.fills[matrix_tile]
+    key = ("attention", matrix_tile)
+    if key not in op.fills:
+        op.fills[key] = attention_fill(op, matrix_tile)
+    return op.fills[key]
 
 
 def attention_fill(op: Op, matrix_tile=None):

@@ -144,7 +144,7 @@ class PricedOps:
     def __init__(self, ops: tuple, members: list[tuple]):
         self.ops, self.members = ops, members
         self.devices = [(system.accelerator, profile) for system, profile, _ in members]
-        self.ndim = max((max(np.ndim(op.flops), np.ndim(op.bytes), np.ndim(op.tokens), np.ndim(op.message_bytes))
+        self.ndim = max((max(_ndim(op.flops), _ndim(op.bytes), _ndim(op.tokens), _ndim(op.message_bytes))
                          for op in ops), default=0) if len(members) > 1 else 0
         self.parts: list = []
         self._records: dict[int, tuple[OpCost, ...]] = {}
@@ -161,7 +161,7 @@ class PricedOps:
 
     def of(self, values, member: int, shape: tuple | None = None):
         """The `member`-th value of stacked `values` (in `shape`, else with `ndim` axes)."""
-        if len(self.members) == 1 or np.ndim(values) <= self.ndim:  # the same for every member
+        if len(self.members) == 1 or _ndim(values) <= self.ndim:  # the same for every member
             return values
         return values[member] if shape is None else values[member].reshape(shape)
 
@@ -349,6 +349,11 @@ def _first(values):
     return values[0]
 
 
+def _ndim(value) -> int:
+    """Axes of a number or array (NumPy's own `ndim` takes several times as long)."""
+    return getattr(value, "ndim", 0)
+
+
 @functools.lru_cache(maxsize=256)
 def _broadcast(*shapes: tuple) -> tuple:
     return np.broadcast_shapes(*shapes)
@@ -359,7 +364,7 @@ def host_work(ops, profile: Profile, sequences=0.0, graphs=True, workers: int = 
     and per-worker work (`workers`: devices of the replica beyond the first) and, for a step not
     replayed from a captured graph (any step with a prompt, or decode in an eager engine), each
     kernel's host launch beyond its device gap (`graphs` may be an array, per decode context)."""
-    eager = np.logical_not(graphs)
+    eager = False if graphs is True else np.logical_not(graphs)
     launches = _launches(ops, profile) * eager if np.any(eager) else 0.0
     return (profile.step_overhead_s + profile.sequence_overhead_s * sequences + profile.worker_overhead_s * workers
             + launches)

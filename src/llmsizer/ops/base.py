@@ -113,6 +113,8 @@ class Op:
     message_bytes: object = 0.0
     group: str = ""
     extra: dict = field(default_factory=dict)
+    #: the operator's fills of matrix units by tile height and compute units, kept by the cost model
+    fills: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # The sizes below do not depend on the hardware or the engine: a graph costed on several
     # devices or under several profiles works them out once.
@@ -127,11 +129,6 @@ class Op:
         """The reduction (K) dimension of a product: FLOPs / (2 M N)."""
         return real(self.flops) / np.maximum(2.0 * self.rows * self.columns, 1e-9)
 
-    @cached_property
-    def fills(self) -> dict:
-        """A product's fill of the matrix units by tile height and compute units, filled in by the
-        cost model."""
-        return {}
 
     @cached_property
     def bytes(self):

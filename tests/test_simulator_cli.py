@@ -102,9 +102,12 @@ def test_a_bad_compiled_shape_fails_its_own_row_only(bad):
     assert out["sim_error"][1] == f"compiled_batch = {bad!r}: must be a whole number from 1 to {LARGEST_WHOLE}"
 
 
-def test_a_simulate_table_reads_the_eager_column():
-    """`eager` runs the row's deployment without captured graphs (slower decode); a cell that is not
-    true or false fails its own row only."""
+def test_a_simulate_table_reads_its_true_false_columns():
+    """`eager` runs the row's deployment without captured graphs (slower decode), `attention_dp`
+    with attention data parallelism; a cell that is not true or false fails its own row only."""
+    row = {"model": "llama-3.1-8b", "hardware": "h100", "input_len": 256, "output_len": 64, "tp": 2}
+    assert row_options({**row, "attention_dp": "true"})["attention_dp"] is True
+    assert row_options(row)["attention_dp"] is False and row_options(row)["eager"] is False
     base = {"model": "llama-3.1-8b", "hardware": "h100", "framework": "SGLang 0.4", "input_len": 256,
             "output_len": 64, "concurrency": 1, "num_requests": 4}
     out = simulate_table(pd.DataFrame([{**base, "eager": "true"}, {**base, "eager": ""}, {**base, "eager": "maybe"}]))

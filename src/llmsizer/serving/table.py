@@ -5,8 +5,8 @@ Columns: model, hardware, num_devices, tp, pp, ep, weight_precision, kv_precisio
 output_len, optional framework (its engine's scheduler and profile), one of concurrency or
 request_rate (`inf` or blank with no concurrency: offline), optional num_requests, seed, dp
 (replicas, each of num_devices), compiled_batch and compiled_sequence (graphs compiled ahead of
-time: the compiled scheduler on them), eager (true: no captured graphs) and length_distribution
-(see `lengths_of`). Every input column is kept; added are
+time: the compiled scheduler on them), attention_dp and eager (true/false: attention data
+parallelism; no captured graphs) and length_distribution (see `lengths_of`). Every input column is kept; added are
 sim_{ttft,itl,e2e_latency}_ms_{mean,p50,p90,p95,p99}, sim_output_throughput_tokens_per_s,
 sim_request_throughput_per_s and sim_error.
 """
@@ -82,10 +82,11 @@ def row_options(row) -> dict:
             raise LlmsizerError(error[0])
         if value[0]:  # blank: not compiled
             options[shape] = int(value[0])
-    eager, error = switch_cells("eager", [get("eager")])
-    if error[0]:
-        raise LlmsizerError(error[0])
-    options["eager"] = bool(eager[0])
+    for switch in ("attention_dp", "eager"):
+        value, error = switch_cells(switch, [get(switch)])
+        if error[0]:
+            raise LlmsizerError(error[0])
+        options[switch] = bool(value[0])
     options["scheduler"] = default_scheduler(engine, "compiled_batch" in options or "compiled_sequence" in options)
     return options
 

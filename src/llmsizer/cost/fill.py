@@ -70,8 +70,9 @@ def product_tiles(tokens, columns, smallest: float, depth=SPLIT_K_DEPTH):
 
 
 def spread_fill(fill, work, units):
-    """`fill` less the share of `units` compute units left idle by `work` (tiles x splits)."""
-    if not units or work is None:
+    """`fill` less the share of `units` compute units left idle by `work` (tiles x splits); `units`
+    may be an array (devices along a leading axis), None where not stated."""
+    if units is None or work is None:
         return fill
     return real(fill * np.minimum(work / units, 1.0))
 
@@ -99,14 +100,20 @@ def weight_fill(op: Op, acc) -> float:
     return array_fill(dims, tile)
 
 
+def operator_tiles(op: Op, smallest: float):
+    """`product_tiles` of a product operator, kept on it by tile height: a graph costed on several
+    devices or engines works them out once."""
+    key = ("tiles", smallest)
+    if key not in op.fills:
+        op.fills[key] = product_tiles(op.rows, op.columns, smallest, op.depth)
+    return op.fills[key]
+
+
 def operator_fill(op: Op, smallest: float, units):
-    """`matmul_fill` of a product operator, kept on it with its tiles by tile height and compute
-    units: a graph costed on several devices or engines works each out once."""
+    """`matmul_fill` of a product operator, kept on it by tile height and compute units."""
     key = ("fill", smallest, units)
     if key not in op.fills:
-        if ("tiles", smallest) not in op.fills:
-            op.fills["tiles", smallest] = product_tiles(op.rows, op.columns, smallest, op.depth)
-        op.fills[key] = spread_fill(*op.fills["tiles", smallest], units)
+        op.fills[key] = spread_fill(*operator_tiles(op, smallest), units)
     return op.fills[key]
 
 

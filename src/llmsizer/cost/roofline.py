@@ -24,7 +24,8 @@ from ..errors import require
 from ..hardware.spec import NetworkDim, Span, System
 from ..ops.base import Op
 from .collectives import Choice, collective
-from .fill import array_fill, attention_fill, matmul_fill, operator_attention_fill, operator_fill, weight_fill
+from .fill import (array_fill, attention_fill, matmul_fill, operator_attention_fill, operator_fill, operator_tiles,
+                   spread_fill, weight_fill)
 from .profile import Profile
 from ..arrays import nonzero, real
 
@@ -149,15 +150,22 @@ class PricedOps:
         self.parts: list = []
         self._records: dict[int, tuple[OpCost, ...]] = {}
         self._on_spans: dict[str, list] = {}
+        self._stacks: dict[tuple, np.ndarray] = {}
 
-    def stacked(self, values: tuple):
+    def stacked(self, values):
         """Values of members along a new leading axis, followed by `ndim` axes (each value's own
         shape at the end, so that it broadcasts as the value would); one value shared by all of
         them as it is."""
         if len(values) == 1 or all(value is values[0] for value in values):
             return values[0]
+        key = tuple(values) if all(type(value) is float for value in values) else None
+        if key in self._stacks:  # numbers are kept: every operator asks for a few of the same
+            return self._stacks[key]
         array = np.array(values)
-        return array.reshape(array.shape[:1] + (1,) * (self.ndim + 1 - array.ndim) + array.shape[1:])
+        array = array.reshape(array.shape[:1] + (1,) * (self.ndim + 1 - array.ndim) + array.shape[1:])
+        if key is not None:
+            self._stacks[key] = array
+        return array
 
     def of(self, values, member: int, shape: tuple | None = None):
         """The `member`-th value of stacked `values` (in `shape`, else with `ndim` axes)."""
@@ -275,28 +283,35 @@ def _rate_figures(op: Op | None, devices: list[tuple], stack) -> tuple:
     of (`_rate`; the vector rate alone for an operator of no matrix product, or None), and the
     share of the cache a decode kernel re-reads per extra query head."""
     if op is None or op.kind not in ("matmul", "expert_matmul", "attention"):
-        peak, efficiency, fill = [acc.elementwise_flops for acc, _ in devices], (1.0,), (1.0,)
+        peak, efficiency, fill = [acc.elementwise_flops for acc, _ in devices], (1.0,), 1.0
     elif op.kind == "attention":
         wide = op.precision not in ("fp8", "int8")
         peak = [acc.peak(op.precision if wide or profile.fp8_attention else "bf16") for acc, profile in devices]
         efficiency = [profile.attention_efficiency for _, profile in devices]
-        fill = [operator_attention_fill(op, getattr(acc, "matrix_tile", None)) for acc, _ in devices]
+        fill = stack([operator_attention_fill(op, getattr(acc, "matrix_tile", None)) for acc, _ in devices])
     else:
         efficiency_class, experts = precision_class(op), op.kind == "expert_matmul"
         peak = [acc.peak(op.precision) for acc, _ in devices]
         efficiency = [profile.matmul_efficiency_for(efficiency_class) * (profile.moe_efficiency if experts else 1.0)
                       for _, profile in devices]
-        fill = [_product_fill(op, acc, profile) for acc, profile in devices]
+        fill = _product_fills(op, devices, stack)
     rereads = op is not None and op.kv_group > 1
     reread = [profile.reread_share(op.kv_group) for _, profile in devices] if rereads else (0.0,)
-    return stack(peak), stack(efficiency), stack(fill), stack(reread)
+    return stack(peak), stack(efficiency), fill, stack(reread)
 
 
-def _product_fill(op: Op, acc, profile: Profile):
-    """A product's fill of `acc`'s matrix units times its systolic array's (a factor of 1 changes nothing)."""
-    fill = operator_fill(op, profile.tile_tokens, getattr(acc, "compute_units", None))
-    shape_fill = weight_fill(op, acc)
-    return fill if shape_fill == 1.0 else fill * shape_fill
+def _product_fills(op: Op, devices: list[tuple], stack):
+    """Each device's fill of its matrix units by a product times its systolic array's (a factor
+    of 1 changes nothing), through `stack`: spread over every device's units at once where they
+    share a tile height and all state their units, else device by device."""
+    heights = {profile.tile_tokens for _, profile in devices}
+    units = [getattr(acc, "compute_units", None) for acc, _ in devices]
+    shape_fills = [weight_fill(op, acc) for acc, _ in devices]
+    if len(devices) == 1 or len(heights) > 1 or None in units:
+        fills = [operator_fill(op, profile.tile_tokens, count) for (_, profile), count in zip(devices, units)]
+        return stack([fill if shape_fill == 1.0 else fill * shape_fill for fill, shape_fill in zip(fills, shape_fills)])
+    fill = spread_fill(*operator_tiles(op, heights.pop()), stack(units))
+    return fill if all(shape_fill == 1.0 for shape_fill in shape_fills) else fill * stack(shape_fills)
 
 
 def _device_figures(devices: list[tuple], stack) -> tuple:

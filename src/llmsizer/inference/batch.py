@@ -50,7 +50,9 @@ def decode_contexts(input, output, points: int = DECODE_POINTS, batch=1.0):
 
 def quadrature_mean(values, contexts):
     """Mean over the decode contexts' leading axis."""
-    return np.mean(np.broadcast_to(values, np.broadcast_shapes(np.shape(values), np.shape(contexts))), axis=0)
+    if np.shape(values) != np.shape(contexts):  # a value the same at every context counts once per context
+        values = np.broadcast_to(values, np.broadcast_shapes(np.shape(values), np.shape(contexts)))
+    return np.mean(values, axis=0)
 
 
 @dataclass(frozen=True)

@@ -214,10 +214,12 @@ class PricedOps:
             return [c.total for c in self.records(0)]
         totals = []
         for op, part in zip(self.ops, self.parts):
-            if isinstance(part, _Collectives):
+            if isinstance(part, _Collectives):  # each group's times in its members' places
                 shape = np.shape(op.message_bytes)
-                times = {member: self.of(cost.time, k, shape) for group, cost in part for k, member in enumerate(group)}
-                totals.append(self.stacked(tuple(times[member] for member in range(len(self.members)))) * op.count)
+                times = np.empty((len(self.members),) + (1,) * (self.ndim - len(shape)) + shape)
+                for group, cost in part:
+                    times[group] = cost.time
+                totals.append(times * op.count)
             elif isinstance(part, list):
                 totals.append(self.stacked(tuple(c.total for c in part)))
             else:

@@ -6,7 +6,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from llmsizer.cost.roofline import op_costs, op_costs_on
+from llmsizer.cost.priced import op_costs_on
+from llmsizer.cost.roofline import op_costs
 from llmsizer.inference.batch import cost, prepare, step_costs
 from llmsizer.inference.scenario import scenario
 from llmsizer.inference.workload import Workload

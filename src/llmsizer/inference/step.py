@@ -19,7 +19,8 @@ import numpy as np
 
 from ..arrays import real
 from ..cost.profile import Profile
-from ..cost.roofline import BOUNDS, OpCost, host_work, op_costs, op_costs_on, step_time
+from ..cost.priced import op_costs_on
+from ..cost.roofline import BOUNDS, OpCost, host_work, op_costs, step_time
 from ..ops.base import Op, Step
 from ..ops.graph import layer_ops, step_ops
 from ..parallel import Plan

@@ -84,8 +84,8 @@ class Deployment:
                                                  "over all of it, "
                                                  "the KV cache holds it; a longer sequence is an error.", kind=int,
                                            minimum=1, maximum=LARGEST_WHOLE)
-    eager: bool = option(False, "Run every step eagerly, decode too (vLLM --enforce-eager, SGLang --disable-cuda-graph): "
-                                "each kernel pays its host launch.", kind=bool)
+    eager: bool = option(False, "Run every step eagerly, decode too (vLLM --enforce-eager, SGLang "
+                                "--disable-cuda-graph): each kernel pays its host launch.", kind=bool)
 
     def __post_init__(self):
         check_fields(self)

@@ -123,8 +123,9 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
         numbers[column], bad = whole_cells(column, frame[column].to_numpy())
         errors = np.where(errors == "", bad, errors)
     for column in ("dp", "compiled_batch", "compiled_sequence"):  # optional: 0 where not given
-        numbers[column], bad = (optional_whole_cells(column, frame[column].to_numpy(dtype=object))
-                                if column in frame.columns else (np.zeros(n), ""))
+        numbers[column], bad = np.zeros(n), ""  # a column not given: every cell blank
+        if column in frame.columns:
+            numbers[column], bad = optional_whole_cells(column, frame[column].to_numpy(dtype=object))
         errors = np.where(errors == "", bad, errors)
     for limit, what, size in (("compiled_batch", "batch_size", numbers["batch_size"]),
                               ("compiled_sequence", "input_len + output_len", numbers["input_len"] + numbers["output_len"])):
@@ -132,8 +133,9 @@ def scenario_rows(frame, profile: str | None = None) -> ScenarioRows:
         over = (errors == "") & (compiled > 0) & (size > compiled)  # fails its own row, not its deployment's
         errors[over] = [f"{what} = {v:.0f}: must not exceed {limit} = {c:.0f}" for v, c in zip(size[over], compiled[over])]
     for column in SWITCH_COLUMNS:
-        numbers[column], bad = (switch_cells(column, frame[column].to_numpy(dtype=object))
-                                if column in frame.columns else (np.zeros(n, dtype=bool), ""))
+        numbers[column], bad = np.zeros(n, dtype=bool), ""
+        if column in frame.columns:
+            numbers[column], bad = switch_cells(column, frame[column].to_numpy(dtype=object))
         errors = np.where(errors == "", bad, errors)
     texts = {}
     for column in TEXT_COLUMNS:

@@ -2,8 +2,9 @@
 
 Model, system, the split over devices, precisions, the efficiency profile, how unevenly the
 router loads experts, what is offloaded to host memory, the batch and sequence length the
-engine's graphs were compiled for, and whether it captures graphs at all. `scenario()` turns the names a user
-types (or a CSV row holds) into one; every command builds it at the edge and hands it down.
+engine's graphs were compiled for, and whether it captures graphs at all. `scenario()` turns the
+names a user types (or a CSV row holds) into one; every command builds it at the edge and hands
+it down.
 """
 
 from __future__ import annotations

@@ -72,9 +72,11 @@ class PricedOps:
         """Values of members along a new leading axis, followed by `ndim` axes (each value's own
         shape at the end, so that it broadcasts as the value would); one value shared by all of
         them as it is."""
-        if len(values) == 1 or all(value is values[0] for value in values):
-            return values[0]
-        key = tuple(values) if all(type(value) is float for value in values) else None
+        first = values[0]
+        numbers = type(first) in (float, int)
+        if len(values) == 1 or (values.count(first) if numbers else sum(v is first for v in values)) == len(values):
+            return first
+        key = tuple(values) if numbers else None
         if key in self._stacks:  # numbers are kept: every operator asks for a few of the same
             return self._stacks[key]
         array = np.array(values)

@@ -7,7 +7,7 @@ and plan is built once and evaluated for many batches and lengths at the same ti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numpy as np
 
@@ -15,6 +15,23 @@ from ..models.spec import Model
 from ..parallel import Plan
 from ..precision import Precisions, bytes_per_element, matmul_precision, needs_dequantisation
 from ..arrays import real
+
+
+class _once:
+    """A property worked out once per object and kept on it: `functools.cached_property` without
+    its lock (Python before 3.12), which takes longer than the sizes it keeps."""
+
+    def __init__(self, method):
+        self.method, self.__doc__ = method, method.__doc__
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.method(instance)  # read from there from now on
+        return value
 
 
 @dataclass(frozen=True)
@@ -119,18 +136,18 @@ class Op:
     # The sizes below do not depend on the hardware or the engine: a graph costed on several
     # devices or under several profiles works them out once.
 
-    @cached_property
+    @_once
     def rows(self):
         """The M dimension of a product, kept above zero (an empty batch still has a shape)."""
         return real(np.maximum(real(self.tokens), 1e-9))
 
-    @cached_property
+    @_once
     def depth(self):
         """The reduction (K) dimension of a product: FLOPs / (2 M N)."""
         return real(self.flops) / np.maximum(2.0 * self.rows * self.columns, 1e-9)
 
 
-    @cached_property
+    @_once
     def bytes(self):
         """Bytes moved to and from device memory, each once (an engine's kernel may re-read the cache)."""
         return real(self.weight_bytes) + self.act_bytes + real(self.kv_bytes)

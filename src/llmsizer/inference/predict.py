@@ -1,9 +1,11 @@
 """`predict`: one scenario per row of a table, evaluated as arrays per distinct deployment.
 
 Rows that share a model, hardware, split, precisions and engine differ only in batch and
-lengths, so each such group is one vectorised evaluation. A row that cannot be estimated gets
-its reason in `pred_error` and never stops the others: a bad cell fails its own row, a
-deployment that cannot be built fails the rows that share it. Large files stream in chunks.
+lengths, so each such group is one vectorised evaluation; groups that differ only in hardware or
+engine share one operator graph, priced on all of them at once (cost/priced.py). A row that
+cannot be estimated gets its reason in `pred_error` and never stops the others: a bad cell fails
+its own row, a deployment that cannot be built fails the rows that share it. Large files stream
+in chunks.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ SHARED_GRAPH_ROWS = 4096
 def _estimates(rows):
     """(positions, prediction columns or the error) per deployment group. Groups with the same
     operators (one model, split and precisions on different hardware or engines) share one graph
-    over all their rows, costed on each group's own hardware and profile."""
+    over all their rows, costed on every group's own hardware and profile at once, and the
+    memory their rows ask for, fitted to each group's device."""
     resolved = {}
     for deployment, positions in rows.groups:
         try:
@@ -104,8 +107,9 @@ def _estimates(rows):
         for (sc, positions), member_steps in zip(members, steps):
             where = slice(start, start + len(positions))
             start += len(positions)
-            same = sc.model is first.model and sc.plan == first.plan and sc.precisions == first.precisions
-            yield positions, _columns(sc, positions, rows, (shared, workload, where, member_steps, same and demand or None))
+            alike = sc.model is first.model and sc.plan == first.plan and sc.precisions == first.precisions
+            yield positions, _columns(sc, positions, rows, (shared, workload, where, member_steps,
+                                                            demand if alike else None))
 
 
 def _columns(sc, positions, rows, shared):

@@ -1,5 +1,6 @@
 """One graph priced on several devices and engines at once gives each of them what pricing it on
-its own gives: every part of every operator, in the same shape, and the same step times."""
+its own gives: every part of every operator, in the same shape, the same step times, and the same
+memory account from a shared demand."""
 
 from dataclasses import replace
 
@@ -9,6 +10,7 @@ import pytest
 from llmsizer.cost.priced import op_costs_on
 from llmsizer.cost.roofline import op_costs
 from llmsizer.inference.batch import cost, prepare, step_costs
+from llmsizer.inference.memory import scenario_demand, scenario_memory
 from llmsizer.inference.scenario import scenario
 from llmsizer.inference.workload import Workload
 
@@ -56,3 +58,13 @@ def test_each_member_gets_the_step_times_and_metrics_it_gets_alone():
         _same(shared.ttft, alone.ttft)
         _same(shared.tpot, alone.tpot)
         assert (shared.decode.bound == alone.decode.bound).all()
+
+
+def test_a_shared_memory_demand_fits_each_device_as_its_own_does():
+    scenarios = _members()
+    demand = scenario_demand(scenarios[0], WORKLOAD)
+    for sc in scenarios:
+        shared, alone = scenario_memory(sc, WORKLOAD, demand=demand), scenario_memory(sc, WORKLOAD)
+        for part in ("weights", "kv_cache", "activations", "reserve", "capacity", "max_batch", "total"):
+            _same(getattr(shared, part), getattr(alone, part))
+        assert (np.asarray(shared.fits) == np.asarray(alone.fits)).all()

@@ -144,9 +144,9 @@ def offload_cost(op: Op, acc) -> OpCost:
 
 def rate_figures(op: Op | None, devices: list[tuple], stack) -> tuple:
     """The figures of each of `devices`, (accelerator, profile), that an operator's rate and bytes
-    take, through `stack` (`PricedOps.stacked` in priced.py, or `single`): the peak, efficiency and fill its rate is made
-    of (`_rate`; the vector rate alone for an operator of no matrix product, or None), and the
-    share of the cache a decode kernel re-reads per extra query head."""
+    take, through `stack` (`PricedOps.stacked` in priced.py, or `single`): the peak, efficiency
+    and fill its rate is made of (`_rate`; the vector rate alone for an operator of no matrix
+    product, or None), and the share of the cache a decode kernel re-reads per extra query head."""
     if op is None or op.kind not in ("matmul", "expert_matmul", "attention"):
         peak, efficiency, fill = [acc.elementwise_flops for acc, _ in devices], (1.0,), 1.0
     elif op.kind == "attention":
@@ -174,7 +174,7 @@ def _product_fills(op: Op, devices: list[tuple], stack):
     heights = {profile.tile_tokens for _, profile in devices} if len(devices) > 1 else ()
     if len(heights) != 1 or None in units:
         fills = [operator_fill(op, profile.tile_tokens, count) for (_, profile), count in zip(devices, units)]
-        return stack([fill if shape_fill == 1.0 else fill * shape_fill for fill, shape_fill in zip(fills, shape_fills)])
+        return stack([fill if shape == 1.0 else fill * shape for fill, shape in zip(fills, shape_fills)])
     fill = spread_fill(*operator_tiles(op, heights.pop()), stack(units))
     return fill if all(shape_fill == 1.0 for shape_fill in shape_fills) else fill * stack(shape_fills)
 

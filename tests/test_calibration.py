@@ -217,3 +217,27 @@ def test_a_bad_cell_fails_its_own_row_only(column, value, message):
     assert (errors[1:] == "").all()
     pred = predicted(rows)
     assert np.isnan(pred[0]) and np.isfinite(pred[1:]).all()
+
+
+def test_a_chips_precision_class_is_its_16_bit_level_moved_by_a_difference_of_its_own():
+    """A chip's 8-bit efficiency composes, in logit space, the class's shared value, the chip's
+    16-bit offset (family and chip) and, where it has 8-bit rows, its own difference; a chip
+    without that slot keeps the 16-bit offset alone, and fp4 (no own slot) follows it."""
+    from llmsizer.calibration.fit import Slot, levels_of
+    from llmsizer.cost.levels import from_space, to_space
+
+    shared16, shared8 = Slot("matmul_efficiency", "shared", None), Slot("matmul_efficiency_8bit", "shared", None)
+    family = Slot("matmul_efficiency", "family", "NVIDIA Hopper")
+    h100, h200 = Slot("matmul_efficiency", "member", "H100-SXM5-80GB"), Slot("matmul_efficiency", "member", "H200-SXM-141GB")
+    own = Slot("matmul_efficiency_8bit", "member", "H100-SXM5-80GB")
+    x = {shared16: 0.2, shared8: 0.5, family: -0.3, h100: 0.4, h200: 0.1, own: -0.6}
+    levels = levels_of(list(x), np.array(list(x.values())))
+    assert levels.hardware["H100-SXM5-80GB"]["matmul_efficiency_8bit"] == pytest.approx(
+        from_space("matmul_efficiency_8bit", 0.5 - 0.3 + 0.4 - 0.6), rel=1e-12)
+    assert levels.hardware["H200-SXM-141GB"]["matmul_efficiency_8bit"] == pytest.approx(
+        from_space("matmul_efficiency_8bit", 0.5 - 0.3 + 0.1), rel=1e-12)
+    fp4 = float(to_space("matmul_efficiency_fp4", load_profile("default", None, fitted=False).matmul_efficiency_fp4))
+    assert levels.hardware["H100-SXM5-80GB"]["matmul_efficiency_fp4"] == pytest.approx(
+        from_space("matmul_efficiency_fp4", fp4 - 0.3 + 0.4), rel=1e-12)
+    assert levels.hardware_families["NVIDIA Hopper"]["matmul_efficiency_8bit"] == pytest.approx(
+        from_space("matmul_efficiency_8bit", 0.5 - 0.3), rel=1e-12)

@@ -38,7 +38,8 @@ FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "m
 #: shared value pools)
 UNPOOLED = ("moe_efficiency",)
 #: precision classes whose chip and family offsets are those of 16-bit products (one fit of how
-#: well a chip runs its matrix units; each class keeps its own shared value)
+#: well a chip runs its matrix units; each class keeps its own shared value), plus, in OWN_CLASSES
+#: for a chip with rows in the class, a difference of its own (its library's kernels for that precision)
 MATMUL_CLASSES = ("matmul_efficiency_8bit", "matmul_efficiency_weight_only", "matmul_efficiency_fp4")
 #: prior width of an offset at each level (logit or natural-log units): wide at the shared level,
 #: narrower for a family, narrowest for a member, which so stays near its family on few rows
@@ -46,6 +47,12 @@ PRIOR_WIDTH = {"shared": 1.0, "family": 0.5, "member": 0.3}
 #: prior width of a precision class's shared value: how much better or worse 8-bit kernels run than
 #: 16-bit ones is a property of the kernel libraries, documented within about 20%
 CLASS_WIDTH = 0.2
+#: prior width of a chip's own difference in a class from its 16-bit level: one library's 8-bit
+#: kernels can be tuned apart from its 16-bit ones (a new format's first kernels), by some tens of percent
+CHIP_CLASS_WIDTH = 0.25
+#: the classes a chip fits a difference of its own in (fp4 and weight-only rows are few and from
+#: one source each, whose setup would set the chip's class)
+OWN_CLASSES = ("matmul_efficiency_8bit",)
 #: log error at which the soft L1 loss turns from quadratic to linear
 LOSS_SCALE = 0.1
 #: the same for a first pass from the priors: a robust fit started there can settle with a whole
@@ -82,8 +89,8 @@ def product_class(p: Precisions) -> str:
 
 def _chain_keys(name: str, g: Group) -> list[tuple[str, str | None]]:
     """(level, key) of each level of a parameter's chain that a group's rows reach."""
-    if name in MATMUL_CLASSES:
-        return [("shared", None)]
+    if name in MATMUL_CLASSES:  # the class's shared value, and the chip's difference from its 16-bit level
+        return [("shared", None)] + ([("member", g.hardware)] if name in OWN_CLASSES else [])
     if chain_of(name) == "hardware":
         return [("shared", None), ("family", family_of(g.hardware)), ("member", g.hardware)]
     if chain_of(name) == "engine":
@@ -193,14 +200,19 @@ def levels_of(slots: list[Slot], x: np.ndarray) -> Levels:
             return
         _tables(levels, Slot(name, s.level, s.key)).setdefault(s.key, {})[name] = value
 
+    def class_base(name: str) -> float:
+        shared = Slot(name, "shared", None)
+        return offsets[shared] if shared in offsets else float(to_space(name, documented("default", None, None)[name]))
+
     for s in offsets:
+        if s.name in MATMUL_CLASSES and s.level == "member":
+            continue  # composed over the chip's 16-bit level below
         put(s.name, s, from_space(s.name, total(s)))
         if s.name == "matmul_efficiency" and s.level != "shared":
             chip = total(s) - total(Slot(s.name, "shared", None))
             for other in MATMUL_CLASSES:
-                shared = Slot(other, "shared", None)
-                base = offsets[shared] if shared in offsets else float(to_space(other, documented("default", None, None)[other]))
-                put(other, s, from_space(other, base + chip))
+                own = offsets.get(Slot(other, s.level, s.key), 0.0)
+                put(other, s, from_space(other, class_base(other) + chip + own))
     return levels
 
 
@@ -245,7 +257,8 @@ def fit(rows: Rows, max_evaluations: int = 40, tolerance: float = 1e-3) -> Fit:
 
     slots = slots_of(rows)
     prior_x = prior_offsets(slots)
-    widths = np.array([CLASS_WIDTH if s.name in MATMUL_CLASSES else PRIOR_WIDTH[s.level] for s in slots])
+    widths = np.array([(CLASS_WIDTH if s.level == "shared" else CHIP_CLASS_WIDTH) if s.name in MATMUL_CLASSES
+                       else PRIOR_WIDTH[s.level] for s in slots])
     measured = rows.frame["value"].to_numpy(float)
     usable = (rows.frame["error"].to_numpy() == "") & (measured > 0)
 

@@ -304,3 +304,19 @@ def test_a_table_and_the_measurement_set_read_the_eager_column():
     assert [g.prepared.scenario.eager for g in rows.groups] == [True]
     assert list(rows.frame["error"]) == ["", "eager = 'maybe': must be true or false",
                                          "compiled_batch = 2.5: must be a whole number from 1 to 2147483648"]
+
+
+
+def test_an_eager_step_keeps_a_single_precision_sweep_single():
+    """A step's host launches are one plain number when the whole step runs eagerly (a step with a
+    prompt): a float32 sweep stays float32 (a NumPy scalar would widen every array it meets); per
+    decode context they are an array, zero where the graph is replayed."""
+    from llmsizer.cost.roofline import host_work
+
+    profile = load_profile("vllm", "H100-SXM5-80GB")
+    ops = [Op("qkv", "attention", "matmul", 3, flops=1.0, tokens=1.0)]
+    sequences = np.array([1.0, 4.0], dtype=np.float32)
+    assert host_work(ops, profile, sequences, graphs=False).dtype == np.float32
+    launch = 3 * (profile.host_launch_s - profile.kernel_overhead_s)
+    base = profile.step_overhead_s
+    assert host_work(ops, profile, graphs=np.array([True, False])) == pytest.approx([base, base + launch], rel=1e-12)

@@ -224,8 +224,10 @@ def host_work(ops, profile: Profile, sequences=0.0, graphs=True, workers: int = 
     and per-worker work (`workers`: devices of the replica beyond the first) and, for a step not
     replayed from a captured graph (any step with a prompt, or decode in an eager engine), each
     kernel's host launch beyond its device gap (`graphs` may be an array, per decode context)."""
-    eager = False if graphs is True else np.logical_not(graphs)
-    launches = _launches(ops, profile) * eager if np.any(eager) else 0.0
+    if np.ndim(graphs) == 0:  # one answer for the step: a plain float keeps a float32 sweep in float32
+        launches = 0.0 if graphs else _launches(ops, profile)
+    else:
+        launches = _launches(ops, profile) * np.logical_not(graphs)
     return (profile.step_overhead_s + profile.sequence_overhead_s * sequences + profile.worker_overhead_s * workers
             + launches)
 

@@ -6,7 +6,8 @@ import pytest
 
 from llmsizer.cost.levels import family_of, fitted_levels, nearest_family
 from llmsizer.cost.profile import engine_from_text, load_profile
-from llmsizer.cost.roofline import array_fill, attention_fill, matmul_fill, op_cost, precision_class
+from llmsizer.cost.fill import array_fill, attention_fill, matmul_fill
+from llmsizer.cost.roofline import op_cost, precision_class
 from llmsizer.hardware.zoo import list_accelerators
 from llmsizer.inference.estimate import estimate
 from llmsizer.ops.base import Op
@@ -83,7 +84,7 @@ def test_each_tensor_parallel_core_fills_the_tile_with_its_share_of_the_chip_sha
     split along its depth; a wide shard is untouched."""
     from dataclasses import replace
 
-    from llmsizer.cost.roofline import weight_fill
+    from llmsizer.cost.fill import weight_fill
     from llmsizer.hardware.zoo import load_accelerator
 
     trn2 = load_accelerator("trainium2")

@@ -25,7 +25,6 @@ from ..hardware.spec import System
 from ..ops.base import Op
 from .collectives import collective
 from .fill import operator_attention_fill, operator_fill, operator_tiles, spread_fill, weight_fill
-from .fill import array_fill, attention_fill, matmul_fill  # noqa: F401 (the fills, where they used to be)
 from .profile import Profile
 from ..arrays import nonzero, real
 

@@ -202,7 +202,8 @@ def build_compiled_step_model(sc: Scenario) -> CompiledStepModel:
     padded = decode_batch(sc, real)
     steps = (prefill_step(1.0, prefill_prompt(sc, 1.0, 1.0)),
              decode_step(padded, decode_context(sc, real), padding=padded - real))
-    prompt, decode = (cost_ops(step_ops(sc.context, step), sc, sequences=sequences, graphs=replays_graphs(sc.profile, step, sc.eager))
+    prompt, decode = (cost_ops(step_ops(sc.context, step), sc, sequences=sequences,
+                               graphs=replays_graphs(sc.profile, step, sc.eager))
                       for step, sequences in zip(steps, (1.0, real)))
     return CompiledStepModel(float(prompt.time), [0.0] + np.broadcast_to(decode.time, real.shape).tolist())
 

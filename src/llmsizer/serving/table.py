@@ -77,18 +77,21 @@ def row_options(row) -> dict:
                    weight_precision=get("weight_precision") or "bf16", kv_precision=get("kv_precision") or None,
                    engine=engine, record=False)
     for shape in ("compiled_batch", "compiled_sequence"):  # graphs compiled ahead of time run the compiled scheduler
-        value, error = optional_whole_cells(shape, [get(shape)])
-        if error[0]:
-            raise LlmsizerError(error[0])
-        if value[0]:  # blank: not compiled
-            options[shape] = int(value[0])
+        value = _cell(optional_whole_cells, shape, get(shape))
+        if value:  # blank: not compiled
+            options[shape] = int(value)
     for switch in ("attention_dp", "eager"):
-        value, error = switch_cells(switch, [get(switch)])
-        if error[0]:
-            raise LlmsizerError(error[0])
-        options[switch] = bool(value[0])
+        options[switch] = bool(_cell(switch_cells, switch, get(switch)))
     options["scheduler"] = default_scheduler(engine, "compiled_batch" in options or "compiled_sequence" in options)
     return options
+
+
+def _cell(parse, column: str, value):
+    """One cell checked by a table column's parser (inference/rows.py), or its error raised."""
+    values, errors = parse(column, [value])
+    if errors[0]:
+        raise LlmsizerError(errors[0])
+    return values[0]
 
 
 def simulate_row(row) -> dict:

@@ -34,6 +34,17 @@ def test_simulate_runs_compiled_graphs_from_flags():
     assert data["summary"]["completed"] == 20
 
 
+def test_simulate_runs_eagerly_from_its_flag():
+    """--eager decodes without captured graphs: the same run's inter-token latency grows."""
+    def itl(*flags):
+        result = CliRunner().invoke(main, ["simulate", "-m", "llama-3.1-8b", "-H", "h100", "--concurrency", "2",
+                                           "--requests", "8", "--input", "256", "--output", "32", "--json", *flags])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)["summary"]["itl_ms_mean"]
+
+    assert itl("--eager") > itl() > 0
+
+
 def test_simulate_a_scenario_table_keeps_bad_rows_to_themselves(tmp_path):
     rows = pd.DataFrame([
         dict(model="llama-3.1-8b", hardware="h100", num_devices=1, tp=1, pp=1, ep=1, weight_precision="bf16",

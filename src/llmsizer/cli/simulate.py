@@ -28,7 +28,8 @@ def prefill_pool_flags(command):
               help="With SCENARIOS.csv: where to write the rows with their simulated columns.")
 @click.option("-m", "--model", help="Zoo name, Hugging Face id, or path to a config.json (not with SCENARIOS.csv).")
 @named_flags("hardware", "system", "devices", "tp", "pp", "ep", "dp", "moe_imbalance", "weight_precision",
-             "kv_precision", "activation_precision", "quant", "engine", "profile", "compiled_batch", "compiled_sequence")
+             "kv_precision", "activation_precision", "quant", "engine", "profile", "compiled_batch", "compiled_sequence",
+             "eager")
 @prefill_pool_flags
 @click.option("--concurrency", type=click.IntRange(1), help="Closed loop: clients each sending a request when the last is answered.")
 @click.option("--rate", type=click.FloatRange(0, min_open=True), help="Open loop: requests per second.")

@@ -178,7 +178,7 @@ def test_folds_run_in_parallel_processes_as_they_would_one_after_another(rows, m
     """Cross-validation in forked processes gives exactly the predictions of the serial loop."""
     from llmsizer.calibration import folds
 
-    small = rows.subset(rows.frame["source"].str.startswith(("kipply", "vLLM pull request")).to_numpy())
+    small = rows.subset(rows.frame["source"].str.startswith(("kipply", "vLLM pull request 3692")).to_numpy())
     held = folds.source_folds(small)
     assert len(held) == 2
     parallel = folds.out_of_sample(small, held)
@@ -241,3 +241,23 @@ def test_a_chips_precision_class_is_its_16_bit_level_moved_by_a_difference_of_it
         from_space("matmul_efficiency_fp4", fp4 - 0.3 + 0.4), rel=1e-12)
     assert levels.hardware_families["NVIDIA Hopper"]["matmul_efficiency_8bit"] == pytest.approx(
         from_space("matmul_efficiency_8bit", 0.5 - 0.3), rel=1e-12)
+
+
+def test_source_disagreement_reports_each_source_on_a_chip_that_several_measured():
+    """A chip two sources measured lists both, each with its predicted over measured time (a
+    throughput row inverted); a chip one source measured is left out, as are rows not scored."""
+    import pandas as pd
+
+    from llmsizer.calibration.report import source_disagreement
+
+    frame = pd.DataFrame({
+        "hardware": ["A", "A", "A", "A", "B"],
+        "source": ["one", "one", "two", "two", "one"],
+        "kind": ["ttft", "tpot", "throughput", "ttft", "ttft"],
+        "value": [10.0, 20.0, 100.0, 5.0, 1.0],
+        "error": ["", "", "", "cannot be estimated", ""],
+    })
+    predicted = np.array([20.0, 40.0, 50.0, np.nan, 3.0])  # source one 2x slow; two's throughput half: 2x slow
+    table = source_disagreement(frame, {"fit": predicted})
+    assert table[["hardware", "source", "rows"]].values.tolist() == [["A", "one", 2], ["A", "two", 1]]
+    assert table["fit"].tolist() == pytest.approx([2.0, 2.0])

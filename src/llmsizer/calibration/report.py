@@ -88,6 +88,49 @@ def _scheme_section(cal: Calibration, title: str, predictions, coverage: float |
     return lines
 
 
+def source_disagreement(frame, predictions: dict):
+    """For each accelerator measured by more than one source, each source's predicted time over
+    its measured time (geometric mean; a throughput row counts as its inverse) under each set of
+    `predictions` (title -> array over the frame's rows). Where sources disagree on a chip, one
+    fitted level cannot serve both: the chip's level is a compromise, and the source far from it
+    says what a user's setup may differ by."""
+    import pandas as pd
+
+    scored = (frame["error"] == "").to_numpy()
+    measured = frame["value"].to_numpy(float)
+    sign = np.where(frame["kind"].to_numpy() == "throughput", -1.0, 1.0)
+    several = frame[scored].groupby("hardware")["source"].nunique()
+    out = []
+    for (hardware, source), index in frame[scored].groupby(["hardware", "source"], sort=True).indices.items():
+        if several[hardware] < 2:
+            continue
+        rows = np.flatnonzero(scored)[index]
+        entry = {"hardware": hardware, "source": source, "rows": len(rows)}
+        for title, predicted in predictions.items():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = sign[rows] * np.log(np.asarray(predicted, dtype=float)[rows] / measured[rows])
+            entry[title] = float(np.exp(np.mean(ratio[np.isfinite(ratio)]))) if np.isfinite(ratio).any() else np.nan
+        out.append(entry)
+    return pd.DataFrame(out, columns=["hardware", "source", "rows", *predictions])
+
+
+def _disagreement_section(cal: Calibration) -> list[str]:
+    table = source_disagreement(cal.rows.frame, {"in sample": cal.in_sample, "5-fold": cal.k_fold})
+    return [
+        "## Where sources disagree on a chip",
+        "",
+        "Each source's predicted time over its measured time (geometric mean over its rows; a throughput row "
+        "counts as its inverse; above 1: predicted slower than measured), on every accelerator that more than one "
+        "source measured. One fitted level per chip cannot serve sources that disagree; the spread says how far "
+        "a setup (testbed, driver, engine build) can move a chip's figures.",
+        "",
+        "| accelerator | source | rows | in sample | 5-fold |", "|---|---|---|---|---|",
+        *[f"| {r.hardware} | {r.source[:70]} | {r.rows} | {r[3]:.2f} | {r[4]:.2f} |"
+          for r in table.itertuples(index=False)],
+        "",
+    ]
+
+
 def _limits(rows: Rows) -> list[str]:
     """What the data cannot tell apart, counted from the rows themselves."""
     frame = rows.frame
@@ -181,6 +224,7 @@ def report(cal: Calibration, image: str) -> str:
         "",
         f"Rows that could not be estimated: {len(failed)}.",
         "",
+        *_disagreement_section(cal),
         "## What limits the figures",
         "",
         *_limits(cal.rows),

@@ -194,9 +194,16 @@ def _version_tuple(text: str) -> tuple[int, ...] | None:
 
 def version_of(family: str, text: str) -> str | None:
     """The version section of an engine family that a release number in `text` falls in (or,
-    without one, that a stated year falls in: a section's `until_year` is its last year current)."""
+    without one, that a stated year falls in: a section's `until_year` is its last year current).
+    A section's `selected_by` pattern, found in the text, names it at any later release too (an
+    engine that kept its older runtime behind a switch, as vLLM kept V0 behind VLLM_USE_V1=0)."""
     release = _version_tuple(text)
     versions = _engine_entry(family).get("versions") or {}
+    for name, section in versions.items():
+        low = _version_tuple(str(section.get("from", "0.0")))
+        chosen = section.get("selected_by") and re.search(section["selected_by"], text)
+        if chosen and (release is None or release >= low):
+            return name
     if release is None and versions:
         year = re.search(r"(?<!\d)(20\d\d)(?!\d)", text)
         years = [name for name, section in versions.items() if year and int(year.group(1)) <= section.get("until_year", 0)]

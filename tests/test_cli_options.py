@@ -37,11 +37,16 @@ def test_memory_and_estimate_report_the_same_account(args):
     assert mem["runtime_reserve_gb"] == pytest.approx(est["runtime_reserve"])
 
 
-def test_memory_counts_the_chunk_and_the_draft():
+def test_memory_counts_the_chunk_the_engine_budget_and_the_draft():
+    """A prefill step's activations are those of the stated chunk, else of the engine's default
+    budget (8,192 tokens), else of every prompt (an engine that prefills whole prompts): the
+    differences are in exact proportion to the tokens a step holds (16 x 32,768, 8,192, 2,048)."""
     base = ("-m", "llama-3.1-8b", "-H", "h200", "--batch", "16", "--input", "32768")
-    whole, chunked = run("memory", *base, "--json"), run("memory", *base, "--chunk", "2048", "--json")
-    assert chunked["activations_gb"] < whole["activations_gb"] / 10
-    assert not whole["fits"] and chunked["fits"]
+    whole = run("memory", *base, "--engine", "hf", "--json")
+    budget, chunked = run("memory", *base, "--json"), run("memory", *base, "--chunk", "2048", "--json")
+    steps = [r["activations_gb"] for r in (whole, budget, chunked)]
+    assert (steps[0] - steps[1]) / (steps[1] - steps[2]) == pytest.approx((16 * 32768 - 8192) / (8192 - 2048))
+    assert not whole["fits"] and budget["fits"] and chunked["fits"]
     target = ("-m", "llama-3.1-70b", "-H", "h100", "--tp", "4")
     drafted = run("memory", *target, "--draft", "llama-3.2-1b", "--draft-tp", "4", "--json")
     assert drafted["weights_gb"] > run("memory", *target, "--json")["weights_gb"]

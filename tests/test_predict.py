@@ -34,6 +34,19 @@ def test_rows_equal_estimate():
     assert out["pred_memory_per_device_gb"].iloc[0] == pytest.approx(float(est.memory.total) / 1e9, rel=1e-9)
 
 
+def test_engines_with_different_prefill_budgets_keep_their_own_memory_account():
+    """vLLM V0 prefills every prompt of a batch at once, V1 at most 8,192 tokens a step: predicted
+    together, each row gets the largest batch and memory that its own estimate gives."""
+    rows = [{**GOOD, "framework": f"vLLM {release}", "batch_size": 16, "input_len": 32768, "output_len": 16}
+            for release in ("0.6.0", "0.9.0")]
+    out = predict(pd.DataFrame(rows))
+    for (_, row), engine in zip(out.iterrows(), ("vllm/v0", "vllm/v1")):
+        est = estimate("llama-3.1-8b", "h100", batch=16, input=32768, output=16, engine=engine)
+        assert row["pred_max_batch"] == float(est.memory.max_batch)
+        assert row["pred_memory_per_device_gb"] == pytest.approx(float(est.memory.total) / 1e9, rel=1e-9)
+    assert out["pred_max_batch"].iloc[1] > out["pred_max_batch"].iloc[0]
+
+
 def test_a_deployment_that_cannot_be_built_fails_its_rows_only():
     frame = pd.DataFrame([GOOD, {**GOOD, "tp": 3}, {**GOOD, "model": "no-such-model"}])
     out = predict(frame)

@@ -110,6 +110,10 @@ class Profile:
     token_buckets: tuple = ()
     #: decode batches the engine compiles graphs for, ascending: a batch is padded up to the next one
     batch_buckets: tuple = ()
+    #: most prompt tokens the engine prefills in one step by default (its chunked-prefill size or
+    #: token budget), which bounds a prefill step's activations in memory; 0: a batch's prompts in
+    #: one step. Prefill time is still counted as one pass (the chunks' products are the same work)
+    prefill_step_tokens: int = 0
     source: str = ""
     #: log half-width of the ~80% error band per metric (ttft, tpot, e2e_latency, throughput)
     uncertainty: dict = field(default_factory=lambda: dict(UNCALIBRATED_BAND), compare=False)
@@ -132,6 +136,9 @@ class Profile:
                 f"must be one of {', '.join(MOE_KERNELS)}")
         require(isinstance(self.tile_tokens, int) and self.tile_tokens >= 1, "profile.tile_tokens",
                 self.tile_tokens, "must be a positive integer")
+        require(isinstance(self.prefill_step_tokens, int) and not isinstance(self.prefill_step_tokens, bool)
+                and self.prefill_step_tokens >= 0, "profile.prefill_step_tokens", self.prefill_step_tokens,
+                "must be a whole number of tokens >= 0 (0: a batch's prompts in one step)")
         require(isinstance(self.graph_max_context, int) and self.graph_max_context >= 0, "profile.graph_max_context",
                 self.graph_max_context, "must be a whole number of tokens >= 0 (0: graphs cover any length)")
         object.__setattr__(self, "grouped_kv_group_sizes", tuple(self.grouped_kv_group_sizes))

@@ -221,8 +221,10 @@ def scenario_memory(sc, workload, prefill_tokens=None, draft=None, demand: Memor
 
 
 def scenario_demand(sc, workload, prefill_tokens=None, draft=None) -> MemoryDemand:
-    """The `MemoryDemand` of a scenario and workload (arguments as `scenario_memory`)."""
+    """The `MemoryDemand` of a scenario and workload (arguments as `scenario_memory`); without a
+    stated chunk, a prefill step takes the engine's default budget (`prefill_step_tokens`)."""
     sequences, length = cache_shape(sc, workload)
+    prefill_tokens = prefill_tokens if prefill_tokens is not None else (sc.profile.prefill_step_tokens or None)
     return memory_demand(sc.model, sc.plan.ranks, sc.precisions, sc.plan.rank_batch(workload.batch), workload.input,
                          workload.output, prefill_tokens=prefill_tokens, samples=workload.samples,
                          draft=None if draft is None else (draft.model, draft.plan, draft.precisions),

@@ -87,7 +87,8 @@ def _estimates(rows):
         except LlmsizerError as exc:
             yield positions, exc
             continue
-        shapes = (sc.compiled_batch, sc.compiled_sequence, sc.profile.token_buckets, sc.profile.batch_buckets)
+        shapes = (sc.compiled_batch, sc.compiled_sequence, sc.profile.token_buckets, sc.profile.batch_buckets,
+                  sc.profile.prefill_step_tokens)
         resolved.setdefault((sc.context, shapes) if sc.offload is None else id(sc), []).append((sc, positions))
     for members in resolved.values():
         everything = np.concatenate([positions for _, positions in members])

@@ -122,7 +122,9 @@ def _resolve(deployment: Deployment):
 class Serving:
     """How the engine serves the batch, beyond a plain prefill then decode."""
 
-    chunk: int | None = option(None, "Chunked prefill: prompt tokens per step, mixed with --background decodes.",
+    chunk: int | None = option(None, "Chunked prefill: prompt tokens per step, mixed with --background decodes "
+                               "[default: prefill timed as one pass; memory holds one step of the engine's "
+                               "prefill_step_tokens].",
                                kind=int, minimum=1, maximum=LARGEST_WHOLE, memory=True)
     background: int = option(0, "Requests already decoding while a chunked prefill runs (needs --chunk).",
                              kind=int, minimum=0, maximum=LARGEST_WHOLE)

@@ -95,6 +95,18 @@ def test_out_of_sample_error_and_summary(calibration, rows):
     assert lines[0][-1].endswith("%")
 
 
+def test_a_hosts_speed_is_fitted_per_family_and_chip_from_engines_that_run_on_several(rows):
+    """No shared host speed (it would trade places with every engine's overheads) and none from a
+    runtime tied to one accelerator (Neuron on Trainium cannot tell its host from itself)."""
+    from llmsizer.calibration.fit import slots_of
+
+    hosts = [s for s in slots_of(rows) if s.name == "host_speed"]
+    assert {s.level for s in hosts} == {"family", "member"}
+    keys = {s.key for s in hosts}
+    assert {"NVIDIA Hopper", "H100-SXM5-80GB", "NVIDIA Ampere", "A100-SXM4-80GB"} <= keys
+    assert not keys & {"AWS Trainium", "Trainium2-96GB", "Google TPU", "TPU-v6e"}
+
+
 def test_shipped_levels_compose_by_family():
     levels = fitted_levels()
     assert levels is not None and "NVIDIA Hopper" in levels.hardware_families

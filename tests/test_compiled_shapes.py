@@ -39,7 +39,7 @@ def test_batch_one_on_a_graph_compiled_for_32_decodes_at_the_cost_of_32():
 
 def test_host_work_is_paid_for_real_sequences_only():
     one, full = estimate(batch=1, compiled_batch=32), estimate(batch=32)
-    per_sequence = one.scenario.profile.sequence_overhead_s
+    per_sequence = one.scenario.profile.on_host(one.scenario.profile.sequence_overhead_s)
     assert per_sequence > 0
     assert one.tpot == pytest.approx(full.tpot - 31 * per_sequence, rel=1e-12)
 
@@ -220,7 +220,7 @@ def test_a_compiled_sequence_prefills_each_prompt_at_its_length_one_after_anothe
     compiled = estimate(batch=3, compiled_sequence=4096, profile=profile)
     one = llmsizer.estimate(MODEL, HARDWARE, batch=1, input=4096, output=1, profile=profile)
     assert compiled.prefill_steps == 3
-    assert compiled.ttft == pytest.approx(3 * one.prefill.time + profile.prefill_overhead_s, rel=1e-12)
+    assert compiled.ttft == pytest.approx(3 * one.prefill.time + profile.on_host(profile.prefill_overhead_s), rel=1e-12)
 
 
 def test_a_compiled_sequence_decodes_over_the_whole_cache_and_allocates_it():

@@ -202,7 +202,7 @@ def test_engine_ordering_follows_public_head_to_head_benchmarks(batch):
 def test_per_sequence_engine_work_grows_with_batch():
     profile = load_profile("vllm/v0", "H100-SXM5-80GB")
     step_1, step_128 = _decode("vllm/v0", 1), _decode("vllm/v0", 128)
-    assert step_128 - step_1 > 127 * profile.sequence_overhead_s * 0.99
+    assert step_128 - step_1 > 127 * profile.on_host(profile.sequence_overhead_s) * 0.99
 
 
 def test_each_worker_beyond_the_first_adds_its_host_work_to_every_step():
@@ -218,7 +218,7 @@ def test_each_worker_beyond_the_first_adds_its_host_work_to_every_step():
         return float(np.asarray(est.tpot).reshape(-1)[0])
 
     none = replace(base, worker_overhead_s=0.0)
-    assert tpot(base, 8) - tpot(none, 8) == pytest.approx(7 * base.worker_overhead_s, rel=1e-6)
+    assert tpot(base, 8) - tpot(none, 8) == pytest.approx(7 * base.on_host(base.worker_overhead_s), rel=1e-6)
     assert tpot(replace(base, worker_overhead_s=1e-3), 1) == pytest.approx(tpot(none, 1), rel=1e-9)
 
 
@@ -228,14 +228,35 @@ def test_a_prompt_step_runs_eagerly_and_pays_each_kernels_host_launch():
     from dataclasses import replace
 
     base = load_profile("sglang/0.4", "H100-SXM5-80GB")
-    assert base.decode_graphs and base.host_launch_s > base.kernel_overhead_s
+    assert base.decode_graphs and base.on_host(base.host_launch_s) > base.kernel_overhead_s
     no_launch = replace(base, host_launch_s=base.kernel_overhead_s)
     run = dict(batch=1, input=256, output=16)
     eager, hidden = (estimate("llama-3.1-8b", "h100", profile=p, **run) for p in (base, no_launch))
     kernels = sum(c.op.count for c in eager.prefill.costs)
-    assert float(eager.ttft - hidden.ttft) == pytest.approx(kernels * (base.host_launch_s - base.kernel_overhead_s),
-                                                             rel=1e-9)
+    launch = base.on_host(base.host_launch_s) - base.kernel_overhead_s
+    assert float(eager.ttft - hidden.ttft) == pytest.approx(kernels * launch, rel=1e-9)
     assert float(eager.tpot) == pytest.approx(float(hidden.tpot), rel=1e-12)
+
+
+def test_a_faster_host_shortens_the_engines_host_work_and_nothing_else():
+    """host_speed divides the host's seconds (per step, sequence and worker, the prefill set-up,
+    each kernel's launch) and leaves the device's (kernel gaps, the operators) alone: closed forms
+    for an eager decode step and a prompt."""
+    from dataclasses import replace
+
+    base = replace(load_profile("vllm/v0-eager", "A100-SXM4-80GB"), host_speed=1.0)
+    fast = replace(base, host_speed=2.0)
+    run = dict(batch=4, input=256, output=16, tp=2, devices=2)
+    slow_est, fast_est = (estimate("llama-3.1-8b", "a100", profile=p, **run) for p in (base, fast))
+    kernels = sum(c.op.count for c in slow_est.decode.costs)
+    host = base.step_overhead_s + 4 * base.sequence_overhead_s + base.worker_overhead_s
+    launches = kernels * (max(base.host_launch_s - base.kernel_overhead_s, 0.0)
+                          - max(base.host_launch_s / 2 - base.kernel_overhead_s, 0.0))
+    assert float(slow_est.tpot - fast_est.tpot) == pytest.approx(host / 2 + launches, rel=1e-9)
+    prompt_host = float(slow_est.prefill.step_overhead_s - fast_est.prefill.step_overhead_s)
+    assert float(slow_est.ttft - fast_est.ttft) == pytest.approx(prompt_host + base.prefill_overhead_s / 2, rel=1e-9)
+    device = [float(np.sum(c.total)) for c in slow_est.decode.costs]
+    assert device == pytest.approx([float(np.sum(c.total)) for c in fast_est.decode.costs], rel=1e-12)
 
 
 def test_eager_decode_pays_host_launches():
@@ -243,13 +264,13 @@ def test_eager_decode_pays_host_launches():
     assert not graphs.decode_graphs
     est = estimate("llama-3.2-1b", "h100", batch=1, input=128, output=64, engine="hf")
     kernels = sum(c.op.count for c in est.decode.costs)
-    assert float(np.asarray(est.tpot).reshape(-1)[0]) >= kernels * graphs.host_launch_s
+    assert float(np.asarray(est.tpot).reshape(-1)[0]) >= kernels * graphs.on_host(graphs.host_launch_s)
 
 
 def _decode_launch_s(est, profile) -> float:
     """Host seconds one decode step of `est` spends launching its kernels one by one."""
     kernels = sum(c.op.count for c in est.decode.costs)
-    return kernels * (profile.host_launch_s - profile.kernel_overhead_s)
+    return kernels * (profile.on_host(profile.host_launch_s) - profile.kernel_overhead_s)
 
 
 def test_an_eager_deployment_decodes_eagerly_and_pays_each_kernels_host_launch():
@@ -319,6 +340,6 @@ def test_an_eager_step_keeps_a_single_precision_sweep_single():
     ops = [Op("qkv", "attention", "matmul", 3, flops=1.0, tokens=1.0)]
     sequences = np.array([1.0, 4.0], dtype=np.float32)
     assert host_work(ops, profile, sequences, graphs=False).dtype == np.float32
-    launch = 3 * (profile.host_launch_s - profile.kernel_overhead_s)
-    base = profile.step_overhead_s
+    launch = 3 * (profile.on_host(profile.host_launch_s) - profile.kernel_overhead_s)
+    base = profile.on_host(profile.step_overhead_s)
     assert host_work(ops, profile, graphs=np.array([True, False])) == pytest.approx([base, base + launch], rel=1e-12)

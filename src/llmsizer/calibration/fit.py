@@ -31,12 +31,14 @@ from .measurements import Group, Rows, predicted
 #: a collective is fitted, since engines differ in it: NCCL's small-message all-reduce or their own)
 FITTED = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "matmul_efficiency_fp4",
           "attention_efficiency", "overlap", "step_overhead_s", "sequence_overhead_s", "prefill_overhead_s",
-          "worker_overhead_s", "collective_overhead_s", "moe_efficiency", "decode_kv_reread", "client_overhead_s")
-#: parameters without a fitted shared level: every engine family's value is fitted from its own
-#: rows over the documented shared value (expert products are grouped GEMMs in the GPU engines but
-#: dense dispatch over every expert in compiled graphs (XLA, Neuron), a difference in kind no
-#: shared value pools)
-UNPOOLED = ("moe_efficiency",)
+          "worker_overhead_s", "collective_overhead_s", "moe_efficiency", "decode_kv_reread", "client_overhead_s",
+          "host_speed")
+#: parameters without a fitted shared level: every family's value is fitted from its own rows over
+#: the documented shared value. Expert products are grouped GEMMs in the GPU engines but dense
+#: dispatch over every expert in compiled graphs (XLA, Neuron), a difference in kind no shared value
+#: pools; a host's speed is relative to the host the engines' overheads are stated for, so a shared
+#: level would only trade places with those overheads
+UNPOOLED = ("moe_efficiency", "host_speed")
 #: precision classes whose chip and family offsets are those of 16-bit products (one fit of how
 #: well a chip runs its matrix units; each class keeps its own shared value), plus, in OWN_CLASSES
 #: for a chip with rows in the class, a difference of its own (its library's kernels for that precision)
@@ -44,6 +46,11 @@ MATMUL_CLASSES = ("matmul_efficiency_8bit", "matmul_efficiency_weight_only", "ma
 #: prior width of an offset at each level (logit or natural-log units): wide at the shared level,
 #: narrower for a family, narrowest for a member, which so stays near its family on few rows
 PRIOR_WIDTH = {"shared": 1.0, "family": 0.5, "member": 0.3}
+#: prior width of a host's speed at each level (log units), a tenth of the other levels': only chips
+#: running the same engine tell a host's speed from the engine's overheads, and a wider prior lets
+#: the speed stand in for work the model does not count on one chip's rows (at widths of 0.25 and
+#: 0.15 the fit put B200's and Gaudi 2's hosts at 4-5x, beyond any CPU of their servers)
+HOST_SPEED_WIDTH = {"family": 0.05, "member": 0.03}
 #: prior width of a precision class's shared value: how much better or worse 8-bit kernels run than
 #: 16-bit ones is a property of the kernel libraries, documented within about 20%
 CLASS_WIDTH = 0.2
@@ -78,6 +85,8 @@ def informs(name: str, g: Group) -> bool:
         return g.prepared.scenario.model.is_moe
     if name == "client_overhead_s":
         return g.at_client
+    if name == "host_speed":  # a runtime tied to one accelerator (pooled: false) cannot tell its host from itself
+        return engine_pooled(split_engine(g.engine)[0])
     return True
 
 
@@ -92,7 +101,9 @@ def _chain_keys(name: str, g: Group) -> list[tuple[str, str | None]]:
     if name in MATMUL_CLASSES:  # the class's shared value, and the chip's difference from its 16-bit level
         return [("shared", None)] + ([("member", g.hardware)] if name in OWN_CLASSES else [])
     if chain_of(name) == "hardware":
-        return [("shared", None), ("family", family_of(g.hardware)), ("member", g.hardware)]
+        family = family_of(g.hardware)
+        shared = [("shared", None)] if _pooled(Slot(name, "family", family)) else []
+        return shared + [("family", family), ("member", g.hardware)]
     if chain_of(name) == "engine":
         family, version = engine_keys(*split_engine(g.engine))
         shared = [("shared", None)] if _pooled(Slot(name, "family", family)) else []
@@ -258,7 +269,8 @@ def fit(rows: Rows, max_evaluations: int = 40, tolerance: float = 1e-3) -> Fit:
     slots = slots_of(rows)
     prior_x = prior_offsets(slots)
     widths = np.array([(CLASS_WIDTH if s.level == "shared" else CHIP_CLASS_WIDTH) if s.name in MATMUL_CLASSES
-                       else PRIOR_WIDTH[s.level] for s in slots])
+                       else HOST_SPEED_WIDTH[s.level] if s.name == "host_speed" else PRIOR_WIDTH[s.level]
+                       for s in slots])
     measured = rows.frame["value"].to_numpy(float)
     usable = (rows.frame["error"].to_numpy() == "") & (measured > 0)
 

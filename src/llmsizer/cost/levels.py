@@ -23,25 +23,28 @@ from ..datafile import parse_yaml
 
 #: accelerator-chain parameters (what a chip's kernels achieve)
 HARDWARE_CHAIN = ("memory_efficiency", "matmul_efficiency", "matmul_efficiency_8bit", "matmul_efficiency_weight_only",
-                  "matmul_efficiency_fp4", "attention_efficiency")
+                  "matmul_efficiency_fp4", "attention_efficiency", "host_speed")
 #: engine-chain parameters (what an engine's runtime adds)
 ENGINE_CHAIN = ("step_overhead_s", "sequence_overhead_s", "kernel_overhead_s", "host_launch_s", "prefill_overhead_s",
                 "worker_overhead_s", "collective_overhead_s", "moe_efficiency", "decode_kv_reread")
 #: parameters fitted once for everything
 GLOBAL = ("overlap", "client_overhead_s")
-#: seconds are composed in log space; fractions in logit space (0 and 1 stay out of reach)
+#: seconds and ratios are composed in log space; fractions in logit space (0 and 1 stay out of reach)
 _SECONDS = {"step_overhead_s", "sequence_overhead_s", "kernel_overhead_s", "host_launch_s", "prefill_overhead_s",
             "worker_overhead_s", "collective_overhead_s", "client_overhead_s"}
+_RATIOS = {"host_speed"}
 #: fractions are composed within [_EPS, 1 - _EPS], where a logit still responds to data
 _EPS = 0.01
 #: the longest a fitted overhead may be (seconds; a profile allows up to a minute)
 MAX_FITTED_S = 10.0
+#: the furthest a fitted ratio may stray from 1 (a profile allows ten times either way)
+MAX_FITTED_RATIO = 5.0
 
 
 def to_space(name: str, value):
     """The value in the space levels are offsets in."""
     value = np.asarray(value, dtype=float)
-    if name in _SECONDS:
+    if name in _SECONDS or name in _RATIOS:
         return np.log(np.maximum(value, 1e-9))
     p = np.clip(value, _EPS, 1 - _EPS)
     return np.log(p / (1 - p))
@@ -53,6 +56,8 @@ def from_space(name: str, x):
     x = np.asarray(x, dtype=float)
     if name in _SECONDS:
         return float(np.exp(np.minimum(x, np.log(MAX_FITTED_S))))
+    if name in _RATIOS:
+        return float(np.exp(np.clip(x, -np.log(MAX_FITTED_RATIO), np.log(MAX_FITTED_RATIO))))
     return float(np.clip(1.0 / (1.0 + np.exp(-x)), _EPS, 1 - _EPS))
 
 

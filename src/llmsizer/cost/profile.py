@@ -29,6 +29,8 @@ UNCALIBRATED_BAND = {"ttft": 0.693, "tpot": 0.693, "e2e_latency": 0.693, "throug
 #: bounds a profile's values must keep: an efficiency below 0.1% of a peak is a typo (and a
 #: subnormal one turns times into NaN); no single overhead lasts a minute
 MIN_EFFICIENCY, MAX_OVERHEAD_S = 1e-3, 60.0
+#: a host CPU more than ten times slower or faster than the reference is a typo
+MAX_HOST_SPEED = 10.0
 
 #: the field holding the large-product efficiency of each precision class
 _MATMUL_EFFICIENCY = {"16bit": "matmul_efficiency", "8bit": "matmul_efficiency_8bit",
@@ -65,6 +67,11 @@ class Profile:
     #: host time to launch one kernel outside a captured graph: an eager step takes at least this
     #: per kernel, seconds
     host_launch_s: float = 5e-6
+    #: speed of the host CPU that runs the engine's host work (scheduler, input preparation, kernel
+    #: launches) relative to the host the engine's overheads are stated for: the host-side seconds
+    #: below and host_launch_s take 1/host_speed as long (the accelerator's usual server: a DGX
+    #: H100's Xeon runs a Python scheduler faster than a DGX A100's EPYC)
+    host_speed: float = 1.0
     #: whether decode steps replay captured graphs (no host launch per kernel)
     decode_graphs: bool = True
     #: longest sequence (cached tokens plus the new one) a captured decode graph covers; a decode
@@ -132,6 +139,8 @@ class Profile:
                      "prefill_overhead_s", "worker_overhead_s", "collective_overhead_s", "client_overhead_s"):
             require(0 <= getattr(self, name) <= MAX_OVERHEAD_S, f"profile.{name}", getattr(self, name),
                     f"must be in [0, {MAX_OVERHEAD_S:g}] seconds")
+        require(1 / MAX_HOST_SPEED <= self.host_speed <= MAX_HOST_SPEED, "profile.host_speed", self.host_speed,
+                f"must be in [{1 / MAX_HOST_SPEED:g}, {MAX_HOST_SPEED:g}] (relative to the host the overheads are stated for)")
         require(self.moe_kernel in MOE_KERNELS, "profile.moe_kernel", self.moe_kernel,
                 f"must be one of {', '.join(MOE_KERNELS)}")
         require(isinstance(self.tile_tokens, int) and self.tile_tokens >= 1, "profile.tile_tokens",
@@ -148,6 +157,10 @@ class Profile:
                     and list(buckets) == sorted(set(buckets)), f"profile.{name}", buckets,
                     "must be whole numbers >= 1 in ascending order")
             object.__setattr__(self, name, buckets)
+
+    def on_host(self, seconds):
+        """Seconds of host work stated for the reference host, on this profile's host."""
+        return seconds / self.host_speed
 
     def reread_share(self, group: float) -> float:
         """Share of per-query-head KV re-reads paid for a decode kernel over `group` heads per KV head."""

@@ -227,8 +227,8 @@ def host_work(ops, profile: Profile, sequences=0.0, graphs=True, workers: int = 
         launches = 0.0 if graphs else _launches(ops, profile)
     else:
         launches = _launches(ops, profile) * np.logical_not(graphs)
-    return (profile.step_overhead_s + profile.sequence_overhead_s * sequences + profile.worker_overhead_s * workers
-            + launches)
+    return (profile.on_host(profile.step_overhead_s + profile.sequence_overhead_s * sequences
+                            + profile.worker_overhead_s * workers) + launches)
 
 
 def launch_time(costs: list[OpCost], profile: Profile) -> float:
@@ -237,7 +237,7 @@ def launch_time(costs: list[OpCost], profile: Profile) -> float:
 
 
 def _launches(ops, profile: Profile) -> float:
-    return sum(op.count for op in ops) * max(profile.host_launch_s - profile.kernel_overhead_s, 0.0)
+    return sum(op.count for op in ops) * max(profile.on_host(profile.host_launch_s) - profile.kernel_overhead_s, 0.0)
 
 
 def step_time(ops, totals: list, overhead=0.0):

@@ -247,7 +247,7 @@ def cost(prep: Prepared, profile: Profile | None = None, steps: tuple | None = N
         decoding = sc.plan.rank_batch(decode_batch(sc, prep.workload.batch))
         _, steady = pipeline_factors(sc.plan, decoding, slowest_stage_share(sc, prep.decode_step, decode.costs, profile))
         prefill, decode = replace(prefill, time=prefill.time * fill), replace(decode, time=decode.time * steady)
-    return Estimate(sc, prep.workload, prefill.time * prep.prefill_steps + profile.prefill_overhead_s,
+    return Estimate(sc, prep.workload, prefill.time * prep.prefill_steps + profile.on_host(profile.prefill_overhead_s),
                     quadrature_mean(decode.time, prep.contexts), prefill, decode, prep.memory, prep.contexts,
                     prefill_steps=prep.prefill_steps)
 

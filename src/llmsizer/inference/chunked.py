@@ -67,6 +67,6 @@ def chunked_prefill(plain: Estimate, chunk: int, background: int = 0) -> Estimat
     step repeated until every prompt is in, decode is unchanged."""
     sc, workload = plain.scenario, plain.workload
     result = chunked_steps(sc, workload, chunk, background)
-    ttft = result.steps * result.step.time + sc.profile.prefill_overhead_s
+    ttft = result.steps * result.step.time + sc.profile.on_host(sc.profile.prefill_overhead_s)
     return replace(plain, ttft=ttft, prefill=result.step, prefill_steps=result.steps,
                    serving={**plain.serving, "chunked_prefill": result})

@@ -13,7 +13,6 @@ from ..units import MS
 def breakdown_rows(est) -> list[dict]:
     """One row per operator and phase: work, time, share of the step, bound and utilisation."""
     acc = est.scenario.system.accelerator
-    profile = est.scenario.profile
     rows = []
     for phase_name, phase in (("prefill", est.prefill), ("decode", est.decode)):
         # decode is shown as its mean step over the contexts; prefill has no context axis to average
@@ -42,9 +41,10 @@ def breakdown_rows(est) -> list[dict]:
                 if op.kind in ("matmul", "expert_matmul", "attention") else 0.0,
                 "memory_util": moved / op.count / acc.memory_bandwidth / per_instance,
             })
+        host = first(mean(phase.step_overhead_s))  # the engine's host work: per step, sequence and worker, launches
         rows.append({"phase": phase_name, "operator": "engine_step", "block": "overhead", "kind": "overhead",
                      "count": 1, "gflop": 0.0, "mbytes": 0.0, "message_mb": 0.0,
-                     "time_ms": profile.step_overhead_s / MS, "share": profile.step_overhead_s / step,
+                     "time_ms": host / MS, "share": host / step,
                      "bound": "overhead", "algorithm": "", "compute_util": 0.0, "memory_util": 0.0})
     return rows
 

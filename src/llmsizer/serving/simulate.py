@@ -121,7 +121,7 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
             max_context, f"must not exceed compiled_sequence = {decode_sc.compiled_sequence}: the engine's graphs "
             "hold at most that many tokens of a sequence")
     pools, link, devices = [decode_pool], None, decode_sc.plan.devices
-    delay = decode_sc.profile.prefill_overhead_s
+    delay = decode_sc.profile.on_host(decode_sc.profile.prefill_overhead_s)
     front = prefill_deployment(deployment, serving)
     if front is not None:
         prefill_sc, _, _, prefill_pool = _pool(requests, front, limits, "prefill", context_bucket, record,
@@ -130,7 +130,7 @@ def run(deployment: Deployment, requests: Requests, limits: Limits, serving: Ser
             e.role = "decode"
         pools, link = [prefill_pool, decode_pool], kv_link(prefill_sc, decode_sc)
         devices += prefill_sc.plan.devices
-        delay = prefill_sc.profile.prefill_overhead_s
+        delay = prefill_sc.profile.on_host(prefill_sc.profile.prefill_overhead_s)
     cluster = Cluster(requests, pools, router, link, progress, admission_delay=delay)
     cluster.run()
     if check:

@@ -168,11 +168,20 @@ def test_a_chip_without_rows_takes_its_family_level_or_the_shared_one(acc):
     ("TensorRT-LLM 1.0.0", "trtllm/1.x"),
     ("NVIDIA FasterTransformer (2022)", "trtllm/0.x"), ("vLLM 0.8.3", "vllm/v1"), ("vLLM 0.5.2", "vllm/v0"),
     ("vllm", "vllm"), ("vLLM 0.9.2 (V0 engine forced with VLLM_USE_V1=0)", "vllm/v0"),
-    ("vLLM 0.6.1 (V0 engine)", "vllm/v0"), ("vLLM 0.2.1 (V0 engine)", "vllm/v0-eager"), ("SGLang v0.4.1", "sglang/0.4"), ("lmdeploy v0.1.0a1 TurboMind", "lmdeploy/0.1"),
+    ("vLLM 0.6.1 (V0 engine)", "vllm/v0"), ("vLLM 0.2.1 (V0 engine)", "vllm/v0-eager"),
+    ("vLLM 0.6.1 (ROCm build from the v0.6.1 Dockerfile.rocm, V0 engine)", "vllm/v0-rocm-upstream"),
+    ("vLLM 0.9.1 (built from Dockerfile.rocm)", "vllm/v1"), ("SGLang v0.4.1", "sglang/0.4"), ("lmdeploy v0.1.0a1 TurboMind", "lmdeploy/0.1"),
     ("TGI 2.0.4", "tgi/v2"), ("transformers 4.40", "hf"), ("Intel Gaudi software 1.18.0, Optimum-Habana", "optimum-habana"),
     ("something else", None)])
 def test_framework_text_maps_to_engine_family_and_version(text, profile):
     assert engine_from_text(text) == profile
+
+
+def test_a_version_like_another_starts_from_its_parameters():
+    """vLLM's upstream ROCm build is documented as V0 is (its own fitted level sets it apart)."""
+    from llmsizer.cost.profile import prior_values
+
+    assert prior_values("vllm/v0-rocm-upstream") == prior_values("vllm/v0") != prior_values("vllm")
 
 
 def test_families_cover_the_built_in_accelerators():

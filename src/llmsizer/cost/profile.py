@@ -216,9 +216,17 @@ def version_of(family: str, text: str) -> str | None:
     """The version section of an engine family that a release number in `text` falls in (or,
     without one, that a stated year falls in: a section's `until_year` is its last year current).
     A section's `selected_by` pattern, found in the text, names it at any later release too (an
-    engine that kept its older runtime behind a switch, as vLLM kept V0 behind VLLM_USE_V1=0)."""
+    engine that kept its older runtime behind a switch, as vLLM kept V0 behind VLLM_USE_V1=0). A
+    section with a `build` pattern is a build of the engine rather than a range of its releases: the
+    pattern names it, for a release in its range, before anything else does, and nothing else does."""
     release = _version_tuple(text)
-    versions = _engine_entry(family).get("versions") or {}
+    builds = {name: section for name, section in (_engine_entry(family).get("versions") or {}).items()
+              if "build" in section}
+    for name, section in builds.items():
+        if re.search(section["build"], text) and (release is None or _in_range(release, section)):
+            return name
+    versions = {name: section for name, section in (_engine_entry(family).get("versions") or {}).items()
+                if name not in builds}
     for name, section in versions.items():
         low = _version_tuple(str(section.get("from", "0.0")))
         chosen = section.get("selected_by") and re.search(section["selected_by"], text)
@@ -230,12 +238,14 @@ def version_of(family: str, text: str) -> str | None:
         return years[0] if years else None
     if release is None or not versions:
         return None
-    for name, section in versions.items():
-        low = _version_tuple(str(section.get("from", "0.0")))
-        high = _version_tuple(str(section["until"])) if "until" in section else None
-        if release >= low and (high is None or release < high):
-            return name
-    return None
+    return next((name for name, section in versions.items() if _in_range(release, section)), None)
+
+
+def _in_range(release: tuple[int, ...], section: dict) -> bool:
+    """Whether a release falls in a version section's [from, until) range."""
+    low = _version_tuple(str(section.get("from", "0.0")))
+    high = _version_tuple(str(section["until"])) if "until" in section else None
+    return release >= low and (high is None or release < high)
 
 
 def engine_from_text(text: str | None) -> str | None:
@@ -298,8 +308,11 @@ def _documented(family: str, version: str | None, hardware: str | None) -> dict:
     values.update(family_priors().get(family_of(hardware), {}))
     if family != "default":
         values.update(_engine_entry(family).get("parameters") or {})
-    if version is not None:
-        values.update((_engine_entry(family).get("versions") or {}).get(version, {}).get("parameters") or {})
+    if version is not None:  # a section `like` another version starts from that one's parameters
+        sections = _engine_entry(family).get("versions") or {}
+        section = sections.get(version, {})
+        values.update((sections[section["like"]].get("parameters") or {}) if "like" in section else {})
+        values.update(section.get("parameters") or {})
     return values
 
 

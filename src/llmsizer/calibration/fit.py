@@ -245,6 +245,15 @@ def prior_offsets(slots: list[Slot]) -> np.ndarray:
     return np.array(out)
 
 
+def _prior_width(slot: Slot) -> float:
+    """How far a slot's offset may stray from its documented value at one row's cost."""
+    if slot.name in MATMUL_CLASSES:
+        return CLASS_WIDTH if slot.level == "shared" else CHIP_CLASS_WIDTH
+    if slot.name == "host_speed":
+        return HOST_SPEED_WIDTH[slot.level]
+    return PRIOR_WIDTH[slot.level]
+
+
 def _sparsity(rows: Rows, slots: list[Slot], usable: np.ndarray):
     from scipy.sparse import lil_matrix
 
@@ -268,9 +277,7 @@ def fit(rows: Rows, max_evaluations: int = 40, tolerance: float = 1e-3) -> Fit:
 
     slots = slots_of(rows)
     prior_x = prior_offsets(slots)
-    widths = np.array([(CLASS_WIDTH if s.level == "shared" else CHIP_CLASS_WIDTH) if s.name in MATMUL_CLASSES
-                       else HOST_SPEED_WIDTH[s.level] if s.name == "host_speed" else PRIOR_WIDTH[s.level]
-                       for s in slots])
+    widths = np.array([_prior_width(s) for s in slots])
     measured = rows.frame["value"].to_numpy(float)
     usable = (rows.frame["error"].to_numpy() == "") & (measured > 0)
 

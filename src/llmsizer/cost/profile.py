@@ -220,17 +220,14 @@ def version_of(family: str, text: str) -> str | None:
     section with a `build` pattern is a build of the engine rather than a range of its releases: the
     pattern names it, for a release in its range, before anything else does, and nothing else does."""
     release = _version_tuple(text)
-    builds = {name: section for name, section in (_engine_entry(family).get("versions") or {}).items()
-              if "build" in section}
-    for name, section in builds.items():
-        if re.search(section["build"], text) and (release is None or _in_range(release, section)):
+    sections = _engine_entry(family).get("versions") or {}
+    for name, section in sections.items():
+        if "build" in section and re.search(section["build"], text) and (release is None or _in_range(release, section)):
             return name
-    versions = {name: section for name, section in (_engine_entry(family).get("versions") or {}).items()
-                if name not in builds}
+    versions = {name: section for name, section in sections.items() if "build" not in section}
     for name, section in versions.items():
-        low = _version_tuple(str(section.get("from", "0.0")))
         chosen = section.get("selected_by") and re.search(section["selected_by"], text)
-        if chosen and (release is None or release >= low):
+        if chosen and (release is None or release >= _first_release(section)):
             return name
     if release is None and versions:
         year = re.search(r"(?<!\d)(20\d\d)(?!\d)", text)
@@ -241,11 +238,14 @@ def version_of(family: str, text: str) -> str | None:
     return next((name for name, section in versions.items() if _in_range(release, section)), None)
 
 
+def _first_release(section: dict) -> tuple[int, ...]:
+    return _version_tuple(str(section.get("from", "0.0")))
+
+
 def _in_range(release: tuple[int, ...], section: dict) -> bool:
     """Whether a release falls in a version section's [from, until) range."""
-    low = _version_tuple(str(section.get("from", "0.0")))
     high = _version_tuple(str(section["until"])) if "until" in section else None
-    return release >= low and (high is None or release < high)
+    return release >= _first_release(section) and (high is None or release < high)
 
 
 def engine_from_text(text: str | None) -> str | None:
